@@ -1,0 +1,1 @@
+"""fetalviewer.analysis (Qt-free)."""

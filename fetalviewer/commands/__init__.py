@@ -1,0 +1,1 @@
+"""Subcommands of the ``fetalviewer`` command line (see :mod:`fetalviewer.cli`)."""

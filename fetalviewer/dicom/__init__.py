@@ -1,0 +1,1 @@
+"""fetalviewer.dicom (Qt-free)."""

@@ -1,0 +1,38 @@
+"""The project's small exception family: one class where a caller must react differently.
+
+Every message names the file (or argument) and the problem, so it can be shown to a user as is.
+"""
+
+from __future__ import annotations
+
+
+class FetalViewerError(Exception):
+    """Base class: a problem the user can understand and act on (never a programming error)."""
+
+
+class DicomReadError(FetalViewerError):
+    """A file could not be read as DICOM (not DICOM, truncated, no pixel data, ...)."""
+
+
+class DecoderMissing(DicomReadError):
+    """The transfer syntax needs a decoder package that is not installed."""
+
+
+class FrameDecodeError(DicomReadError):
+    """One frame of an otherwise readable instance could not be decoded."""
+
+
+class CalibrationMissing(FetalViewerError):
+    """A physical measurement was asked for where no calibration applies."""
+
+
+class WeightsNotFound(FetalViewerError):
+    """No FetalCLIP weights file is configured or the configured one does not exist."""
+
+
+class WeightsMismatch(FetalViewerError):
+    """A weights or head file does not match the expected architecture."""
+
+
+class ExportError(FetalViewerError):
+    """An export could not be written; nothing half-written is left behind."""

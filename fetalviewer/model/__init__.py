@@ -1,0 +1,1 @@
+"""fetalviewer.model (Qt-free)."""

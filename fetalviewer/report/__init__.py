@@ -1,0 +1,1 @@
+"""fetalviewer.report (Qt-free)."""

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install everything the tests need (system packages where we are allowed to, Python packages),
+# check the architecture contracts, then run the whole test suite. Used by the README and .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SYSTEM_PACKAGES=(xvfb dcmtk dicom3tools poppler-utils libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0
+                 libfontconfig1 libdbus-1-3 libglib2.0-0)
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  missing=()
+  for pkg in "${SYSTEM_PACKAGES[@]}"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+else
+  echo "note: not root or no apt-get; system packages (${SYSTEM_PACKAGES[*]}) must already be installed" >&2
+fi
+
+PYTHON=${PYTHON:-python3}
+"$PYTHON" -m pip install -q -e ".[test]"
+lint-imports
+QT_QPA_PLATFORM=offscreen "$PYTHON" -m pytest "$@"
