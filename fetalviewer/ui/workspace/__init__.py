@@ -1,0 +1,1 @@
+"""Workspace widgets: plane badge, plane timeline, findings, checklist, search, heat map."""

@@ -1,0 +1,1 @@
+"""Study analysis orchestration for the review workspace: progressive passes, result cache, search (Qt-free)."""
