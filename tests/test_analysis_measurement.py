@@ -1,0 +1,224 @@
+"""Measurements: values in px and mm (isotropic and anisotropic), calibration, edits, round trip."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import types
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from fetalviewer.analysis.geometry import ramanujan_perimeter
+from fetalviewer.analysis.measurement import (
+    Measurement,
+    edit_measurement,
+    ellipse_axes_mm,
+    make_distance,
+    make_ellipse,
+)
+
+
+@dataclass(frozen=True)
+class FakeRegion:
+    """The attributes of contract 1's UltrasoundRegion that calibration needs (cm per pixel)."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    physical_delta_x: float
+    physical_delta_y: float
+    index: int = 0
+    spatial_format: int = 1
+    data_type: int = 1
+    units_x: int = 3
+    units_y: int = 3
+    flags: int = 0
+
+    @property
+    def is_2d_tissue(self) -> bool:
+        return self.spatial_format == 1 and self.data_type == 1
+
+    @property
+    def mm_per_px_x(self):
+        return 10 * self.physical_delta_x if self.units_x == 3 else None
+
+    @property
+    def mm_per_px_y(self):
+        return 10 * self.physical_delta_y if self.units_y == 3 else None
+
+    def contains(self, x, y):
+        return self.x0 <= x <= self.x1 and self.y0 <= y <= self.y1
+
+
+def _fake_calibration_module():
+    """Contract 1's calibration API, used only while fetalviewer.dicom.calibration is not there."""
+    mod = types.ModuleType("fetalviewer.dicom.calibration")
+
+    @dataclass(frozen=True)
+    class Calibration:
+        mm_per_px_x: float
+        mm_per_px_y: float
+        source: str
+        region_index: int | None
+
+    @dataclass(frozen=True)
+    class CalibrationResult:
+        calibration: Calibration | None
+        reason: str | None
+
+    def calibration_for_points(regions, points_xy):
+        for r in regions:
+            if all(r.contains(x, y) for x, y in points_xy):
+                if r.mm_per_px_x is None or r.mm_per_px_y is None:
+                    return CalibrationResult(None, "region units are not cm")
+                return CalibrationResult(Calibration(r.mm_per_px_x, r.mm_per_px_y, "region", r.index), None)
+        return CalibrationResult(None, "the points do not lie inside one ultrasound region")
+
+    mod.Calibration = Calibration
+    mod.CalibrationResult = CalibrationResult
+    mod.calibration_for_points = calibration_for_points
+    return mod
+
+
+@pytest.fixture(autouse=True)
+def calibration_api(monkeypatch):
+    try:
+        import fetalviewer.dicom.calibration as real
+    except ModuleNotFoundError:
+        fake = _fake_calibration_module()
+        monkeypatch.setitem(sys.modules, "fetalviewer.dicom.calibration", fake)
+        return fake
+    return real
+
+
+ISO = FakeRegion(0, 0, 799, 599, 0.01, 0.01)  # 0.1 mm per pixel
+ANISO = FakeRegion(0, 0, 799, 599, 0.01, 0.02)  # 0.1 mm in x, 0.2 mm in y
+
+
+def _polygon_perimeter_mm(center, axes, angle_deg, sx, sy, n=200_000):
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    th = math.radians(angle_deg)
+    x = center[0] + axes[0] * np.cos(t) * math.cos(th) - axes[1] * np.sin(t) * math.sin(th)
+    y = center[1] + axes[0] * np.cos(t) * math.sin(th) + axes[1] * np.sin(t) * math.cos(th)
+    pts = np.stack([x * sx, y * sy], axis=1)
+    return float(np.linalg.norm(np.roll(pts, -1, axis=0) - pts, axis=1).sum())
+
+
+def test_ramanujan_matches_numeric_integration():
+    assert ramanujan_perimeter(5, 5) == pytest.approx(2 * math.pi * 5, rel=1e-12)
+    # Ramanujan II is near exact at head/abdomen aspect ratios, ~4e-6 relative off at 7:1.
+    for a, b, rel in [(10, 8, 1e-9), (100, 80, 1e-9), (10, 3, 1e-7), (7, 1, 1e-5)]:
+        exact = _polygon_perimeter_mm((0, 0), (a, b), 0, 1, 1, n=400_000)
+        assert ramanujan_perimeter(a, b) == pytest.approx(exact, rel=rel)
+    with pytest.raises(ValueError, match="semi-axes"):
+        ramanujan_perimeter(-1, 2)
+
+
+def test_distance_isotropic_and_anisotropic():
+    m = make_distance("1.2.3", 0, ((10, 20), (13, 24)), [ISO], label="FL")
+    assert m.length_px == pytest.approx(5.0)
+    assert m.length_mm == pytest.approx(0.5)
+    assert m.is_calibrated and m.uncalibrated_reason is None
+    a = make_distance("1.2.3", 0, ((10, 20), (13, 24)), [ANISO], label="FL")
+    assert a.length_px == pytest.approx(5.0)
+    assert a.length_mm == pytest.approx(math.hypot(0.3, 0.8))
+    assert a.display_text() == f"FL {math.hypot(0.3, 0.8):.1f} mm"
+
+
+@pytest.mark.parametrize("angle", [0.0, 17.0, 45.0, 90.0, 133.0])
+def test_ellipse_anisotropic_is_exact(angle):
+    center, axes = (400.0, 300.0), (120.0, 90.0)
+    m = make_ellipse("1.2.3", 2, center, axes, angle, [ANISO], label="HC")
+    poly = _polygon_perimeter_mm(center, axes, angle, 0.1, 0.2)
+    assert m.perimeter_mm == pytest.approx(poly, rel=1e-6)
+    assert m.area_mm2 == pytest.approx(math.pi * 120 * 90 * 0.1 * 0.2)
+    assert m.perimeter_px == pytest.approx(ramanujan_perimeter(120, 90))
+    assert m.length_mm is None and m.length_px is None
+
+
+def test_ellipse_isotropic_is_ramanujan_times_scale():
+    m = make_ellipse("1.2.3", 0, (400, 300), (120, 90), 30, [ISO], label="AC")
+    assert m.perimeter_mm == pytest.approx(ramanujan_perimeter(12.0, 9.0), rel=1e-12)
+    assert m.axes_mm == pytest.approx((12.0, 9.0))
+    assert m.value_mm == m.perimeter_mm
+
+
+def test_ellipse_axes_mm_of_a_circle_under_anisotropy():
+    s1, s2 = ellipse_axes_mm((10.0, 10.0), 33.0, 0.1, 0.3)
+    assert (s1, s2) == pytest.approx((3.0, 1.0))
+
+
+def test_uncalibrated_reports_reason_and_pixels():
+    m = make_distance("1.2.3", 0, ((0, 0), (30, 40)), None)
+    assert m.length_mm is None and m.length_px == pytest.approx(50.0)
+    assert "no ultrasound calibration regions" in m.uncalibrated_reason
+    assert m.display_text() == "Distance 50.0 px (uncalibrated)"
+    # An ellipse that leaves the region is not calibrated by it.
+    e = make_ellipse("1.2.3", 0, (50, 50), (80, 20), 0, [ISO], label="HC")
+    assert e.perimeter_mm is None and e.area_mm2 is None
+    assert e.uncalibrated_reason
+    inside = make_ellipse("1.2.3", 0, (100, 100), (80, 20), 0, [ISO], label="HC")
+    assert inside.is_calibrated
+
+
+def test_round_trip_through_json():
+    for m in (
+        make_distance("1.2.3", 4, ((1.5, 2.5), (100.25, 3)), [ANISO], label="BPD"),
+        make_ellipse("1.2.3", 0, (400, 300), (120, 90), 12.5, [ANISO], label="HC", source="automatic"),
+        make_distance("1.2.3", 0, ((1, 2), (3, 4)), None),
+    ):
+        back = Measurement.from_dict(json.loads(json.dumps(m.to_dict())))
+        assert back == m
+        assert back.value_mm == m.value_mm
+        assert back.uncalibrated_reason == m.uncalibrated_reason
+
+
+def test_edit_keeps_automatic_values():
+    auto = make_ellipse("1.2.3", 0, (400, 300), (120, 90), 0, [ISO], label="HC", source="automatic")
+    edited = edit_measurement(auto, [ISO], semi_axes_px=(130, 90))
+    assert edited.source == "edited" and edited.measurement_id == auto.measurement_id
+    assert edited.automatic_values["value_mm"] == pytest.approx(auto.perimeter_mm)
+    assert edited.automatic_values["semi_axes_px"] == [120.0, 90.0]
+    assert edited.perimeter_mm > auto.perimeter_mm
+    again = edit_measurement(edited, [ISO], angle_deg=10)
+    assert again.automatic_values == edited.automatic_values
+    assert "(edited)" in again.display_text()
+    manual = make_distance("1.2.3", 0, ((0, 0), (10, 0)), [ISO], label="FL")
+    assert edit_measurement(manual, [ISO], points_px=((0, 0), (20, 0))).source == "manual"
+    with pytest.raises(ValueError, match="points_px"):
+        edit_measurement(manual, [ISO], center_px=(1, 1))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(kind="line"), "kind"),
+        (dict(label="HC"), "label"),
+        (dict(frame_index=-1), "frame_index"),
+        (dict(source="guess"), "source"),
+        (dict(points_px=((0, 0), (float("nan"), 1))), "points_px"),
+        (dict(measurement_id=""), "measurement_id"),
+    ],
+)
+def test_constructor_validates(kwargs, match):
+    base = dict(
+        measurement_id="m1",
+        kind="distance",
+        sop_instance_uid="1.2",
+        frame_index=0,
+        points_px=((0, 0), (1, 1)),
+    )
+    base.update(kwargs)
+    with pytest.raises((ValueError, TypeError), match=match):
+        Measurement(**base)
+
+
+def test_ellipse_validation():
+    with pytest.raises(ValueError, match="semi_axes_px"):
+        make_ellipse("1.2", 0, (1, 1), (0, 3), 0, None)
+    with pytest.raises(TypeError, match="angle_deg"):
+        Measurement("m", "ellipse", "1.2", 0, center_px=(1, 1), semi_axes_px=(2, 1), angle_deg="x")
