@@ -1,0 +1,71 @@
+"""fetalviewer.spec parses, names every data folder of the repository and never bundles FetalCLIP weights."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = ROOT / "fetalviewer.spec"
+
+
+def _spec_literals() -> dict[str, object]:
+    tree = ast.parse(SPEC.read_text(encoding="utf-8"), filename=str(SPEC))
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                found[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+    return found
+
+
+def _calls(name: str) -> list[ast.Call]:
+    tree = ast.parse(SPEC.read_text(encoding="utf-8"))
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == name]
+
+
+def test_spec_names_every_data_folder_that_exists():
+    literals = _spec_literals()
+    folders = literals["DATA_FOLDERS"]
+    for folder in folders:
+        assert (ROOT / folder).is_dir(), f"spec names missing folder {folder}"
+    # Every top-level folder holding app data is named (code, tests and tooling are not data).
+    not_data = {"fetalviewer", "tests", "tools", "bench", "build", "dist", ".ci", ".git"}
+    data_dirs = {
+        p.name for p in ROOT.iterdir() if p.is_dir() and p.name not in not_data and not p.name.startswith(".")
+        and not p.name.endswith(".egg-info")
+    }
+    assert data_dirs <= set(folders), f"data folders not in the spec: {sorted(data_dirs - set(folders))}"
+
+
+def test_spec_never_bundles_fetalclip_weights_and_keeps_own_heads():
+    patterns = _spec_literals()["EXCLUDED_DATA_PATTERNS"]
+
+    def excluded(rel: str) -> bool:
+        return any(re.search(p, rel) for p in patterns)
+
+    assert excluded("weights/FetalCLIP_weights.pt")
+    assert excluded("weights/FetalCLIP_weights.safetensors")
+    assert not excluded("weights/default_head/model.safetensors")
+    assert not excluded("resources/sample/cine.dcm")
+
+
+def test_spec_two_executables_one_folder_no_upx_and_qt_trimmed():
+    literals = _spec_literals()
+    excluded = literals["EXCLUDED_MODULES"]
+    for module in ("PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtWebEngineCore", "PySide6.Qt3DCore"):
+        assert module in excluded
+    exes = _calls("EXE")
+    assert len(exes) == 2
+    consoles = sorted(
+        next(k.value.value for k in call.keywords if k.arg == "console") for call in exes
+    )
+    assert consoles == [False, True]
+    for call in exes + _calls("COLLECT"):
+        upx = [k for k in call.keywords if k.arg == "upx"]
+        assert upx and upx[0].value.value is False
+    assert len(_calls("COLLECT")) == 1
+    assert "__main__.py" in SPEC.read_text()
