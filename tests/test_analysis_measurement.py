@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
-import types
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -19,84 +16,27 @@ from fetalviewer.analysis.measurement import (
     make_distance,
     make_ellipse,
 )
+from fetalviewer.dicom.regions import UltrasoundRegion
 
 
-@dataclass(frozen=True)
-class FakeRegion:
-    """The attributes of contract 1's UltrasoundRegion that calibration needs (cm per pixel)."""
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-    physical_delta_x: float
-    physical_delta_y: float
-    index: int = 0
-    spatial_format: int = 1
-    data_type: int = 1
-    units_x: int = 3
-    units_y: int = 3
-    flags: int = 0
-
-    @property
-    def is_2d_tissue(self) -> bool:
-        return self.spatial_format == 1 and self.data_type == 1
-
-    @property
-    def mm_per_px_x(self):
-        return 10 * self.physical_delta_x if self.units_x == 3 else None
-
-    @property
-    def mm_per_px_y(self):
-        return 10 * self.physical_delta_y if self.units_y == 3 else None
-
-    def contains(self, x, y):
-        return self.x0 <= x <= self.x1 and self.y0 <= y <= self.y1
+def _region(delta_x_cm: float, delta_y_cm: float) -> UltrasoundRegion:
+    return UltrasoundRegion(
+        index=0,
+        x0=0,
+        y0=0,
+        x1=799,
+        y1=599,
+        spatial_format=1,
+        data_type=1,
+        units_x=3,
+        units_y=3,
+        physical_delta_x=delta_x_cm,
+        physical_delta_y=delta_y_cm,
+    )
 
 
-def _fake_calibration_module():
-    """Contract 1's calibration API, used only while fetalviewer.dicom.calibration is not there."""
-    mod = types.ModuleType("fetalviewer.dicom.calibration")
-
-    @dataclass(frozen=True)
-    class Calibration:
-        mm_per_px_x: float
-        mm_per_px_y: float
-        source: str
-        region_index: int | None
-
-    @dataclass(frozen=True)
-    class CalibrationResult:
-        calibration: Calibration | None
-        reason: str | None
-
-    def calibration_for_points(regions, points_xy):
-        for r in regions:
-            if all(r.contains(x, y) for x, y in points_xy):
-                if r.mm_per_px_x is None or r.mm_per_px_y is None:
-                    return CalibrationResult(None, "region units are not cm")
-                return CalibrationResult(Calibration(r.mm_per_px_x, r.mm_per_px_y, "region", r.index), None)
-        return CalibrationResult(None, "the points do not lie inside one ultrasound region")
-
-    mod.Calibration = Calibration
-    mod.CalibrationResult = CalibrationResult
-    mod.calibration_for_points = calibration_for_points
-    return mod
-
-
-@pytest.fixture(autouse=True)
-def calibration_api(monkeypatch):
-    try:
-        import fetalviewer.dicom.calibration as real
-    except ModuleNotFoundError:
-        fake = _fake_calibration_module()
-        monkeypatch.setitem(sys.modules, "fetalviewer.dicom.calibration", fake)
-        return fake
-    return real
-
-
-ISO = FakeRegion(0, 0, 799, 599, 0.01, 0.01)  # 0.1 mm per pixel
-ANISO = FakeRegion(0, 0, 799, 599, 0.01, 0.02)  # 0.1 mm in x, 0.2 mm in y
+ISO = _region(0.01, 0.01)  # 0.1 mm per pixel
+ANISO = _region(0.01, 0.02)  # 0.1 mm in x, 0.2 mm in y
 
 
 def _polygon_perimeter_mm(center, axes, angle_deg, sx, sy, n=200_000):
@@ -155,7 +95,7 @@ def test_ellipse_axes_mm_of_a_circle_under_anisotropy():
 def test_uncalibrated_reports_reason_and_pixels():
     m = make_distance("1.2.3", 0, ((0, 0), (30, 40)), None)
     assert m.length_mm is None and m.length_px == pytest.approx(50.0)
-    assert "no ultrasound calibration regions" in m.uncalibrated_reason
+    assert "no ultrasound regions" in m.uncalibrated_reason
     assert m.display_text() == "Distance 50.0 px (uncalibrated)"
     # An ellipse that leaves the region is not calibrated by it.
     e = make_ellipse("1.2.3", 0, (50, 50), (80, 20), 0, [ISO], label="HC")
@@ -222,3 +162,13 @@ def test_ellipse_validation():
         make_ellipse("1.2", 0, (1, 1), (0, 3), 0, None)
     with pytest.raises(TypeError, match="angle_deg"):
         Measurement("m", "ellipse", "1.2", 0, center_px=(1, 1), semi_axes_px=(2, 1), angle_deg="x")
+
+
+def test_pixel_spacing_used_only_without_regions():
+    m = make_distance("1.2.3", 0, ((10, 20), (13, 24)), None, pixel_spacing_mm=(0.2, 0.1))
+    assert m.length_mm == pytest.approx(math.hypot(0.3, 0.8))
+    assert "PixelSpacing" in m.calibration.source
+    edited = edit_measurement(m, None, pixel_spacing_mm=(0.2, 0.1), points_px=((10, 20), (10, 30)))
+    assert edited.length_mm == pytest.approx(2.0)
+    with_regions = make_distance("1.2.3", 0, ((10, 20), (13, 24)), [ISO], pixel_spacing_mm=(0.2, 0.1))
+    assert with_regions.length_mm == pytest.approx(0.5)

@@ -77,7 +77,8 @@ def ellipse_axes_mm(
 class Measurement:
     """A distance or ellipse caliper on one frame of one instance.
 
-    Geometry is in original-image pixels, points ``(x=col, y=row)``. ``angle_deg`` is the direction of
+    Geometry is in original-image pixels, points ``(x=col, y=row)`` with pixel ``(r, c)`` covering
+    ``[c, c+1] x [r, r+1]`` (its centre at ``(c + 0.5, r + 0.5)``, see :mod:`.geometry`). ``angle_deg`` is the direction of
     the first semi-axis ``a`` from the +x (column) axis towards +y (rows, i.e. clockwise on screen), the
     same convention as ``cv2.fitEllipse``. ``automatic_values`` keeps the geometry and values an
     automatic measurement had before the user edited it (``source == "edited"``).
@@ -313,12 +314,14 @@ class Measurement:
 
 
 # -- factories ---------------------------------------------------------------------------------------
-def _calibrate(regions: Sequence[Any] | None, points: list[tuple[float, float]]) -> tuple[Any, str | None]:
-    if not regions:
-        return None, "the image has no ultrasound calibration regions"
+def _calibrate(
+    regions: Sequence[Any] | None,
+    points: list[tuple[float, float]],
+    pixel_spacing_mm: tuple[float, float] | None,
+) -> tuple[Any, str | None]:
     from fetalviewer.dicom.calibration import calibration_for_points
 
-    result = calibration_for_points(tuple(regions), points)
+    result = calibration_for_points(tuple(regions or ()), points, pixel_spacing_mm)
     if result.calibration is None:
         return None, result.reason or DEFAULT_UNCALIBRATED_REASON
     return result.calibration, None
@@ -349,11 +352,16 @@ def make_distance(
     source: str = "manual",
     automatic_values: Mapping[str, Any] | None = None,
     measurement_id: str | None = None,
+    pixel_spacing_mm: tuple[float, float] | None = None,
 ) -> Measurement:
-    """A distance caliper, calibrated by the ultrasound region holding both end points (if any)."""
+    """A distance caliper, calibrated by the ultrasound region holding both end points (if any).
+
+    ``pixel_spacing_mm`` (row, column) from PixelSpacing is used only when there are no regions; the
+    rules are those of :func:`fetalviewer.dicom.calibration.calibration_for_points`.
+    """
     p1 = _point(points_px[0], "points_px[0]")
     p2 = _point(points_px[1], "points_px[1]")
-    calibration, reason = _calibrate(regions, [p1, p2])
+    calibration, reason = _calibrate(regions, [p1, p2], pixel_spacing_mm)
     return Measurement(
         measurement_id=measurement_id or uuid.uuid4().hex,
         kind="distance",
@@ -380,13 +388,15 @@ def make_ellipse(
     source: str = "manual",
     automatic_values: Mapping[str, Any] | None = None,
     measurement_id: str | None = None,
+    pixel_spacing_mm: tuple[float, float] | None = None,
 ) -> Measurement:
     """An ellipse caliper, calibrated by the region holding the whole ellipse (if any)."""
     center = _point(center_px, "center_px")
     axes = _point(semi_axes_px, "semi_axes_px")
     if axes[0] <= 0 or axes[1] <= 0:
         raise ValueError(f"semi_axes_px must both be > 0, got {semi_axes_px!r}")
-    calibration, reason = _calibrate(regions, ellipse_extreme_points(center, axes, float(angle_deg)))
+    extremes = ellipse_extreme_points(center, axes, float(angle_deg))
+    calibration, reason = _calibrate(regions, extremes, pixel_spacing_mm)
     return Measurement(
         measurement_id=measurement_id or uuid.uuid4().hex,
         kind="ellipse",
@@ -403,7 +413,12 @@ def make_ellipse(
     )
 
 
-def edit_measurement(measurement: Measurement, regions: Sequence[Any] | None, **geometry: Any) -> Measurement:
+def edit_measurement(
+    measurement: Measurement,
+    regions: Sequence[Any] | None,
+    pixel_spacing_mm: tuple[float, float] | None = None,
+    **geometry: Any,
+) -> Measurement:
     """The measurement with new geometry (same id, label, instance and frame), recalibrated.
 
     An automatic measurement becomes ``"edited"`` and keeps its automatic geometry and values in
@@ -414,7 +429,13 @@ def edit_measurement(measurement: Measurement, regions: Sequence[Any] | None, **
         source, auto = "edited", m.snapshot_values()
     else:
         source, auto = m.source, m.automatic_values
-    common = dict(label=m.label, source=source, automatic_values=auto, measurement_id=m.measurement_id)
+    common = dict(
+        label=m.label,
+        source=source,
+        automatic_values=auto,
+        measurement_id=m.measurement_id,
+        pixel_spacing_mm=pixel_spacing_mm,
+    )
     if m.kind == "distance":
         unknown = set(geometry) - {"points_px"}
         if unknown:
