@@ -1,0 +1,69 @@
+"""Heat map of where an image supports a plane class, mapped back to the original pixels.
+
+Method (a documented, cheaper equivalent of the reference CAM): the reference FetalCLIP code uses ScoreCAM on
+``visual.transformer.resblocks[-1].ln_1`` with the 16x16 token map and the zero-shot class as target
+(REFERENCE.md); ScoreCAM needs one extra forward pass per channel group, far too slow on a CPU. Here each
+patch token of the last layer (after ``ln_post``) is projected with the vision projection into the joint
+embedding space, L2-normalised, and its cosine with every class text embedding is kept (16x16 per class,
+computed in the same forward pass as the image embedding, so the heat map costs no inference). The map
+shown for class c is ``cos_c - mean_k cos_k`` (how much more a patch resembles class c than the average
+class), which suppresses patches that look alike for every class (text, background). Patch-token
+similarity maps of this kind are the basis of MaskCLIP (Zhou et al., ECCV 2022).
+
+Geometry: the model saw the frame zero-padded to a centred square of side S = max(rows, cols) (offset
+floor((S-cols)/2), floor((S-rows)/2)) and resized to 224; the 16x16 grid therefore covers the padded square.
+The map is upsampled to S x S (bilinear, patch centres at (k + 0.5) S/16) and cropped back to rows x cols.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def class_contrast_map(class_maps: np.ndarray, class_index: int) -> np.ndarray:
+    """``cos_c - mean_k cos_k`` for one frame's (P, S, S) maps (see module doc)."""
+    maps = np.asarray(class_maps, dtype=np.float32)
+    if maps.ndim != 3:
+        raise ValueError(f"class_maps must be (classes, S, S), got shape {maps.shape}")
+    if not 0 <= class_index < maps.shape[0]:
+        raise ValueError(f"class_index {class_index} out of range 0..{maps.shape[0] - 1}")
+    if np.isnan(maps).any():
+        raise ValueError("class_maps holds NaN: the frame has not been analysed")
+    return maps[class_index] - maps.mean(axis=0)
+
+
+def _bilinear_axis(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices and weights for resizing one axis from n_in cells to n_out pixels (cell centres)."""
+    pos = (np.arange(n_out, dtype=np.float64) + 0.5) * n_in / n_out - 0.5
+    pos = np.clip(pos, 0.0, n_in - 1.0)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, n_in - 1)
+    return lo, hi, (pos - lo).astype(np.float32)
+
+
+def map_to_image(token_map: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Upsample a square token map over the padded square to a (rows, cols) map in original pixels."""
+    grid = np.asarray(token_map, dtype=np.float32)
+    if grid.ndim != 2 or grid.shape[0] != grid.shape[1]:
+        raise ValueError(f"token_map must be square 2-D, got shape {grid.shape}")
+    if rows < 1 or cols < 1:
+        raise ValueError(f"rows and cols must be positive, got {rows} x {cols}")
+    side = max(rows, cols)
+    off_x, off_y = (side - cols) // 2, (side - rows) // 2
+    n = grid.shape[0]
+    r_lo, r_hi, r_w = _bilinear_axis(side, n)
+    c_lo, c_hi, c_w = _bilinear_axis(side, n)
+    r_lo, r_hi, r_w = r_lo[off_y : off_y + rows], r_hi[off_y : off_y + rows], r_w[off_y : off_y + rows]
+    c_lo, c_hi, c_w = c_lo[off_x : off_x + cols], c_hi[off_x : off_x + cols], c_w[off_x : off_x + cols]
+    top = grid[r_lo][:, c_lo] * (1 - c_w) + grid[r_lo][:, c_hi] * c_w
+    bottom = grid[r_hi][:, c_lo] * (1 - c_w) + grid[r_hi][:, c_hi] * c_w
+    return top * (1 - r_w)[:, None] + bottom * r_w[:, None]
+
+
+def heatmap_for_frame(class_maps: np.ndarray, class_index: int, rows: int, cols: int) -> np.ndarray:
+    """Heat map in original pixels, scaled to 0..1 (0 = least, 1 = most support for the class in this frame)."""
+    image_map = map_to_image(class_contrast_map(class_maps, class_index), rows, cols)
+    lo, hi = float(image_map.min()), float(image_map.max())
+    if hi - lo < 1e-12:
+        return np.zeros((rows, cols), dtype=np.float32)
+    return ((image_map - lo) / (hi - lo)).astype(np.float32)

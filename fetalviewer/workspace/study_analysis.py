@@ -1,0 +1,312 @@
+"""Analyse every instance of a study with a model: cache first, then a coarse pass, then the fill pass.
+
+:class:`StudyAnalysis` is a plain synchronous job: :meth:`StudyAnalysis.run` is called on the model's worker
+thread (the window's workspace controller) or directly (the command line). It reports through callbacks
+that receive immutable :class:`AnalysisProgress` values and :class:`InstanceUpdate` snapshots, each carrying
+the request id, so a receiver can drop stale results. Cancellation is cooperative: the cancel event is
+checked between batches; whatever was analysed is written to the cache, so the next run resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fetalviewer.workspace.backend import AnalysisBackend
+from fetalviewer.workspace.cache import AnalysisCache, CacheKey
+from fetalviewer.workspace.results import InstanceAnalysis
+from fetalviewer.workspace.schedule import (
+    batches,
+    first_pass_indices,
+    first_pass_stride,
+    refinement_indices,
+)
+
+log = logging.getLogger(__name__)
+
+#: Calibrations whose x and y pixel sizes differ by more than this are not used for the GA prompt
+#: (the reference prompt takes one pixel spacing).
+ISOTROPY_TOLERANCE = 0.01
+
+
+@dataclass(frozen=True)
+class AnalysisTarget:
+    """One instance to analyse: where it is, its frames, and the pixel size for the GA read-out."""
+
+    path: str
+    sop_instance_uid: str
+    n_frames: int
+    pixel_size_mm: float | None
+    ga_unavailable_reason: str | None = None
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.sop_instance_uid:
+            raise ValueError("sop_instance_uid must not be empty")
+        if self.n_frames < 1:
+            raise ValueError(f"n_frames must be positive, got {self.n_frames}")
+        if self.pixel_size_mm is not None and not self.pixel_size_mm > 0:
+            raise ValueError(f"pixel_size_mm must be positive or None, got {self.pixel_size_mm}")
+
+
+def target_from_cine(cine: Any) -> AnalysisTarget:
+    """Build the target for a :class:`fetalviewer.dicom.CineLoop`, with the GA pixel size when calibrated.
+
+    The GA prompt needs one mm/pixel for the whole image (FetalCLIP REFERENCE.md); it is taken from the
+    instance's single 2D tissue region with cm units, and only when x and y agree within 1 %.
+    """
+    from fetalviewer.dicom.calibration import single_tissue_region
+
+    region = single_tissue_region(cine.regions)
+    pixel_size_mm, reason = None, None
+    if region is None or region.mm_per_px_x is None or region.mm_per_px_y is None:
+        reason = "no calibration: the image has no single 2D tissue region in cm"
+    elif abs(region.mm_per_px_x - region.mm_per_px_y) > ISOTROPY_TOLERANCE * region.mm_per_px_x:
+        reason = (
+            f"anisotropic pixels ({region.mm_per_px_x:.4f} x {region.mm_per_px_y:.4f} mm); "
+            "the GA prompt takes one pixel size"
+        )
+    else:
+        pixel_size_mm = float(region.mm_per_px_x)
+    name = str(cine.path).replace("\\", "/").rsplit("/", 1)[-1]
+    return AnalysisTarget(
+        path=str(cine.path),
+        sop_instance_uid=cine.sop_instance_uid,
+        n_frames=int(cine.n_frames),
+        pixel_size_mm=pixel_size_mm,
+        ga_unavailable_reason=reason,
+        label=name,
+    )
+
+
+@dataclass(frozen=True)
+class AnalysisProgress:
+    """What is being analysed now (for the progress indicator)."""
+
+    request_id: int
+    phase: str  # "cache" | "first pass" | "fill" | "done" | "cancelled" | "failed"
+    target_label: str
+    frames_done: int
+    frames_total: int
+    message: str
+
+    @property
+    def fraction_0_1(self) -> float:
+        return self.frames_done / self.frames_total if self.frames_total else 1.0
+
+
+@dataclass(frozen=True)
+class InstanceUpdate:
+    """New results for one instance (a snapshot: safe to hand to another thread)."""
+
+    request_id: int
+    sop_instance_uid: str
+    analysis: InstanceAnalysis
+    from_cache: bool
+
+
+def _default_frame_reader(target: AnalysisTarget) -> tuple[Callable[[int], np.ndarray], Callable[[], None]]:
+    from fetalviewer.dicom import open_instance
+
+    cine = open_instance(target.path)
+    return cine.frame, cine.close
+
+
+class StudyAnalysis:
+    """One analysis job over a study's instances (see the module docstring)."""
+
+    def __init__(
+        self,
+        request_id: int,
+        targets: Sequence[AnalysisTarget],
+        backend: AnalysisBackend,
+        cache: AnalysisCache | None = None,
+        *,
+        first_pass_frames: int = 12,
+        batch_size: int = 4,
+        cache_interval_s: float = 10.0,
+        frame_reader: Callable[[AnalysisTarget], tuple[Callable[[int], np.ndarray], Callable[[], None]]]
+        | None = None,
+    ) -> None:
+        if not isinstance(request_id, int):
+            raise TypeError(f"request_id must be an int, got {type(request_id).__name__}")
+        if first_pass_frames < 1:
+            raise ValueError(f"first_pass_frames must be positive, got {first_pass_frames}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.request_id = request_id
+        self.targets = list(targets)
+        self.backend = backend
+        self.cache = cache
+        self.first_pass_frames = first_pass_frames
+        self.batch_size = batch_size
+        self.cache_interval_s = cache_interval_s
+        self.frame_reader = frame_reader or _default_frame_reader
+        self.cancel_event = threading.Event()
+        self.results: dict[str, InstanceAnalysis] = {}
+        self.problems: dict[str, str] = {}
+        self._keys: dict[str, CacheKey | None] = {}
+        self._readers: dict[str, tuple[Callable[[int], np.ndarray], Callable[[], None]]] = {}
+        self._last_saved: dict[str, float] = {}
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    # --------------------------------------------------------------------------------------- run
+    def run(
+        self,
+        on_update: Callable[[InstanceUpdate], None] | None = None,
+        on_progress: Callable[[AnalysisProgress], None] | None = None,
+    ) -> dict[str, InstanceAnalysis]:
+        """Analyse everything (blocking); returns the results by SOP Instance UID."""
+        on_update = on_update or (lambda update: None)
+        on_progress = on_progress or (lambda progress: None)
+        total = sum(t.n_frames for t in self.targets)
+        done_count = 0
+
+        def progress(phase: str, target: AnalysisTarget | None, message: str) -> None:
+            on_progress(
+                AnalysisProgress(
+                    self.request_id, phase, target.label if target else "", done_count, total, message
+                )
+            )
+
+        # 1. cache
+        for target in self.targets:
+            analysis = self._load_cached(target)
+            self.results[target.sop_instance_uid] = analysis
+            if analysis.n_done:
+                done_count += analysis.n_done
+                on_update(InstanceUpdate(self.request_id, target.sop_instance_uid, analysis.snapshot(), True))
+        progress("cache", None, f"{done_count} of {total} frames from the cache")
+
+        # 2. first pass over every instance, 3. fill pass
+        try:
+            for phase in ("first pass", "fill"):
+                for target in self.targets:
+                    analysis = self.results[target.sop_instance_uid]
+                    if target.sop_instance_uid in self.problems:
+                        continue
+                    stride = first_pass_stride(target.n_frames, self.first_pass_frames)
+                    order = (
+                        first_pass_indices(target.n_frames, stride)
+                        if phase == "first pass"
+                        else refinement_indices(target.n_frames, stride)
+                    )
+                    todo = [i for i in order if not analysis.done[i]]
+                    for batch in batches(todo, self.batch_size):
+                        if self.cancel_event.is_set():
+                            self._save_all()
+                            progress("cancelled", target, "analysis cancelled")
+                            return self.results
+                        progress(
+                            phase,
+                            target,
+                            f"{phase}: {target.label or target.sop_instance_uid} "
+                            f"frames {batch[0] + 1}..{batch[-1] + 1} of {target.n_frames}",
+                        )
+                        if not self._analyze_batch(target, analysis, batch):
+                            break
+                        done_count += len(batch)
+                        on_update(
+                            InstanceUpdate(
+                                self.request_id, target.sop_instance_uid, analysis.snapshot(), False
+                            )
+                        )
+                        self._maybe_save(target, analysis)
+                    self._save(target, analysis)
+        finally:
+            self._close_readers()
+        phase = "done" if not self.problems else "done with problems"
+        message = f"analysed {done_count} of {total} frames"
+        if self.problems:
+            message += "; " + "; ".join(f"{uid}: {why}" for uid, why in self.problems.items())
+        progress(phase, None, message)
+        return self.results
+
+    # --------------------------------------------------------------------------------- helpers
+    def _new_analysis(self, target: AnalysisTarget) -> InstanceAnalysis:
+        b = self.backend
+        return InstanceAnalysis(
+            sop_instance_uid=target.sop_instance_uid,
+            n_frames=target.n_frames,
+            plane_keys=tuple(b.plane_keys),
+            brain_keys=tuple(b.brain_keys),
+            embed_dim=int(b.embed_dim),
+            ga_unavailable_reason=target.ga_unavailable_reason,
+        )
+
+    def _load_cached(self, target: AnalysisTarget) -> InstanceAnalysis:
+        key = None
+        if self.cache is not None:
+            try:
+                key = CacheKey.for_file(target.sop_instance_uid, target.path, self.backend.identity)
+            except OSError as exc:
+                log.warning("cannot fingerprint %s for the analysis cache: %s", target.path, exc)
+        self._keys[target.sop_instance_uid] = key
+        if key is not None:
+            cached = self.cache.load(key)
+            if (
+                cached is not None
+                and cached.n_frames == target.n_frames
+                and cached.plane_keys == tuple(self.backend.plane_keys)
+            ):
+                return cached
+        return self._new_analysis(target)
+
+    def _analyze_batch(self, target: AnalysisTarget, analysis: InstanceAnalysis, batch: list[int]) -> bool:
+        from fetalviewer.errors import FetalViewerError
+
+        uid = target.sop_instance_uid
+        try:
+            if uid not in self._readers:
+                self._readers[uid] = self.frame_reader(target)
+            read = self._readers[uid][0]
+            frames = [read(i) for i in batch]
+        except FetalViewerError as exc:
+            self.problems[uid] = str(exc)
+            log.warning("cannot read frames of %s: %s", target.path, exc)
+            return False
+        out = self.backend.analyze_frames(frames, target.pixel_size_mm)
+        analysis.store(
+            batch,
+            plane_probs=out.plane_probs,
+            brain_probs=out.brain_probs,
+            ga_days=out.ga_days,
+            embeddings=out.embeddings,
+            class_maps=out.class_maps,
+        )
+        return True
+
+    def _save(self, target: AnalysisTarget, analysis: InstanceAnalysis) -> None:
+        key = self._keys.get(target.sop_instance_uid)
+        if self.cache is None or key is None or analysis.n_done == 0:
+            return
+        try:
+            self.cache.save(key, analysis)
+        except OSError as exc:
+            log.warning("cannot write the analysis cache for %s: %s", target.path, exc)
+        self._last_saved[target.sop_instance_uid] = time.monotonic()
+
+    def _maybe_save(self, target: AnalysisTarget, analysis: InstanceAnalysis) -> None:
+        last = self._last_saved.get(target.sop_instance_uid, 0.0)
+        if time.monotonic() - last >= self.cache_interval_s:
+            self._save(target, analysis)
+
+    def _save_all(self) -> None:
+        for target in self.targets:
+            self._save(target, self.results[target.sop_instance_uid])
+
+    def _close_readers(self) -> None:
+        for _read, close in self._readers.values():
+            try:
+                close()
+            except Exception as exc:  # noqa: BLE001 - closing must never mask the result
+                log.debug("closing a frame reader failed: %s", exc)
+        self._readers.clear()
