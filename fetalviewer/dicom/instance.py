@@ -1,0 +1,397 @@
+"""CineLoop: one DICOM instance (still or cine) whose frames are decoded on demand.
+
+The header is read once with ``stop_before_pixels``; the byte offset of the Pixel Data value is
+remembered, and each frame is later decoded straight from the file with pydicom's decoder
+(``Decoder.as_array(file, index=i)``), converted once to display uint8 (:mod:`.color`) and kept in
+a bounded LRU cache sized in bytes, so memory does not grow with the number of frames. ``prefetch``
+decodes ahead on one background thread; a frame being decoded there is awaited, not decoded twice.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import struct
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fetalviewer.dicom.cache import FrameCache
+from fetalviewer.dicom.color import ColorConverter, UnsupportedPhotometric
+from fetalviewer.dicom.decoders import check_decoder, transfer_syntax_name
+from fetalviewer.dicom.header import InstanceHeader
+from fetalviewer.dicom.regions import UltrasoundRegion, parse_regions
+from fetalviewer.dicom.timing import FrameTiming, resolve_timing
+from fetalviewer.errors import DecoderMissing, DicomReadError, FrameDecodeError
+
+DEFAULT_CACHE_MB = 256.0
+_DEFLATED = "1.2.840.10008.1.2.1.99"
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+
+
+def _read_header(path: Path) -> tuple[Any, int, int, str | None]:
+    """(header dataset, offset of the Pixel Data value, its length, its VR) or DicomReadError."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            try:
+                ds = pydicom.dcmread(fh, stop_before_pixels=True)
+            except InvalidDicomError:
+                fh.seek(0)
+                head = fh.read(8)
+                # A raw dataset without preamble still starts with a group 0002 or 0008 tag.
+                if len(head) < 8 or head[:2] not in (b"\x02\x00", b"\x08\x00"):
+                    raise DicomReadError(
+                        f"{path}: not a DICOM file (no 'DICM' marker at byte 128 and no DICOM tags)"
+                    ) from None
+                fh.seek(0)
+                ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
+            tag_pos = fh.tell()
+            if "TransferSyntaxUID" not in ds.file_meta:
+                implicit, little = ds.original_encoding
+                ds.file_meta.TransferSyntaxUID = (
+                    "1.2.840.10008.1.2"
+                    if implicit
+                    else ("1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2")
+                )
+            if str(ds.file_meta.TransferSyntaxUID) == _DEFLATED:
+                return ds, -1, -1, None  # deflated: the stream offsets are not file offsets
+            tsyntax = ds.file_meta.TransferSyntaxUID
+            endian = "<" if tsyntax.is_little_endian else ">"
+            data = fh.read(8)
+            if len(data) < 8:
+                raise DicomReadError(
+                    f"{path}: no pixel data (the file holds no image: e.g. a report or DICOMDIR)"
+                )
+            group, element = struct.unpack(endian + "HH", data[:4])
+            if (group, element) != (0x7FE0, 0x0010):
+                raise DicomReadError(
+                    f"{path}: no pixel data (found ({group:04X},{element:04X}) where Pixel Data (7FE0,0010) was expected)"
+                )
+            vr = None
+            if tsyntax.is_implicit_VR:
+                (length,) = struct.unpack(endian + "L", data[4:8])
+            else:
+                vr = data[4:6].decode("ascii", "replace")
+                ext = fh.read(4)
+                if len(ext) < 4:
+                    raise DicomReadError(f"{path}: file is truncated inside the Pixel Data header")
+                (length,) = struct.unpack(endian + "L", ext)
+            offset = fh.tell()
+    except DicomReadError:
+        raise
+    except FileNotFoundError:
+        raise DicomReadError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise DicomReadError(f"{path}: is a folder, not a DICOM file") from None
+    except PermissionError:
+        raise DicomReadError(f"{path}: permission denied") from None
+    except Exception as exc:  # pydicom raises many kinds on damaged headers
+        raise DicomReadError(
+            f"{path}: truncated or damaged DICOM header ({type(exc).__name__}: {exc})"
+        ) from None
+    if length != _UNDEFINED_LENGTH and offset + length > size:
+        raise DicomReadError(
+            f"{path}: file is truncated: Pixel Data declares {length} bytes but only {size - offset} are present"
+        )
+    if tag_pos < 0:
+        raise DicomReadError(f"{path}: could not locate the pixel data")
+    return ds, offset, length, vr
+
+
+def _check_encapsulated(path: Path, offset: int, size: int) -> None:
+    """Walk the item headers of encapsulated Pixel Data; DicomReadError when the file ends early."""
+    with open(path, "rb") as fh:
+        pos = offset
+        while True:
+            fh.seek(pos)
+            item = fh.read(8)
+            if len(item) < 8:
+                raise DicomReadError(f"{path}: file is truncated inside the compressed pixel data")
+            group, element, length = struct.unpack("<HHL", item)
+            if (group, element) == (0xFFFE, 0xE0DD):
+                return
+            if (group, element) != (0xFFFE, 0xE000):
+                raise DicomReadError(
+                    f"{path}: damaged compressed pixel data (unexpected tag ({group:04X},{element:04X}))"
+                )
+            pos += 8 + length
+            if pos > size:
+                raise DicomReadError(f"{path}: file is truncated inside the compressed pixel data")
+
+
+class CineLoop:
+    """One instance; frames are read from ``path`` on demand (see module doc)."""
+
+    def __init__(self, path: str | os.PathLike[str], cache_mb: float = DEFAULT_CACHE_MB) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a str or PathLike, got {type(path).__name__}")
+        if isinstance(cache_mb, bool) or not isinstance(cache_mb, (int, float)) or cache_mb < 0:
+            raise ValueError(f"cache_mb must be a number >= 0, got {cache_mb!r}")
+        self.path = Path(path)
+        ds, offset, length, pixel_vr = _read_header(self.path)
+        self._ds = ds
+        self._value_offset = offset
+        meta = ds.file_meta
+        self.transfer_syntax_uid = str(meta.TransferSyntaxUID)
+        self.transfer_syntax_name = transfer_syntax_name(self.transfer_syntax_uid)
+        self.sop_instance_uid = str(ds.get("SOPInstanceUID", meta.get("MediaStorageSOPInstanceUID", "")))
+        self.sop_class_uid = str(ds.get("SOPClassUID", meta.get("MediaStorageSOPClassUID", "")))
+        self.study_instance_uid = str(ds.get("StudyInstanceUID", ""))
+        self.series_instance_uid = str(ds.get("SeriesInstanceUID", ""))
+        self.modality = str(ds.get("Modality", ""))
+        try:
+            self.rows = int(ds.Rows)
+            self.columns = int(ds.Columns)
+            self.photometric = str(ds.PhotometricInterpretation).strip().upper()
+            self.samples_per_pixel = int(ds.get("SamplesPerPixel", 1) or 1)
+            self.n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise DicomReadError(f"{self.path}: the image pixel description is incomplete ({exc})") from None
+        if self.rows < 1 or self.columns < 1 or self.n_frames < 1:
+            raise DicomReadError(
+                f"{self.path}: invalid image size {self.rows}x{self.columns} with {self.n_frames} frames"
+            )
+        self.is_color = self.samples_per_pixel == 3 or self.photometric == "PALETTE COLOR"
+        self._decoder = check_decoder(self.transfer_syntax_uid, str(self.path))
+        self._in_memory: Any = None
+        if offset >= 0:
+            if length == _UNDEFINED_LENGTH:
+                _check_encapsulated(self.path, offset, self.path.stat().st_size)
+            elif not meta.TransferSyntaxUID.is_compressed:
+                self._check_native_length(length)
+        self._opts = self._pixel_options(pixel_vr)
+        try:
+            self.regions: tuple[UltrasoundRegion, ...] = parse_regions(ds)
+        except ValueError as exc:
+            raise DicomReadError(f"{self.path}: {exc}") from None
+        self.timing: FrameTiming = resolve_timing(ds, self.n_frames)
+        self.header = InstanceHeader.from_dataset(ds)
+        self.pixel_spacing_mm = self._pixel_spacing()
+        self._converter = ColorConverter(ds)
+        self._cache = FrameCache(int(cache_mb * 1024 * 1024))
+        self._lock = threading.Lock()
+        self._in_flight: dict[int, threading.Event] = {}
+        self._bad_frames: dict[int, str] = {}
+        self._executor: ThreadPoolExecutor | None = None
+        self._prefetch_generation = 0
+        self._closed = False
+
+    # ------------------------------------------------------------------ setup
+    def _check_native_length(self, length: int) -> None:
+        ds = self._ds
+        bits = int(ds.get("BitsAllocated", 8) or 8)
+        pixels = self.rows * self.columns * self.samples_per_pixel * self.n_frames
+        expected = (pixels + 7) // 8 if bits == 1 else pixels * (bits // 8)
+        if self.photometric == "YBR_FULL_422":
+            expected = expected * 2 // 3
+        if length < expected:
+            raise DicomReadError(
+                f"{self.path}: Pixel Data is too short: {length} bytes for {self.n_frames} frame(s) "
+                f"of {self.rows}x{self.columns} needing {expected}"
+            )
+
+    def _pixel_options(self, pixel_vr: str | None) -> dict[str, Any]:
+        from pydicom.pixels import as_pixel_options
+
+        opts = as_pixel_options(self._ds)
+        opts["transfer_syntax_uid"] = self._ds.file_meta.TransferSyntaxUID
+        opts["pixel_keyword"] = "PixelData"
+        if pixel_vr:
+            opts["pixel_vr"] = pixel_vr
+        return opts
+
+    def _pixel_spacing(self) -> tuple[float, float] | None:
+        spacing = self._ds.get("PixelSpacing")
+        if spacing is None or len(spacing) != 2:
+            return None
+        try:
+            row_mm, col_mm = float(spacing[0]), float(spacing[1])
+        except (TypeError, ValueError):
+            return None
+        return (row_mm, col_mm) if row_mm > 0 and col_mm > 0 else None
+
+    # ----------------------------------------------------------------- frames
+    @property
+    def is_cine(self) -> bool:
+        return self.n_frames > 1
+
+    @property
+    def cache_bytes(self) -> int:
+        """Bytes of decoded frames held in the cache right now."""
+        return self._cache.bytes_used
+
+    @property
+    def cache_limit_bytes(self) -> int:
+        return self._cache.max_bytes
+
+    def _check_index(self, index: int) -> int:
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"frame index must be an int, got {type(index).__name__}")
+        index = int(index)
+        if not 0 <= index < self.n_frames:
+            raise IndexError(f"{self.path}: frame index {index} out of range 0..{self.n_frames - 1}")
+        return index
+
+    def _decode(self, index: int) -> np.ndarray:
+        try:
+            if self._value_offset < 0:
+                if self._in_memory is None:
+                    import pydicom
+
+                    self._in_memory = pydicom.dcmread(self.path)
+                arr, meta = self._decoder.as_array(self._in_memory, index=index)
+            else:
+                with open(self.path, "rb") as fh:
+                    fh.seek(self._value_offset)
+                    arr, meta = self._decoder.as_array(fh, index=index, **self._opts)
+            photometric = str(meta.get("photometric_interpretation", self.photometric))
+            if arr.ndim == 3 and self.samples_per_pixel == 1:
+                arr = arr[0]  # some plugins keep a leading frame axis for one frame
+            return self._converter.to_display(arr, photometric)
+        except (DicomReadError, MemoryError):
+            raise
+        except UnsupportedPhotometric as exc:
+            raise FrameDecodeError(f"{self.path}: frame {index}: {exc}") from None
+        except Exception as exc:
+            raise FrameDecodeError(
+                f"{self.path}: frame {index} could not be decoded ({type(exc).__name__}: {exc})"
+            ) from None
+
+    def frame(self, index: int) -> np.ndarray:
+        """Frame ``index`` as displayed: read-only, C-contiguous uint8 (rows, cols) or (rows, cols, 3)."""
+        index = self._check_index(index)
+        if self._closed:
+            raise DicomReadError(f"{self.path}: the instance was closed")
+        while True:
+            cached = self._cache.get(index)
+            if cached is not None:
+                return cached
+            with self._lock:
+                if index in self._bad_frames:
+                    raise FrameDecodeError(self._bad_frames[index])
+                event = self._in_flight.get(index)
+                if event is None:
+                    event = threading.Event()
+                    self._in_flight[index] = event
+                    owner = True
+                else:
+                    owner = False
+            if not owner:
+                event.wait()
+                continue  # the other decoder finished: look again (cache, or bad frame)
+            try:
+                out = self._decode(index)
+                out.setflags(write=False)
+                self._cache.put(index, out)
+                return out
+            except FrameDecodeError as exc:
+                with self._lock:
+                    self._bad_frames[index] = str(exc)
+                raise
+            finally:
+                with self._lock:
+                    self._in_flight.pop(index, None)
+                event.set()
+
+    def iter_frames(self, start: int = 0, stop: int | None = None) -> Iterable[np.ndarray]:
+        """Frames start..stop-1 in order (decoded one by one; nothing beyond the cache is kept)."""
+        stop = self.n_frames if stop is None else stop
+        for i in range(start, stop):
+            yield self.frame(i)
+
+    def prefetch(self, indices: Iterable[int]) -> None:
+        """Decode ``indices`` ahead on the background worker; replaces any earlier read-ahead request."""
+        if self._closed:
+            return
+        wanted = [self._check_index(i) for i in indices]
+        with self._lock:
+            self._prefetch_generation += 1
+            generation = self._prefetch_generation
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetalviewer-prefetch")
+            executor = self._executor
+        # At most as many frames as the cache holds, or read-ahead would evict its own work.
+        frame_bytes = self.rows * self.columns * (3 if self.is_color else 1)
+        limit = max(1, self._cache.max_bytes // max(frame_bytes, 1) - 1)
+        executor.submit(self._prefetch_job, generation, wanted[:limit])
+
+    def _prefetch_job(self, generation: int, indices: list[int]) -> None:
+        for index in indices:
+            if self._closed or generation != self._prefetch_generation:
+                return
+            if self._cache.contains(index):
+                continue
+            try:
+                self.frame(index)
+            except (FrameDecodeError, DicomReadError):
+                continue
+
+    def is_cached(self, index: int) -> bool:
+        return self._cache.contains(self._check_index(index))
+
+    # ---------------------------------------------------------------- header
+    def dataset(self) -> Any:
+        """A copy of the pydicom header (no pixel data)."""
+        return copy.deepcopy(self._ds)
+
+    def close(self) -> None:
+        """Stop read-ahead and drop cached frames; later ``frame`` calls raise DicomReadError."""
+        self._closed = True
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+        self._cache.clear()
+        self._in_memory = None
+
+    def __enter__(self) -> CineLoop:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"CineLoop({str(self.path)!r}, frames={self.n_frames}, {self.columns}x{self.rows}, "
+            f"{self.photometric}, {self.transfer_syntax_name})"
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Plain dict for ``fetalviewer info --json`` and the metadata panel."""
+        return {
+            "path": str(self.path),
+            "sop_instance_uid": self.sop_instance_uid,
+            "sop_class_uid": self.sop_class_uid,
+            "study_instance_uid": self.study_instance_uid,
+            "series_instance_uid": self.series_instance_uid,
+            "modality": self.modality,
+            "frames": self.n_frames,
+            "rows": self.rows,
+            "columns": self.columns,
+            "photometric_interpretation": self.photometric,
+            "transfer_syntax_uid": self.transfer_syntax_uid,
+            "transfer_syntax": self.transfer_syntax_name,
+            "frame_time_ms": self.timing.frame_time_ms,
+            "fps": self.timing.fps,
+            "timing_source": self.timing.source,
+            "start_trim": self.timing.start_trim,
+            "stop_trim": self.timing.stop_trim,
+            "sequencing": self.timing.sequencing,
+            "regions": [r.to_dict() for r in self.regions],
+            "pixel_spacing_mm": list(self.pixel_spacing_mm) if self.pixel_spacing_mm else None,
+        }
+
+
+def open_instance(path: str | os.PathLike[str], cache_mb: float = DEFAULT_CACHE_MB) -> CineLoop:
+    """Open one DICOM instance; raises DicomReadError / DecoderMissing with a message naming the file."""
+    return CineLoop(path, cache_mb=cache_mb)
+
+
+__all__ = ["CineLoop", "open_instance", "DecoderMissing"]

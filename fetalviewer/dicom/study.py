@@ -1,0 +1,166 @@
+"""Load a study from files, folders (recursively) and DICOMDIR media; a bad file never stops the rest.
+
+DICOMDIR (PS3.10 / PS3.3 F Basic Directory IOD) is read with ``pydicom.fileset.FileSet``; the image
+records it references are opened, the directory file itself is not an image.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fetalviewer.dicom.instance import DEFAULT_CACHE_MB, CineLoop, open_instance
+from fetalviewer.errors import DecoderMissing, DicomReadError
+
+#: Names never tried as DICOM inside folders (they are not images and would only add noise).
+_SKIP_NAMES = {"thumbs.db", ".ds_store", "desktop.ini", "autorun.inf"}
+
+PROBLEM_KINDS = ("not_dicom", "no_pixel_data", "decoder_missing", "unreadable", "duplicate")
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    """A path that could not be opened and why (``message`` names the file)."""
+
+    path: str
+    message: str
+    kind: str = "unreadable"
+
+    def __post_init__(self) -> None:
+        if not self.message:
+            raise ValueError("LoadProblem.message must not be empty")
+        if self.kind not in PROBLEM_KINDS:
+            raise ValueError(f"LoadProblem.kind must be one of {PROBLEM_KINDS}, got {self.kind!r}")
+
+
+@dataclass
+class StudyLoad:
+    """The instances that opened (sorted by study, series, instance number) and the problems."""
+
+    instances: list[CineLoop] = field(default_factory=list)
+    problems: list[LoadProblem] = field(default_factory=list)
+
+    def close(self) -> None:
+        for instance in self.instances:
+            instance.close()
+
+    @property
+    def study_uids(self) -> list[str]:
+        return sorted({i.study_instance_uid for i in self.instances})
+
+
+def _is_dicomdir(path: Path) -> bool:
+    return path.name.upper() == "DICOMDIR"
+
+
+def _dicomdir_files(path: Path, problems: list[LoadProblem]) -> list[Path]:
+    try:
+        from pydicom.fileset import FileSet
+
+        fileset = FileSet(path)
+        return [Path(instance.path) for instance in fileset]
+    except Exception as exc:
+        problems.append(LoadProblem(str(path), f"{path}: DICOMDIR could not be read ({exc})", "unreadable"))
+        return []
+
+
+def _expand(paths: Iterable[str | os.PathLike[str]], problems: list[LoadProblem]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            dicomdir = path / "DICOMDIR"
+            for root, dirs, names in os.walk(path):
+                dirs.sort()
+                for name in sorted(names):
+                    if name.lower() in _SKIP_NAMES or name.startswith("."):
+                        continue
+                    candidate = Path(root) / name
+                    if _is_dicomdir(candidate):
+                        continue  # its records are the files found by the walk itself
+                    files.append(candidate)
+            if dicomdir.is_file():
+                files.extend(_dicomdir_files(dicomdir, problems))
+        elif _is_dicomdir(path) and path.is_file():
+            files.extend(_dicomdir_files(path, problems))
+        elif path.exists():
+            files.append(path)
+        else:
+            problems.append(LoadProblem(str(path), f"{path}: file not found", "unreadable"))
+    return files
+
+
+def _kind(exc: DicomReadError) -> str:
+    text = str(exc)
+    if isinstance(exc, DecoderMissing):
+        return "decoder_missing"
+    if "not a DICOM file" in text:
+        return "not_dicom"
+    if "no pixel data" in text:
+        return "no_pixel_data"
+    return "unreadable"
+
+
+def _sort_key(loop: CineLoop) -> tuple:
+    def number(text: str) -> int:
+        try:
+            return int(text)
+        except ValueError:
+            return 1 << 30
+
+    return (
+        loop.study_instance_uid,
+        number(loop.header.series_number),
+        loop.series_instance_uid,
+        number(loop.header.instance_number),
+        str(loop.path),
+    )
+
+
+def load_study(
+    paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
+    cache_mb: float = DEFAULT_CACHE_MB,
+    progress: Callable[[int, int], None] | None = None,
+) -> StudyLoad:
+    """Open every image instance under ``paths``; failures go to ``problems`` with a reason.
+
+    ``progress(done, total)`` is called after each file when given. The same file reached twice
+    (e.g. through a folder and its DICOMDIR) is opened once; a second copy of an already opened
+    SOP Instance UID is reported as a duplicate.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    result = StudyLoad()
+    seen_files: set[Path] = set()
+    seen_uids: dict[str, Path] = {}
+    files = []
+    for path in _expand(paths, result.problems):
+        key = path.resolve()
+        if key not in seen_files:
+            seen_files.add(key)
+            files.append(path)
+    for done, path in enumerate(files, start=1):
+        try:
+            loop = open_instance(path, cache_mb=cache_mb)
+        except DicomReadError as exc:
+            result.problems.append(LoadProblem(str(path), str(exc), _kind(exc)))
+        except Exception as exc:  # never let one file stop the study
+            result.problems.append(
+                LoadProblem(str(path), f"{path}: could not be opened ({type(exc).__name__}: {exc})")
+            )
+        else:
+            first = seen_uids.get(loop.sop_instance_uid)
+            if first is not None and loop.sop_instance_uid:
+                result.problems.append(
+                    LoadProblem(str(path), f"{path}: same SOP Instance UID as {first}; skipped", "duplicate")
+                )
+                loop.close()
+            else:
+                seen_uids[loop.sop_instance_uid] = path
+                result.instances.append(loop)
+        if progress is not None:
+            progress(done, len(files))
+    result.instances.sort(key=_sort_key)
+    return result
