@@ -1,0 +1,46 @@
+"""Device and precision choice for inference: CUDA (fp16/bf16 autocast), Apple MPS, or the CPU."""
+
+from __future__ import annotations
+
+import os
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def resolve_device(device: str = "auto", precision: str = "auto"):
+    """Return (torch device string, autocast dtype or None for fp32).
+
+    "auto" picks CUDA, then MPS, then the CPU. On CUDA, precision "auto" means fp16 autocast; the
+    CPU and MPS run fp32. Asking for a device that is not there raises ValueError naming it.
+    """
+    import torch
+
+    if not isinstance(device, str):
+        raise TypeError("device must be a string")
+    kind = device.split(":")[0]
+    if kind not in DEVICE_CHOICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)}, got {device!r}")
+    if precision not in ("auto", "fp32", "fp16", "bf16"):
+        raise ValueError(f"precision must be auto, fp32, fp16 or bf16, got {precision!r}")
+    if kind == "auto":
+        if torch.cuda.is_available():
+            device, kind = "cuda", "cuda"
+        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            device, kind = "mps", "mps"
+        else:
+            device, kind = "cpu", "cpu"
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for, but PyTorch sees no CUDA GPU")
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device 'mps' asked for, but Apple MPS is not available")
+    dtype = None
+    if kind == "cuda":
+        dtype = {"auto": torch.float16, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": None}[
+            precision
+        ]
+    return device, dtype
+
+
+def cpu_threads_for_inference() -> int:
+    """Leave one core to the user interface."""
+    return max(1, (os.cpu_count() or 2) - 1)

@@ -1,0 +1,243 @@
+"""Build an open_clip model from a registered config and load a FetalCLIP checkpoint strictly.
+
+``load_fetalclip(weights_path, config_path=None)`` registers the config with the public
+``open_clip.add_model_config`` (model name = file stem), builds ``open_clip.create_model(name,
+pretrained=None)``, reads the checkpoint (:mod:`fetalviewer.model.checkpoint`) and loads it strictly. The
+returned :class:`LoadedModel` owns the model and the tokenizer and offers the encoders the engine, the
+inference service and the segmentation heads use.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fetalviewer.errors import WeightsMismatch
+from fetalviewer.model.checkpoint import load_into, read_state_dict
+from fetalviewer.model.devices import resolve_device
+from fetalviewer.model.hashing import file_sha256
+from fetalviewer.model.results import ModelInfo
+from fetalviewer.paths import resources_dir
+
+Progress = Callable[[str, float], None]
+_REGISTER_LOCK = threading.Lock()
+_REGISTERED: dict[str, Path] = {}
+
+#: Vision blocks (1-based) whose token maps the segmentation heads use (FetalCLIP paper, UNETR decoder).
+SEGMENTATION_BLOCKS: tuple[int, ...] = (6, 8, 12, 24)
+
+
+def default_config_path() -> Path:
+    return resources_dir() / "model_configs" / "FetalCLIP_config.json"
+
+
+def register_config(config_path: str | os.PathLike[str] | None = None) -> tuple[str, dict[str, Any]]:
+    """Register an open_clip model config file; returns (model name = file stem, config dict)."""
+    import open_clip
+
+    path = Path(config_path) if config_path is not None else default_config_path()
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise WeightsMismatch(f"{path}: model config missing or not JSON ({exc})") from exc
+    if not isinstance(cfg, dict) or not all(k in cfg for k in ("embed_dim", "vision_cfg", "text_cfg")):
+        raise WeightsMismatch(
+            f"{path}: not an open_clip model config (needs embed_dim, vision_cfg, text_cfg)"
+        )
+    name = path.stem
+    with _REGISTER_LOCK:
+        resolved = path.resolve()
+        if _REGISTERED.get(name) != resolved:
+            open_clip.add_model_config(resolved)
+            _REGISTERED[name] = resolved
+        if open_clip.get_model_config(name) != cfg:
+            # An earlier file with the same stem is still winning: register this one again, last.
+            open_clip.add_model_config(resolved)
+        if open_clip.get_model_config(name) != cfg:
+            raise WeightsMismatch(f"{path}: another model config named {name!r} is already registered")
+    return name, cfg
+
+
+class _RandomInitNoticeFilter(logging.Filter):
+    """Drop open_clip's "No pretrained weights loaded ... initialized randomly" notice: the weights are
+    loaded right after building, and a user must never read that their model is random."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
+_NOTICE_FILTER = _RandomInitNoticeFilter()
+
+
+def build_model(model_name: str, device: str = "cpu"):
+    """``open_clip.create_model(name, pretrained=None)`` in eval mode (random weights)."""
+    import open_clip
+
+    root = logging.getLogger()
+    if _NOTICE_FILTER not in root.filters:
+        root.addFilter(_NOTICE_FILTER)
+
+    kwargs: dict[str, Any] = {"pretrained": None, "device": device}
+    if "pretrained_text" in inspect.signature(open_clip.create_model).parameters:
+        kwargs["pretrained_text"] = False  # never fetch tower weights from the network
+    model = open_clip.create_model(model_name, **kwargs)
+    return model.eval()
+
+
+@dataclass
+class LoadedModel:
+    """A FetalCLIP-style model with its tokenizer, on one device, ready for inference."""
+
+    model: Any
+    tokenizer: Any
+    model_name: str
+    config: dict[str, Any]
+    info: ModelInfo
+    device: str
+    autocast_dtype: Any = None  # torch dtype for CUDA autocast, None = fp32
+    text_encode_calls: int = field(default=0)
+
+    @property
+    def context_length(self) -> int:
+        return int(self.config["text_cfg"].get("context_length", 77))
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.config["embed_dim"])
+
+    def _autocast(self):
+        import contextlib
+
+        import torch
+
+        if self.autocast_dtype is None or self.device == "cpu":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.split(":")[0], dtype=self.autocast_dtype)
+
+    def tokenize(self, texts: Sequence[str]):
+        return self.tokenizer(list(texts))
+
+    def to(self, device: str) -> LoadedModel:
+        """Move the model to ``device`` (used for the CUDA out-of-memory fallback to the CPU)."""
+        self.model.to(device)
+        self.device = device
+        if device == "cpu":
+            self.autocast_dtype = None
+        self.info = ModelInfo(**{**self.info.to_dict(), "device": device, "dtype": self.dtype_name})
+        return self
+
+    @property
+    def dtype_name(self) -> str:
+        import torch
+
+        names = {None: "float32", torch.float16: "float16 autocast", torch.bfloat16: "bfloat16 autocast"}
+        return names.get(self.autocast_dtype, str(self.autocast_dtype))
+
+    def encode_image(self, pixels, normalize: bool = True):
+        """[B, 3, H, W] preprocessed pixels -> [B, D] float32 embeddings (L2-normalised by default)."""
+        import torch
+        import torch.nn.functional as F
+
+        with torch.inference_mode(), self._autocast():
+            feats = self.model.encode_image(pixels.to(self.device))
+        feats = feats.float()
+        return F.normalize(feats, dim=-1) if normalize else feats
+
+    def encode_image_with_blocks(self, pixels, blocks: Sequence[int] = SEGMENTATION_BLOCKS):
+        """Image features (projected, NOT normalised) and token maps of vision ``blocks`` (1-based).
+
+        Returns ``(features [B, D], {block: tensor [B, width, grid, grid]})``; the token maps exclude the
+        CLS token and come straight out of the residual stream after the block (no final LayerNorm), as
+        the FetalCLIP segmentation recipe uses them. One forward pass gives both.
+        """
+        import torch
+
+        n_blocks = len(self.model.visual.transformer.resblocks)
+        blocks = tuple(int(b) for b in blocks)
+        bad = [b for b in blocks if not 1 <= b <= n_blocks]
+        if bad:
+            raise ValueError(f"blocks must lie in 1..{n_blocks}, got {bad}")
+        with torch.inference_mode(), self._autocast():
+            out = self.model.visual.forward_intermediates(
+                pixels.to(self.device), indices=[b - 1 for b in blocks], output_fmt="NCHW"
+            )
+        maps = {b: t.float() for b, t in zip(sorted(set(blocks)), out["image_intermediates"], strict=True)}
+        return out["image_features"].float(), {b: maps[b] for b in blocks}
+
+    def encode_text(self, texts: Sequence[str], batch_size: int = 64):
+        """Prompts -> [N, D] float32 L2-normalised text embeddings (batched)."""
+        import torch
+        import torch.nn.functional as F
+
+        from fetalviewer.model.text_encode import encode_tokens
+
+        self.text_encode_calls += 1
+        chunks = []
+        for start in range(0, len(texts), batch_size):
+            tokens = self.tokenize(texts[start : start + batch_size]).to(self.device)
+            with torch.inference_mode(), self._autocast():
+                chunks.append(encode_tokens(self.model, tokens).float())
+        return F.normalize(torch.cat(chunks), dim=-1).cpu()
+
+
+def load_fetalclip(
+    weights_path: str | os.PathLike[str],
+    config_path: str | os.PathLike[str] | None = None,
+    device: str = "cpu",
+    progress: Progress | None = None,
+    precision: str = "auto",
+) -> LoadedModel:
+    """Load FetalCLIP (or any open_clip config + checkpoint) strictly; see the module docstring.
+
+    Raises WeightsNotFound / WeightsMismatch with a message naming the file and the problem.
+    ``device``: "auto" | "cpu" | "cuda" | "cuda:N" | "mps"; ``precision``: "auto" (fp16 autocast on
+    CUDA, fp32 elsewhere) | "fp32" | "fp16" | "bf16".
+    """
+    import open_clip
+
+    def report(stage: str, fraction: float) -> None:
+        if progress is not None:
+            progress(stage, fraction)
+
+    weights_path = Path(weights_path)
+    report("reading weights", 0.0)
+    state = read_state_dict(weights_path)
+    report("reading weights", 1.0)
+    name, cfg = register_config(config_path)
+    report("building model", 0.0)
+    model = build_model(name, device="cpu")
+    load_into(model, state, str(weights_path))
+    del state
+    report("checking sha256", 0.0)
+    sha = file_sha256(weights_path, progress)
+    resolved_device, autocast_dtype = resolve_device(device, precision)
+    model.to(resolved_device)
+    tokenizer = open_clip.get_tokenizer(name)
+    cfg_path = Path(config_path) if config_path is not None else default_config_path()
+    loaded = LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        model_name=name,
+        config=cfg,
+        info=ModelInfo(
+            weights_path=str(weights_path.resolve()),
+            weights_size_bytes=weights_path.stat().st_size,
+            weights_sha256=sha,
+            config_name=name,
+            config_path=str(cfg_path.resolve()),
+            device=resolved_device,
+            dtype="float32",
+        ),
+        device=resolved_device,
+        autocast_dtype=autocast_dtype,
+    )
+    loaded.info = ModelInfo(**{**loaded.info.to_dict(), "dtype": loaded.dtype_name})
+    report("ready", 1.0)
+    return loaded

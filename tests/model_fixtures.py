@@ -1,0 +1,61 @@
+"""Shared model fixtures: a tiny FetalCLIP-family config with random weights, saved in the official format.
+
+Use from a test module with ``pytest_plugins = ["tests.model_fixtures"]`` or import the helpers.
+The tiny config (``resources/model_configs/FetalCLIP_tiny_test.json``) has the reference architecture
+family (ViT + causal text transformer, context 117, vocabulary 49408, 24 vision blocks so that blocks
+6/8/12/24 exist) with narrow layers: it builds and runs in well under a second.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fetalviewer.paths import resources_dir
+
+TINY_CONFIG = resources_dir() / "model_configs" / "FetalCLIP_tiny_test.json"
+
+
+def tiny_state_dict(seed: int = 0):
+    """Random-weight state dict of the tiny model (deterministic for a seed)."""
+    import torch
+
+    from fetalviewer.model.loader import build_model, register_config
+
+    name, _ = register_config(TINY_CONFIG)
+    torch.manual_seed(seed)
+    model = build_model(name)
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def save_official(state, path: Path, prefix: str = "module.") -> Path:
+    """Write ``state`` as the official FetalCLIP checkpoint: {"state_dict": ..., "epoch": ...}."""
+    import torch
+
+    torch.save({"state_dict": {prefix + k: v for k, v in state.items()}, "epoch": 7}, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_state():
+    return tiny_state_dict(seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory, tiny_state) -> Path:
+    """Path of a tiny random-weight checkpoint in the official format (with ``module.`` prefixes)."""
+    return save_official(tiny_state, tmp_path_factory.mktemp("weights") / "tiny_fetalclip.pt")
+
+
+@pytest.fixture(scope="session")
+def tiny_config() -> Path:
+    return TINY_CONFIG
+
+
+@pytest.fixture()
+def tiny_loaded(tiny_weights):
+    """A LoadedModel of the tiny checkpoint on the CPU (fresh per test: counters start at zero)."""
+    from fetalviewer.model.loader import load_fetalclip
+
+    return load_fetalclip(tiny_weights, TINY_CONFIG, device="cpu")
