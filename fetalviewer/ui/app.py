@@ -1,0 +1,92 @@
+"""Start the window: ``run_app(args)`` is what ``fetalviewer [PATH...]`` calls.
+
+The window is shown before anything heavy (torch, open_clip) is imported; this package never
+imports them at module level. ``--screenshot PNG`` renders the window (offscreen works) once the
+study has loaded and its first frame is shown, writes the PNG atomically and exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from fetalviewer.atomic import atomic_path
+from fetalviewer.paths import sample_study_dir
+from fetalviewer.ui.logging_setup import setup_logging
+from fetalviewer.ui.theme import apply_dark_theme
+
+log = logging.getLogger(__name__)
+_CONFIGURED = False
+
+
+def configure_pyqtgraph() -> None:
+    """Row-major images, no OpenGL, antialiased calipers; done once before any item exists."""
+    global _CONFIGURED
+    if not _CONFIGURED:
+        pg.setConfigOptions(imageAxisOrder="row-major", useOpenGL=False, antialias=True)
+        _CONFIGURED = True
+
+
+def ensure_application() -> QApplication:
+    configure_pyqtgraph()
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+        app.setApplicationName("FetalViewer")
+        app.setOrganizationName("FetalViewer")
+    apply_dark_theme(app)
+    return app
+
+
+def save_screenshot(window, png_path: str | Path) -> Path:
+    """Render ``window`` into ``png_path`` (atomic write)."""
+    QApplication.processEvents()
+    pixmap = window.grab()
+    target = Path(png_path)
+    with atomic_path(target, suffix=".png") as tmp:
+        if not pixmap.save(str(tmp), "PNG"):
+            raise OSError(f"could not write the screenshot {target}")
+    return target
+
+
+def run_app(args) -> int:
+    """Create the application and main window, open what ``args`` asks for, and run."""
+    setup_logging()
+    app = ensure_application()
+    from fetalviewer.ui.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    paths = [str(p) for p in (getattr(args, "paths", None) or [])]
+    if getattr(args, "sample", False):
+        paths.insert(0, str(sample_study_dir()))
+    weights = getattr(args, "weights", None)
+    if weights:
+        window.weights_path = str(weights)  # consumed by the analysis workspace when present
+    screenshot = getattr(args, "screenshot", None)
+    status = {"code": 0}
+    if screenshot:
+        def _shoot(*_args):
+            try:
+                out = save_screenshot(window, screenshot)
+                print(f"screenshot written to {out}")
+            except OSError as exc:
+                print(f"fetalviewer: {exc}", file=sys.stderr)
+                status["code"] = 1
+            window.close()
+            app.quit()
+
+        if paths:
+            window.study_loaded.connect(lambda _n: QTimer.singleShot(300, _shoot))
+        else:
+            QTimer.singleShot(300, _shoot)
+    if paths:
+        window.open_paths(paths)
+    log.info("window shown")
+    app.exec()
+    return status["code"]

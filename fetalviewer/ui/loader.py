@@ -1,0 +1,107 @@
+"""Opening a study off the GUI thread: ``load_study`` plus one thumbnail per instance.
+
+The main thread captures a frozen :class:`LoadRequest`; a superqt worker runs
+:func:`load_with_thumbnails` and the result comes back on the main thread through the worker's
+``returned`` signal, tagged with the request id so that a result of an older request is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from superqt.utils import create_worker
+
+log = logging.getLogger(__name__)
+
+THUMB_MAX_PX = 112
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    request_id: int
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    """What the worker hands back: the engine's instances and problems, and thumbnails by SOP UID."""
+
+    request_id: int
+    paths: tuple[str, ...]
+    instances: list
+    problems: list  # of (path, message)
+    thumbnails: dict = field(default_factory=dict)
+
+
+def make_thumbnail(frame: np.ndarray, max_px: int = THUMB_MAX_PX) -> np.ndarray:
+    """Downscale a uint8 frame so that its longer side is at most ``max_px`` (area averaging)."""
+    import cv2
+
+    rows, cols = frame.shape[:2]
+    scale = min(max_px / max(rows, cols), 1.0)
+    size = (max(int(round(cols * scale)), 1), max(int(round(rows * scale)), 1))
+    return np.ascontiguousarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
+
+
+def load_with_thumbnails(request: LoadRequest) -> LoadOutcome:
+    """Run on a worker thread: load every path; a bad file becomes a problem, never an exception."""
+    try:
+        from fetalviewer.dicom import load_study
+    except ImportError as exc:
+        return LoadOutcome(request.request_id, request.paths, [],
+                           [(p, f"the DICOM engine is not available ({exc})") for p in request.paths])
+    study = load_study(list(request.paths))
+    problems = [(str(p.path), str(p.message)) for p in study.problems]
+    thumbs: dict[str, np.ndarray] = {}
+    for inst in study.instances:
+        try:
+            thumbs[inst.sop_instance_uid] = make_thumbnail(inst.frame(0))
+        except Exception as exc:  # noqa: BLE001 - a thumbnail failure is reported, the instance still opens
+            problems.append((str(inst.path), f"first frame could not be decoded for the thumbnail: {exc}"))
+    return LoadOutcome(request.request_id, request.paths, list(study.instances), problems, thumbs)
+
+
+class StudyLoader(QObject):
+    """Starts loads on a worker thread and delivers the latest one's outcome on the main thread."""
+
+    loaded = Signal(object)  # LoadOutcome
+    failed = Signal(str)
+    started = Signal(int)  # number of paths
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._request_id = 0
+        self._workers: dict[int, object] = {}
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._workers)
+
+    def load(self, paths) -> int:
+        """Start loading ``paths``; returns the request id."""
+        self._request_id += 1
+        request = LoadRequest(self._request_id, tuple(str(p) for p in paths))
+        worker = create_worker(load_with_thumbnails, request, _start_thread=False)
+        worker.returned.connect(self._on_worker_returned)
+        worker.errored.connect(lambda exc, rid=request.request_id: self._on_worker_errored(rid, exc))
+        worker.finished.connect(lambda rid=request.request_id: self._workers.pop(rid, None))
+        self._workers[request.request_id] = worker
+        self.started.emit(len(request.paths))
+        worker.start()
+        return request.request_id
+
+    def _on_worker_returned(self, outcome: LoadOutcome) -> None:
+        if outcome.request_id != self._request_id:
+            log.info("dropping stale load result %d", outcome.request_id)
+            for inst in outcome.instances:
+                inst.close()
+            return
+        self.loaded.emit(outcome)
+
+    def _on_worker_errored(self, request_id: int, exc: Exception) -> None:
+        log.error("study load failed: %s", exc, exc_info=exc)
+        if request_id == self._request_id:
+            self.failed.emit(f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,419 @@
+"""The review window: study browser, image canvas with cine transport, metadata, measurements, problems."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QMainWindow,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fetalviewer import settings
+from fetalviewer.errors import FrameDecodeError
+from fetalviewer.paths import sample_study_dir
+from fetalviewer.ui.calibration_view import display_calibration
+from fetalviewer.ui.calipers import CaliperLayer
+from fetalviewer.ui.canvas import CineCanvas
+from fetalviewer.ui.cine_controls import CineControls
+from fetalviewer.ui.loader import LoadOutcome, StudyLoader
+from fetalviewer.ui.measurement_controller import MeasurementController
+from fetalviewer.ui.measurement_panel import MeasurementPanel
+from fetalviewer.ui.metadata_panel import MetadataPanel
+from fetalviewer.ui.player import CinePlayer
+from fetalviewer.ui.problems_panel import ProblemsPanel
+from fetalviewer.ui.shortcuts import SHORTCUTS, ShortcutHelpDialog
+from fetalviewer.ui.study_browser import StudyBrowser
+from fetalviewer.ui.welcome import WelcomePanel
+
+log = logging.getLogger(__name__)
+
+
+def sample_available() -> tuple[bool, str]:
+    folder = sample_study_dir()
+    if folder.is_dir() and any(folder.rglob("*.dcm")):
+        return True, ""
+    return False, f"The bundled sample study is missing ({folder})."
+
+
+class MainWindow(QMainWindow):
+    study_loaded = Signal(int)  # number of instances opened
+    frame_displayed = Signal(int)  # frame index now on the canvas
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWindowTitle("FetalViewer")
+        self.setAcceptDrops(True)
+        self.resize(1500, 920)
+        self.instances: list = []
+        self.current_loop = None
+        self._current_index: int | None = None
+
+        self.canvas = CineCanvas()
+        self.controls = CineControls()
+        self.player = CinePlayer(self)
+        self.layer = CaliperLayer(self.canvas, self)
+        self.browser = StudyBrowser()
+        self.metadata = MetadataPanel()
+        self.measurement_panel = MeasurementPanel()
+        self.problems = ProblemsPanel()
+        self.measurements = MeasurementController(self.layer, self.measurement_panel, self)
+        self.loader = StudyLoader(self)
+        ok, reason = sample_available()
+        self.welcome = WelcomePanel(ok, reason)
+
+        viewer = QWidget()
+        vl = QVBoxLayout(viewer)
+        vl.setContentsMargins(0, 0, 0, 0)
+        vl.setSpacing(0)
+        vl.addWidget(self.canvas, 1)
+        vl.addWidget(self.controls)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(viewer)
+        self.setCentralWidget(self.stack)
+        self._build_docks()
+        self.actions: dict[str, QAction] = {}
+        self._build_actions()
+        self._build_menus_and_toolbar()
+        self._connect()
+        self._refresh_recent()
+        self.statusBar().showMessage("Ready")
+
+    # -- construction ----------------------------------------------------------------------------
+
+    def _dock(self, title: str, widget: QWidget, area, name: str) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable
+                         | QDockWidget.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_docks(self) -> None:
+        self.browser_dock = self._dock("Study", self.browser, Qt.LeftDockWidgetArea, "study")
+        self.right_tabs = QTabWidget()
+        self.right_tabs.addTab(self.measurement_panel, "Measurements")
+        self.right_tabs.addTab(self.metadata, "Metadata")
+        self.info_dock = self._dock("Exam", self.right_tabs, Qt.RightDockWidgetArea, "exam")
+        self.problems_dock = self._dock("Problems", self.problems, Qt.BottomDockWidgetArea, "problems")
+        self.problems_dock.hide()
+        self.resizeDocks([self.browser_dock, self.info_dock], [270, 430], Qt.Horizontal)
+
+    def _build_actions(self) -> None:
+        handlers = {
+            "play_pause": self.player.toggle,
+            "step_back": lambda: self.player.step(-1),
+            "step_forward": lambda: self.player.step(1),
+            "step_back_10": lambda: self.player.step(-10),
+            "step_forward_10": lambda: self.player.step(10),
+            "first_frame": self.player.first,
+            "last_frame": self.player.last,
+            "previous_instance": lambda: self.select_instance((self._current_index or 0) - 1),
+            "next_instance": lambda: self.select_instance((self._current_index or 0) + 1),
+            "faster": self.player.faster,
+            "slower": self.player.slower,
+            "distance": lambda: self._start_tool("distance"),
+            "ellipse": lambda: self._start_tool("ellipse"),
+            "cancel_tool": self.layer.cancel_tool,
+            "delete_measurement": self.measurements.delete_selected,
+            "fit": self.canvas.fit,
+            "zoom_in": lambda: self.canvas.zoom(1.25),
+            "zoom_out": lambda: self.canvas.zoom(0.8),
+            "reset_wl": self.canvas.reset_window_level,
+            "toggle_regions": lambda: self.canvas.set_regions_visible(not self.canvas.regions_visible),
+            "open_files": self.open_files_dialog,
+            "open_folder": self.open_folder_dialog,
+            "help": self.show_help,
+            "quit": self.close,
+        }
+        for name, keys, text in SHORTCUTS:
+            action = QAction(text, self)
+            action.setShortcuts([QKeySequence(k) for k in keys])
+            action.setShortcutContext(Qt.WindowShortcut)
+            action.triggered.connect(handlers[name])
+            self.addAction(action)
+            self.actions[name] = action
+        self.actions["toggle_regions"].setCheckable(True)
+        self.actions["toggle_regions"].setChecked(True)
+        self.actions["toggle_regions"].triggered.disconnect()
+        self.actions["toggle_regions"].toggled.connect(self.canvas.set_regions_visible)
+        for name in ("distance", "ellipse"):
+            self.actions[name].setCheckable(True)
+        self.actions["open_sample"] = QAction("Open the bundled sample study", self)
+        self.actions["open_sample"].triggered.connect(self.open_sample)
+
+    def _build_menus_and_toolbar(self) -> None:
+        a = self.actions
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        for name in ("open_files", "open_folder", "open_sample"):
+            file_menu.addAction(a[name])
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        file_menu.addSeparator()
+        file_menu.addAction(a["quit"])
+        view_menu = menu.addMenu("&View")
+        for name in ("fit", "zoom_in", "zoom_out", "reset_wl", "toggle_regions"):
+            view_menu.addAction(a[name])
+        view_menu.addSeparator()
+        for dock in (self.browser_dock, self.info_dock, self.problems_dock):
+            view_menu.addAction(dock.toggleViewAction())
+        cine_menu = menu.addMenu("&Cine")
+        for name in ("play_pause", "step_back", "step_forward", "step_back_10", "step_forward_10",
+                     "first_frame", "last_frame", "faster", "slower", "previous_instance", "next_instance"):
+            cine_menu.addAction(a[name])
+        measure_menu = menu.addMenu("&Measure")
+        for name in ("distance", "ellipse", "cancel_tool", "delete_measurement"):
+            measure_menu.addAction(a[name])
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(a["help"])
+
+        bar = self.addToolBar("Main")
+        bar.setObjectName("main_toolbar")
+        bar.setMovable(False)
+        for name, text in (("open_files", "Open"), ("open_folder", "Folder / DICOMDIR"), (None, None),
+                           ("distance", "Distance (D)"), ("ellipse", "Ellipse (E)"),
+                           ("delete_measurement", "Delete"), (None, None), ("fit", "Fit (F)"),
+                           ("reset_wl", "Reset W/L"), ("toggle_regions", "Regions"), (None, None),
+                           ("help", "Shortcuts (F1)")):
+            if name is None:
+                bar.addSeparator()
+                continue
+            button_action = a[name]
+            bar.addAction(button_action)
+            bar.widgetForAction(button_action).setText(text)
+            bar.widgetForAction(button_action).setFocusPolicy(Qt.NoFocus)
+
+    def _connect(self) -> None:
+        self.loader.loaded.connect(self._on_loader_loaded)
+        self.loader.failed.connect(self._on_loader_failed)
+        self.browser.instance_selected.connect(self._on_browser_instance_selected)
+        self.player.frame_changed.connect(self._on_player_frame_changed)
+        self.player.playing_changed.connect(self.controls.show_playing)
+        self.player.speed_changed.connect(self._on_player_speed_changed)
+        self.controls.step_requested.connect(self.player.step)
+        self.controls.first_requested.connect(self.player.first)
+        self.controls.last_requested.connect(self.player.last)
+        self.controls.play_toggled.connect(self.player.toggle)
+        self.controls.seek_requested.connect(self.player.seek)
+        self.controls.speed_requested.connect(self.player.set_speed)
+        self.canvas.window_level_changed.connect(self._on_canvas_window_level_changed)
+        self.layer.tool_changed.connect(self._on_layer_tool_changed)
+        self.measurements.jump_requested.connect(self._on_measurements_jump_requested)
+        self.measurements.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.welcome.sample_requested.connect(self.open_sample)
+        self.welcome.open_files_requested.connect(self.open_files_dialog)
+        self.welcome.open_folder_requested.connect(self.open_folder_dialog)
+        self.welcome.recent_requested.connect(lambda p: self.open_paths([p]))
+
+    # -- opening ---------------------------------------------------------------------------------
+
+    def open_paths(self, paths) -> int:
+        """Open files, folders or a DICOMDIR off the GUI thread; returns the request id."""
+        paths = [str(p) for p in paths]
+        if not paths:
+            return 0
+        self.statusBar().showMessage(f"Loading {len(paths)} item(s)…")
+        log.info("opening %d path(s)", len(paths))
+        for p in paths:
+            settings.add_recent_file(p)
+        self._refresh_recent()
+        return self.loader.load(paths)
+
+    def open_sample(self) -> None:
+        ok, reason = sample_available()
+        if not ok:
+            self.statusBar().showMessage(reason, 10000)
+            return
+        self.open_paths([sample_study_dir()])
+
+    def open_files_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Open DICOM files", "", "DICOM (*.dcm *.DCM *);;All files (*)")
+        if files:
+            self.open_paths(files)
+
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder or a DICOMDIR's folder")
+        if folder:
+            self.open_paths([folder])
+
+    def _refresh_recent(self) -> None:
+        recent = list(settings.load_settings().get("recent_files", []))
+        self.recent_menu.clear()
+        for path in recent:
+            act = self.recent_menu.addAction(path)
+            act.triggered.connect(lambda _=False, p=path: self.open_paths([p]))
+        self.recent_menu.setEnabled(bool(recent))
+        self.welcome.set_recent(recent)
+
+    def _on_loader_loaded(self, outcome: LoadOutcome) -> None:
+        self.player.clear()
+        for loop in self.instances:
+            loop.close()
+        self.instances = list(outcome.instances)
+        self.problems.clear_problems()
+        for path, message in outcome.problems:
+            self.problems.add_problem(path, message)
+        for problem in self.measurements.set_instances(self.instances):
+            self.problems.add_problem("", problem)
+        self.browser.set_instances(self.instances, outcome.thumbnails)
+        n_bad = len(outcome.problems)
+        self.problems_dock.setVisible(self.problems.count() > 0)
+        msg = f"Opened {len(self.instances)} instance(s)"
+        if n_bad:
+            msg += f"; {n_bad} problem(s) — see the Problems panel"
+        self.statusBar().showMessage(msg, 15000)
+        log.info("opened %d instance(s), %d problem(s)", len(self.instances), n_bad)
+        self._current_index = None
+        if self.instances:
+            self.stack.setCurrentIndex(1)
+            self.select_instance(0)
+        else:
+            self.current_loop = None
+            self.canvas.clear()
+        self.study_loaded.emit(len(self.instances))
+
+    def _on_loader_failed(self, message: str) -> None:
+        self.problems.add_problem("", f"The study could not be opened: {message}")
+        self.problems_dock.show()
+        self.statusBar().showMessage("The study could not be opened — see the Problems panel", 15000)
+        self.study_loaded.emit(len(self.instances))
+
+    # -- instances and frames --------------------------------------------------------------------
+
+    def select_instance(self, index: int) -> None:
+        if not self.instances:
+            return
+        index = min(max(int(index), 0), len(self.instances) - 1)
+        if index == self._current_index:
+            return
+        self.browser.select_instance(index)
+        if self._current_index != index:  # the browser was already there: show it directly
+            self._show_instance(index)
+
+    def _on_browser_instance_selected(self, index: int) -> None:
+        if index != self._current_index:
+            self._show_instance(index)
+
+    def _show_instance(self, index: int) -> None:
+        self.layer.cancel_tool()
+        self._current_index = index
+        loop = self.instances[index]
+        self.current_loop = loop
+        self.canvas.set_instance(loop)
+        self.metadata.show_instance(loop)
+        self.controls.set_enabled_for(loop.n_frames)
+        t = loop.timing
+        mode = ""
+        if loop.n_frames > 1 and t is not None:
+            mode = f"{t.fps:.0f} fps ({t.source}) · {t.sequencing}"
+        self.controls.show_mode(mode)
+        self._update_static_overlays(loop)
+        self.player.set_loop(loop)
+
+    def _update_static_overlays(self, loop) -> None:
+        h = loop.header
+        top_left = "\n".join(s for s in (
+            str(getattr(h, "patient_name", "") or ""),
+            " ".join(s for s in (str(getattr(h, "manufacturer", "") or ""),
+                                 str(getattr(h, "model_name", "") or "")) if s),
+            str(getattr(h, "series_description", "") or getattr(h, "study_description", "") or ""),
+        ) if s.strip())
+        cal = display_calibration(loop.regions)
+        if cal is not None:
+            bottom_right = (f"{cal[0]:.4f} mm/px" if abs(cal[0] - cal[1]) < 1e-12
+                            else f"{cal[0]:.4f} × {cal[1]:.4f} mm/px") + " (US region)"
+        elif loop.regions:
+            bottom_right = "no single calibrated 2D region: measurements per region"
+        else:
+            bottom_right = "uncalibrated (no US regions)"
+        self.canvas.set_overlay_text(top_left=top_left, bottom_right=bottom_right)
+        self._on_canvas_window_level_changed(*self.canvas.window_level)
+
+    def _on_player_frame_changed(self, index: int) -> None:
+        loop = self.current_loop
+        if loop is None:
+            return
+        try:
+            self.canvas.show_frame(loop.frame(index))
+        except FrameDecodeError as exc:
+            self.canvas.show_message(f"Frame {index + 1} could not be decoded:\n{exc}")
+            self.problems.add_problem(str(loop.path), f"frame {index + 1}: {exc}")
+            self.problems_dock.show()
+        except Exception as exc:  # noqa: BLE001 - any decoder failure is shown, playback continues
+            log.exception("frame %d of %s failed", index, Path(str(loop.path)).name)
+            self.canvas.show_message(f"Frame {index + 1} could not be shown: {exc}")
+        n = loop.n_frames
+        t_ms = self.player.time_ms(index)
+        self.controls.show_position(index, n, t_ms)
+        fps = f"{loop.timing.fps:.0f} fps" if n > 1 and loop.timing and loop.timing.fps else ""
+        self.canvas.set_overlay_text(
+            top_right=f"Frame {index + 1}/{n}\n{t_ms:.1f} ms\n{fps}".rstrip()
+        )
+        self.measurements.show_frame(loop, index)
+        self.frame_displayed.emit(index)
+
+    def _on_player_speed_changed(self, speed: float) -> None:
+        self.controls.show_speed(speed)
+        self.statusBar().showMessage(f"Speed {speed:g}×", 3000)
+
+    def _on_canvas_window_level_changed(self, center: float, width: float) -> None:
+        text = "RGB" if self.canvas.is_color else f"W {width:.0f}  L {center:.0f}"
+        self.canvas.set_overlay_text(bottom_left=text)
+
+    def _on_measurements_jump_requested(self, sop_uid: str, frame_index: int) -> None:
+        for i, loop in enumerate(self.instances):
+            if loop.sop_instance_uid == sop_uid:
+                self.select_instance(i)
+                self.player.pause()
+                self.player.seek(frame_index)
+                return
+
+    # -- tools -----------------------------------------------------------------------------------
+
+    def _start_tool(self, kind: str) -> None:
+        if self.current_loop is None:
+            self.actions[kind].setChecked(False)
+            return
+        self.player.pause()
+        self.layer.start_tool(kind)
+        steps = "click the two end points" if kind == "distance" else \
+            "click both ends of one axis, then a point on the other axis"
+        self.statusBar().showMessage(f"{kind.capitalize()}: {steps} (Esc cancels)")
+
+    def _on_layer_tool_changed(self, kind: str) -> None:
+        for name in ("distance", "ellipse"):
+            self.actions[name].setChecked(name == kind)
+
+    def show_help(self) -> None:
+        dialog = ShortcutHelpDialog(self)
+        dialog.setModal(False)
+        dialog.show()
+        self._help_dialog = dialog
+
+    # -- drag and drop, shutdown -----------------------------------------------------------------
+
+    def dragEnterEvent(self, event):  # noqa: N802 (Qt override)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event):  # noqa: N802 (Qt override)
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            QTimer.singleShot(0, lambda: self.open_paths(paths))
+
+    def closeEvent(self, event):  # noqa: N802 (Qt override)
+        self.player.clear()
+        for loop in self.instances:
+            loop.close()
+        super().closeEvent(event)
