@@ -206,3 +206,32 @@ def test_heatmap_maps_patch_back_to_original_pixels():
     assert r < 16 and c > 48
     with pytest.raises(ValueError, match="NaN"):
         heatmap_for_frame(np.full((9, 16, 16), np.nan), 0, 8, 8)
+
+
+def test_heatmap_placed_back_into_the_crop_box():
+    maps = np.zeros((9, 16, 16), np.float32)
+    maps[0, 0, 0] = 1.0  # top-left patch of the crop
+    heat = heatmap_for_frame(maps, 0, 100, 120, crop_box_px=(20, 10, 83, 73))  # 64 x 64 crop
+    assert heat[:10].max() == 0.0 and heat[:, :20].max() == 0.0 and heat[:, 84:].max() == 0.0
+    r, c = np.unravel_index(np.argmax(heat), heat.shape)
+    assert 10 <= r <= 13 and 20 <= c <= 23
+
+
+def test_target_from_real_cine_uses_the_engine_crop_and_pixel_size():
+    from pydicom.data import get_testdata_file
+
+    from fetalviewer.dicom import open_instance
+    from fetalviewer.workspace.study_analysis import target_from_cine
+
+    cine = open_instance(get_testdata_file("color3d_jpeg_baseline.dcm"))
+    try:
+        target = target_from_cine(cine)
+    finally:
+        cine.close()
+    assert target.n_frames == 120 and target.sop_instance_uid == cine.sop_instance_uid
+    region = cine.regions[0]
+    assert target.crop_box_px == (region.x0, region.y0, region.x1, region.y1)
+    if target.pixel_size_mm is None:
+        assert target.ga_unavailable_reason
+    else:
+        assert target.pixel_size_mm == pytest.approx(region.mm_per_px_x)

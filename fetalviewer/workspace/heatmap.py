@@ -12,7 +12,8 @@ similarity maps of this kind are the basis of MaskCLIP (Zhou et al., ECCV 2022).
 
 Geometry: the model saw the frame zero-padded to a centred square of side S = max(rows, cols) (offset
 floor((S-cols)/2), floor((S-rows)/2)) and resized to 224; the 16x16 grid therefore covers the padded square.
-The map is upsampled to S x S (bilinear, patch centres at (k + 0.5) S/16) and cropped back to rows x cols.
+The map is upsampled to S x S (bilinear, patch centres at (k + 0.5) S/16) and cropped back to rows x cols;
+when the model saw a crop of the frame (the tissue region), the map is placed back at the crop's offset.
 """
 
 from __future__ import annotations
@@ -60,10 +61,28 @@ def map_to_image(token_map: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return top * (1 - r_w)[:, None] + bottom * r_w[:, None]
 
 
-def heatmap_for_frame(class_maps: np.ndarray, class_index: int, rows: int, cols: int) -> np.ndarray:
-    """Heat map in original pixels, scaled to 0..1 (0 = least, 1 = most support for the class in this frame)."""
-    image_map = map_to_image(class_contrast_map(class_maps, class_index), rows, cols)
-    lo, hi = float(image_map.min()), float(image_map.max())
-    if hi - lo < 1e-12:
-        return np.zeros((rows, cols), dtype=np.float32)
-    return ((image_map - lo) / (hi - lo)).astype(np.float32)
+def heatmap_for_frame(
+    class_maps: np.ndarray,
+    class_index: int,
+    rows: int,
+    cols: int,
+    crop_box_px: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
+    """Heat map over the whole (rows, cols) frame, scaled to 0..1 inside the part the model saw.
+
+    ``crop_box_px`` (x0, y0, x1, y1, inclusive) is the tissue region the frames were cropped to before the
+    model (:mod:`fetalviewer.model.inputs`); outside it the map is 0.
+    """
+    if crop_box_px is None:
+        x0, y0, x1, y1 = 0, 0, cols - 1, rows - 1
+    else:
+        x0, y0 = max(0, int(crop_box_px[0])), max(0, int(crop_box_px[1]))
+        x1, y1 = min(cols - 1, int(crop_box_px[2])), min(rows - 1, int(crop_box_px[3]))
+        if x1 < x0 or y1 < y0:
+            x0, y0, x1, y1 = 0, 0, cols - 1, rows - 1
+    inner = map_to_image(class_contrast_map(class_maps, class_index), y1 - y0 + 1, x1 - x0 + 1)
+    out = np.zeros((rows, cols), dtype=np.float32)
+    lo, hi = float(inner.min()), float(inner.max())
+    if hi - lo >= 1e-12:
+        out[y0 : y1 + 1, x0 : x1 + 1] = (inner - lo) / (hi - lo)
+    return out

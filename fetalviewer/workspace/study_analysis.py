@@ -30,10 +30,6 @@ from fetalviewer.workspace.schedule import (
 
 log = logging.getLogger(__name__)
 
-#: Calibrations whose x and y pixel sizes differ by more than this are not used for the GA prompt
-#: (the reference prompt takes one pixel spacing).
-ISOTROPY_TOLERANCE = 0.01
-
 
 @dataclass(frozen=True)
 class AnalysisTarget:
@@ -45,6 +41,8 @@ class AnalysisTarget:
     pixel_size_mm: float | None
     ga_unavailable_reason: str | None = None
     label: str = ""
+    #: (x0, y0, x1, y1) inclusive box the model sees (the single 2D tissue region), None = whole frame
+    crop_box_px: tuple[int, int, int, int] | None = None
 
     def __post_init__(self) -> None:
         if not self.sop_instance_uid:
@@ -56,32 +54,29 @@ class AnalysisTarget:
 
 
 def target_from_cine(cine: Any) -> AnalysisTarget:
-    """Build the target for a :class:`fetalviewer.dicom.CineLoop`, with the GA pixel size when calibrated.
+    """Build the target for a :class:`fetalviewer.dicom.CineLoop` the way the engine builds its inputs.
 
-    The GA prompt needs one mm/pixel for the whole image (FetalCLIP REFERENCE.md); it is taken from the
-    instance's single 2D tissue region with cm units, and only when x and y agree within 1 %.
+    Same crop and GA pixel size as :func:`fetalviewer.model.inputs.frame_inputs_from_cine`: the frames are
+    cropped to the single 2D tissue region (scanner text removed), and the GA prompt's pixel size comes
+    from that region's cm calibration when x and y agree within 1 % (FetalCLIP REFERENCE.md).
     """
-    from fetalviewer.dicom.calibration import single_tissue_region
+    from fetalviewer.model.inputs import ga_pixel_size_from_regions, tissue_crop_box
 
-    region = single_tissue_region(cine.regions)
-    pixel_size_mm, reason = None, None
-    if region is None or region.mm_per_px_x is None or region.mm_per_px_y is None:
-        reason = "no calibration: the image has no single 2D tissue region in cm"
-    elif abs(region.mm_per_px_x - region.mm_per_px_y) > ISOTROPY_TOLERANCE * region.mm_per_px_x:
-        reason = (
-            f"anisotropic pixels ({region.mm_per_px_x:.4f} x {region.mm_per_px_y:.4f} mm); "
-            "the GA prompt takes one pixel size"
-        )
+    regions = tuple(getattr(cine, "regions", ()) or ())
+    box = tissue_crop_box(regions) if regions else None
+    if regions:
+        pixel_size_mm, note = ga_pixel_size_from_regions(regions)
     else:
-        pixel_size_mm = float(region.mm_per_px_x)
+        pixel_size_mm, note = None, "no pixel size: no ultrasound regions"
     name = str(cine.path).replace("\\", "/").rsplit("/", 1)[-1]
     return AnalysisTarget(
         path=str(cine.path),
         sop_instance_uid=cine.sop_instance_uid,
         n_frames=int(cine.n_frames),
         pixel_size_mm=pixel_size_mm,
-        ga_unavailable_reason=reason,
+        ga_unavailable_reason=None if pixel_size_mm else note,
         label=name,
+        crop_box_px=box,
     )
 
 
@@ -111,11 +106,40 @@ class InstanceUpdate:
     from_cache: bool
 
 
+def _crop(frame: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
+    """The part of ``frame`` the model sees (inclusive box, clipped to the frame)."""
+    if box is None:
+        return frame
+    x0, y0, x1, y1 = box
+    rows, cols = frame.shape[:2]
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(cols - 1, x1), min(rows - 1, y1)
+    if x1 < x0 or y1 < y0:
+        return frame
+    return np.ascontiguousarray(frame[y0 : y1 + 1, x0 : x1 + 1])
+
+
 def _default_frame_reader(target: AnalysisTarget) -> tuple[Callable[[int], np.ndarray], Callable[[], None]]:
     from fetalviewer.dicom import open_instance
 
     cine = open_instance(target.path)
     return cine.frame, cine.close
+
+
+def load_cached_results(
+    targets: Sequence[AnalysisTarget], model_identity: str, cache: AnalysisCache
+) -> dict[str, InstanceAnalysis]:
+    """Whatever the cache holds for ``targets`` under ``model_identity`` (no model needed, no inference)."""
+    found: dict[str, InstanceAnalysis] = {}
+    for target in targets:
+        try:
+            key = CacheKey.for_file(target.sop_instance_uid, target.path, model_identity)
+        except OSError as exc:
+            log.warning("cannot fingerprint %s for the analysis cache: %s", target.path, exc)
+            continue
+        cached = cache.load(key)
+        if cached is not None and cached.n_frames == target.n_frames and cached.n_done:
+            found[target.sop_instance_uid] = cached
+    return found
 
 
 class StudyAnalysis:
@@ -268,7 +292,7 @@ class StudyAnalysis:
             if uid not in self._readers:
                 self._readers[uid] = self.frame_reader(target)
             read = self._readers[uid][0]
-            frames = [read(i) for i in batch]
+            frames = [_crop(read(i), target.crop_box_px) for i in batch]
         except FetalViewerError as exc:
             self.problems[uid] = str(exc)
             log.warning("cannot read frames of %s: %s", target.path, exc)

@@ -1,0 +1,131 @@
+"""The workspace's model backend on the FetalCLIP engine (:mod:`fetalviewer.model`).
+
+Per batch of frames (already cropped to the tissue region like the engine's :mod:`fetalviewer.model.inputs`),
+ONE vision forward pass gives everything the workspace shows:
+
+* the image embedding (``model.encode_image``, L2-normalised) -> the engine's read-outs
+  (:meth:`fetalviewer.model.engine.FetalClipEngine.predict_embeddings`: zero-shot plane and brain sub-plane
+  probabilities, and the GA read-out on head frames with a pixel size; FetalCLIP REFERENCE.md), with the
+  engine's on-disk text-embedding cache;
+* the patch tokens after ``ln_post`` (captured with a forward hook, no second pass), projected into the joint
+  space and compared with every plane class embedding: the heat-map maps
+  (:mod:`fetalviewer.workspace.heatmap`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from fetalviewer.workspace.backend import FrameBatchOutput
+
+#: Bumped when this backend's outputs change meaning (part of the cache identity).
+BACKEND_VERSION = "workspace-fetalclip-1"
+
+
+def _prompt_hash() -> str:
+    from fetalviewer.model.planes import _ga_spec, brain_subplane_prompts, plane_prompts
+
+    payload = json.dumps(
+        [plane_prompts(), brain_subplane_prompts(), list(_ga_spec()[2])], ensure_ascii=False, default=list
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def identity_for(weights_sha256: str, model_name: str) -> str:
+    """The cache identity of this backend for given weights, without loading the model."""
+    return "|".join([BACKEND_VERSION, weights_sha256, model_name, _prompt_hash()])
+
+
+class FetalClipBackend:
+    """:class:`~fetalviewer.workspace.backend.AnalysisBackend` on a :class:`fetalviewer.model.loader.LoadedModel`."""
+
+    def __init__(self, loaded, engine=None) -> None:
+        from fetalviewer.model.engine import FetalClipEngine
+        from fetalviewer.model.planes import BRAIN_SUBPLANE_CLASSES, PLANE_CLASSES
+
+        if not hasattr(loaded, "model") or not hasattr(loaded, "encode_text"):
+            raise TypeError(f"loaded must be a LoadedModel, got {type(loaded).__name__}")
+        self.loaded = loaded
+        self.engine = engine if engine is not None else FetalClipEngine(loaded)
+        self.plane_keys: tuple[str, ...] = tuple(PLANE_CLASSES)
+        self.brain_keys: tuple[str, ...] = tuple(BRAIN_SUBPLANE_CLASSES)
+        self.embed_dim = int(loaded.embed_dim)
+        self.identity = identity_for(loaded.info.weights_sha256, loaded.model_name)
+        self.forward_calls = 0
+        self.frames_analysed = 0
+        self._lock = threading.Lock()
+
+    def embed_text(self, text: str) -> np.ndarray:
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("text must be a non-empty string")
+        with self._lock:
+            return np.asarray(self.engine.embed_text(text.strip()), dtype=np.float32)
+
+    def _forward(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(normalised embeddings [N, D], normalised projected patch tokens [N, S*S, D])."""
+        import torch
+        import torch.nn.functional as F
+
+        from fetalviewer.model.preprocess import preprocess_batch
+
+        visual = self.loaded.model.visual
+        captured: list = []
+        handle = visual.ln_post.register_forward_hook(lambda _m, _i, out: captured.append(out))
+        try:
+            pixels = preprocess_batch(list(frames))
+            with torch.inference_mode():
+                pooled = self.loaded.model.encode_image(pixels.to(self.loaded.device)).float()
+                tokens = captured[-1].float()
+                if tokens.ndim != 3:
+                    raise RuntimeError("unexpected vision tower: ln_post did not see the token sequence")
+                patches = tokens[:, 1:, :] @ visual.proj.float()
+                pooled = F.normalize(pooled, dim=-1).cpu().numpy()
+                patches = F.normalize(patches, dim=-1).cpu().numpy()
+        finally:
+            handle.remove()
+        self.forward_calls += 1
+        self.frames_analysed += len(frames)
+        return pooled, patches
+
+    def analyze_frames(self, frames: Sequence[np.ndarray], pixel_size_mm: float | None) -> FrameBatchOutput:
+        from fetalviewer.model.inputs import FrameInput
+
+        if not frames:
+            raise ValueError("frames: need at least one frame")
+        with self._lock:
+            emb, patches = self._forward(frames)
+            inputs = [
+                FrameInput(
+                    source="workspace",
+                    frame_index=i,
+                    image=frame,
+                    pixel_size_mm=pixel_size_mm,
+                    pixel_size_note="instance calibration" if pixel_size_mm else "no pixel size",
+                )
+                for i, frame in enumerate(frames)
+            ]
+            predictions = self.engine.predict_embeddings(inputs, emb)
+            plane_emb = np.asarray(self.engine.plane_class_embeddings(), dtype=np.float32)
+        n = len(frames)
+        plane_probs = np.array([[p.plane_probs[k] for k in self.plane_keys] for p in predictions], np.float32)
+        brain_probs = np.full((n, len(self.brain_keys)), np.nan, np.float32)
+        ga = np.full(n, np.nan, np.float32)
+        for i, p in enumerate(predictions):
+            if p.brain_subplane_probs is not None:
+                brain_probs[i] = [p.brain_subplane_probs[k] for k in self.brain_keys]
+            if p.ga_days is not None:
+                ga[i] = p.ga_days
+        side = int(round(patches.shape[1] ** 0.5))
+        class_maps = (patches @ plane_emb.T).transpose(0, 2, 1).reshape(n, -1, side, side)
+        return FrameBatchOutput(
+            embeddings=emb.astype(np.float32),
+            plane_probs=plane_probs,
+            brain_probs=brain_probs,
+            ga_days=ga,
+            class_maps=class_maps.astype(np.float32),
+        )
