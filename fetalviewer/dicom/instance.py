@@ -14,7 +14,7 @@ import os
 import struct
 import threading
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -307,10 +307,14 @@ class CineLoop:
         for i in range(start, stop):
             yield self.frame(i)
 
-    def prefetch(self, indices: Iterable[int]) -> None:
-        """Decode ``indices`` ahead on the background worker; replaces any earlier read-ahead request."""
+    def prefetch(self, indices: Iterable[int]) -> Future | None:
+        """Decode ``indices`` ahead on the background worker; replaces any earlier read-ahead request.
+
+        Returns the job's Future (done when the read-ahead finished or was superseded), or None
+        once the instance is closed. Decode errors are not raised here; ``frame`` reports them.
+        """
         if self._closed:
-            return
+            return None
         wanted = [self._check_index(i) for i in indices]
         with self._lock:
             self._prefetch_generation += 1
@@ -321,7 +325,7 @@ class CineLoop:
         # At most as many frames as the cache holds, or read-ahead would evict its own work.
         frame_bytes = self.rows * self.columns * (3 if self.is_color else 1)
         limit = max(1, self._cache.max_bytes // max(frame_bytes, 1) - 1)
-        executor.submit(self._prefetch_job, generation, wanted[:limit])
+        return executor.submit(self._prefetch_job, generation, wanted[:limit])
 
     def _prefetch_job(self, generation: int, indices: list[int]) -> None:
         for index in indices:
