@@ -1,0 +1,367 @@
+"""Build a :class:`~fetalviewer.report.content.ReportContent` from (instances, exam record, predictions).
+
+Inputs are the contract objects: ``CineLoop`` instances (contract 1), an ``ExamRecord`` with its
+``Measurement`` list (contract 2) and per-instance ``FramePrediction`` lists with the ``ModelInfo``
+(contract 3). Whatever is missing becomes ``"not available: <reason>"``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fetalviewer import __version__
+from fetalviewer.report.biometry import (
+    combined_ga,
+    estimated_fetal_weight,
+    ga_for_parameter,
+    mean_values_mm,
+)
+from fetalviewer.report.content import (
+    ChecklistRow,
+    ExamHeader,
+    FrameOverlay,
+    FramePredictionRow,
+    KeyFrame,
+    MeasurementRow,
+    ModelCard,
+    ReportContent,
+    not_available,
+)
+
+#: Published evaluation of FetalCLIP (Maani et al. 2025, arXiv 2502.14807) and this app's reproduction,
+#: from shared/fetalclip/REFERENCE.md.
+EVALUATION_FACTS: tuple[str, ...] = (
+    "Zero-shot plane classification, FETAL_PLANES_DB (8,187 images, 5 classes): macro F1 0.9727.",
+    "Zero-shot brain sub-planes (trans-thalamic/-cerebellar/-ventricular): F1 0.693.",
+    "Zero-shot GA on HC18 head images: 83.42 % of estimates valid (true HC within the WHO 2.5th-97.5th "
+    "percentile band at the estimated GA); this app's read-out reproduces 679 of 814 = 83.415 %.",
+    "Published linear probes (not shipped): 6 planes F1 94.73; CHD video-level AUROC about 0.79 on private data.",
+    "Reference: Maani et al., FetalCLIP, arXiv 2502.14807 (2025). Weights licence CC BY-NC 4.0.",
+)
+REMOVED = "removed (de-identified export)"
+CHD_NO_HEAD = "no trained CHD head is installed; train one with 'fetalviewer train-head chd'"
+
+
+def _date(text: str) -> str:
+    text = (text or "").strip()
+    if len(text) >= 8 and text[:8].isdigit():
+        return f"{text[:4]}-{text[4:6]}-{text[6:8]}"
+    return text
+
+
+def _person(text: str) -> str:
+    parts = [p for p in (text or "").split("^") if p.strip()]
+    return ", ".join(parts[:2]) + (" " + " ".join(parts[2:]) if len(parts) > 2 else "")
+
+
+def _or_na(text: str, what: str) -> str:
+    return text if text and text.strip() else not_available(f"{what} not recorded in the DICOM header")
+
+
+def exam_header(instances: Sequence[Any], deidentified: bool, study_uid: str) -> ExamHeader:
+    """The header block from the first instance's header (every instance is of one study)."""
+    h = instances[0].header if instances else None
+    get = (lambda name: str(getattr(h, name, "") or "")) if h is not None else (lambda name: "")
+    device = " ".join(v for v in (get("manufacturer"), get("model_name")) if v)
+    n_frames = sum(int(getattr(i, "n_frames", 1)) for i in instances)
+    identifying = [
+        ("Patient name", _or_na(_person(get("patient_name")), "patient name")),
+        ("Patient ID", _or_na(get("patient_id"), "patient ID")),
+        ("Birth date", _or_na(_date(get("patient_birth_date")), "birth date")),
+        (
+            "Study date",
+            _or_na(" ".join(v for v in (_date(get("study_date")), get("study_time")[:6]) if v), "study date"),
+        ),
+        ("Accession", _or_na(get("accession_number"), "accession number")),
+        ("Institution", _or_na(get("institution_name"), "institution")),
+        ("Operator", _or_na(_person(get("operator_name")), "operator")),
+        ("Referring physician", _or_na(_person(get("referring_physician_name")), "referring physician")),
+    ]
+    if deidentified:
+        identifying = [(title, REMOVED) for title, _ in identifying]
+    fields = identifying + [
+        ("Study", _or_na(get("study_description"), "study description") if not deidentified else REMOVED),
+        ("Device", _or_na(device, "manufacturer and model")),
+        ("Images", f"{len(instances)} instance(s), {n_frames} frame(s)"),
+    ]
+    return ExamHeader(tuple(fields), study_uid, deidentified)
+
+
+def _instance_name(instances: Sequence[Any], uid: str) -> str:
+    for i, inst in enumerate(instances, start=1):
+        if inst.sop_instance_uid == uid:
+            number = str(getattr(inst.header, "instance_number", "") or "")
+            return f"image {i}" + (f" (instance {number})" if number else "")
+    return "an image not loaded"
+
+
+def _plane_name(key: str | None) -> str:
+    from fetalviewer.model.planes import PLANE_DISPLAY_NAMES
+
+    return PLANE_DISPLAY_NAMES.get(key or "", key or "unlabelled")
+
+
+def _measurement_rows(record: Any) -> list[MeasurementRow]:
+    rows = []
+    for m in getattr(record, "measurements", []) or []:
+        ga = ga_for_parameter(m.label, m.value_mm, m.uncalibrated_reason)
+        unit_text = m.display_text()
+        auto = ""
+        if m.source == "edited" and m.automatic_values:
+            before = m.automatic_values.get("value_mm")
+            auto = (
+                f"automatic value {before:.1f} mm"
+                if isinstance(before, (int, float))
+                else "automatic value kept"
+            )
+        cal = m.calibration
+        cal_text = (
+            f"{cal.mm_per_px_x:.4f} x {cal.mm_per_px_y:.4f} mm/px ({cal.source})"
+            if cal is not None
+            else not_available(m.uncalibrated_reason or "uncalibrated")
+        )
+        rows.append(
+            MeasurementRow(
+                measurement_id=m.measurement_id,
+                label=m.label or ("Distance" if m.kind == "distance" else "Ellipse"),
+                kind=m.kind,
+                value_text=unit_text,
+                value_mm=m.value_mm,
+                value_px=float(m.value_px),
+                source=m.source,
+                automatic_value_text=auto,
+                calibration_text=cal_text,
+                ga_text=ga.text,
+                ga_days=ga.ga_days,
+                ga_method=ga.method,
+                ga_citation=ga.citation,
+                sop_instance_uid=m.sop_instance_uid,
+                frame_index=m.frame_index,
+            )
+        )
+    return rows
+
+
+def _user_label(record: Any, uid: str, frame: int) -> str | None:
+    return record.user_label(uid, frame) if record is not None else None
+
+
+def _checklist(predictions, record, instances, threshold_0_1, model_reason) -> tuple[list[ChecklistRow], str]:
+    from fetalviewer.workspace.findings import OPTIONAL_PLANES, STANDARD_PLANES
+
+    best: dict[str, tuple[float, str, int]] = {}
+    for uid, preds in predictions.items():
+        for p in preds:
+            for key, prob in p.plane_probs.items():
+                if p.frame_index is not None and (key not in best or prob > best[key][0]):
+                    best[key] = (prob, uid, p.frame_index)
+    corrections = list(getattr(record, "plane_corrections", []) or [])
+    accepted = list(getattr(record, "accepted_labels", []) or [])
+    rows = []
+    for key, required in [(k, True) for k in STANDARD_PLANES] + [(k, False) for k in OPTIONAL_PLANES]:
+        user_frames = [c for c in corrections if c.user_label == key] + [
+            a for a in accepted if a.label == key
+        ]
+        notes = [
+            f"{_instance_name(instances, c.sop_instance_uid)} frame {c.frame_index}: "
+            f"{_plane_name(c.model_label)} -> {_plane_name(c.user_label)}"
+            for c in corrections
+            if key in (c.user_label, c.model_label)
+        ]
+        if key in best:
+            prob, uid, frame = best[key]
+            status = "found" if prob >= threshold_0_1 else "missing"
+            best_text, prob_text = f"{_instance_name(instances, uid)}, frame {frame}", f"{prob:.2f}"
+        else:
+            status = "missing" if not model_reason else not_available(model_reason)
+            best_text = prob_text = "-" if not model_reason else "n/a"
+        if user_frames:
+            status = "found (user label)"
+        rows.append(
+            ChecklistRow(_plane_name(key), required, status, best_text, prob_text, "; ".join(notes) or "-")
+        )
+    note = (
+        f"Found: best frame's model probability >= {threshold_0_1:.2f} (zero-shot FetalCLIP), or a plane label "
+        "set or confirmed by the user. Planes follow the ISUOG mid-trimester guideline as far as the model's "
+        "classes go; the maternal cervix is optional."
+    )
+    return rows, note
+
+
+def _model_ga(
+    predictions, instances, formula_ga, threshold_days, model_reason
+) -> tuple[str, str, float | None]:
+    if model_reason:
+        return not_available(f"model not available: {model_reason}"), not_available("no model GA"), None
+    heads = [(p.plane_probs.get("brain", 0.0), uid, p) for uid, preds in predictions.items() for p in preds]
+    with_ga = [h for h in heads if h[2].ga_days is not None]
+    if not with_ga:
+        reasons = sorted({h[2].ga_unavailable_reason for h in heads if h[2].ga_unavailable_reason})
+        why = reasons[0] if reasons else "no frame was analysed"
+        return not_available(f"no head frame with a model GA ({why})"), not_available("no model GA"), None
+    prob, uid, p = max(with_ga, key=lambda h: h[0])
+    weeks, days = divmod(p.ga_days, 7)
+    text = (
+        f"{weeks}w {days}d (FetalCLIP zero-shot, best head frame: {_instance_name(instances, uid)} frame "
+        f"{p.frame_index}, brain probability {prob:.2f}; read-out: median of the 15 best GA prompts)"
+    )
+    if formula_ga.ga_days is None:
+        return text, not_available(f"no formula GA to compare ({formula_ga.text})"), float(p.ga_days)
+    diff = p.ga_days - formula_ga.ga_days
+    verdict = "DISCORDANT: review dating" if abs(diff) > threshold_days else "concordant"
+    disc = (
+        f"{verdict}: model GA minus {formula_ga.method} GA = {diff:+.0f} days "
+        f"(threshold {threshold_days:g} days)"
+    )
+    return text, disc, float(p.ga_days)
+
+
+def _model_card(model_info, model_reason) -> ModelCard:
+    if model_info is None:
+        fields = (("Model", not_available(f"model not available: {model_reason or 'no weights given'}")),)
+        return ModelCard(False, fields + (("App version", __version__),), EVALUATION_FACTS)
+    try:
+        from fetalviewer.model.planes import plane_prompts, prompts_digest
+
+        prompt_set = f"FetalCLIP reference prompts, sha256 {prompts_digest(plane_prompts())[:16]}"
+    except Exception as exc:  # prompts file missing in a broken install
+        prompt_set = not_available(f"prompt files unreadable ({exc})")
+    fields = (
+        ("Model", f"FetalCLIP ({model_info.config_name}), zero-shot"),
+        ("Weights file", str(model_info.weights_path)),
+        ("SHA-256", model_info.weights_sha256),
+        ("Size", f"{model_info.weights_size_bytes:,} bytes"),
+        ("Device", f"{model_info.device}, {model_info.dtype}"),
+        ("Prompt set", prompt_set),
+        ("Licence", model_info.licence),
+        ("App version", f"FetalViewer {__version__}"),
+    )
+    return ModelCard(True, fields, EVALUATION_FACTS)
+
+
+def build_report_content(
+    instances: Sequence[Any],
+    record: Any = None,
+    predictions: Mapping[str, Sequence[Any]] | None = None,
+    *,
+    model_info: Any = None,
+    model_unavailable_reason: str | None = None,
+    deidentified: bool = False,
+    contours: Mapping[tuple[str, int], Sequence[Sequence[Sequence[float]]]] | None = None,
+    chd_flags: Sequence[str] | None = None,
+    chd_unavailable_reason: str | None = None,
+    plane_threshold_0_1: float = 0.5,
+    discordance_threshold_days: float = 14.0,
+    problems: Sequence[str] = (),
+    max_key_frames: int = 8,
+) -> ReportContent:
+    """Collect everything a report shows. ``predictions`` maps SOPInstanceUID -> FramePrediction list."""
+    instances = list(instances)
+    if not instances:
+        raise ValueError("instances must hold at least one loaded instance")
+    predictions = dict(predictions or {})
+    if not predictions and not model_unavailable_reason:
+        model_unavailable_reason = "no analysis results (run with --weights to analyse)"
+    model_reason = None if predictions else model_unavailable_reason
+    study_uid = str(instances[0].study_instance_uid)
+    rows = _measurement_rows(record)
+    values = mean_values_mm(rows)
+    combined = combined_ga(values)
+    hc_ga = next((r for r in rows if r.label == "HC" and r.ga_days is not None), None)
+    formula_for_model = combined if hc_ga is None else ga_for_parameter("HC", values["HC"])
+    model_ga, discordance, _ = _model_ga(
+        predictions, instances, formula_for_model, discordance_threshold_days, model_reason
+    )
+    checklist, note = _checklist(predictions, record, instances, plane_threshold_0_1, model_reason)
+    by_frame = {(uid, p.frame_index): p for uid, preds in predictions.items() for p in preds}
+    key_frames = _key_frames(instances, record, predictions, contours or {}, by_frame, plane_threshold_0_1)
+    sign = getattr(record, "sign_off", None)
+    sign_text = f"Signed by {sign.signed_by} at {sign.signed_at_utc}" if sign is not None else "not signed"
+    pred_rows = tuple(
+        FramePredictionRow(
+            uid,
+            p.frame_index if p.frame_index is not None else 0,
+            p.top_plane,
+            p.top_prob_0_1,
+            dict(p.plane_probs),
+            p.ga_days,
+            f"{p.ga_days // 7}w {p.ga_days % 7}d"
+            if p.ga_days is not None
+            else not_available(p.ga_unavailable_reason),
+        )
+        for uid, preds in predictions.items()
+        for p in preds
+    )
+    algorithm = None
+    if model_info is not None:
+        algorithm = (
+            "FetalCLIP zero-shot",
+            f"{model_info.config_name} weights sha256 {model_info.weights_sha256[:16]}",
+        )
+    load_problem = getattr(record, "load_problem", None)
+    return ReportContent(
+        title="Fetal ultrasound examination report",
+        header=exam_header(instances, deidentified, study_uid),
+        key_frames=tuple(key_frames[:max_key_frames]),
+        checklist=tuple(checklist),
+        checklist_note=note,
+        measurements=tuple(rows),
+        combined_ga=combined.text if combined.ga_days is None else f"{combined.text}; {combined.citation}",
+        efw=estimated_fetal_weight(values),
+        model_ga=model_ga,
+        discordance=discordance,
+        chd_flags=tuple(chd_flags) if chd_flags else (not_available(chd_unavailable_reason or CHD_NO_HEAD),),
+        model_card=_model_card(model_info, model_reason),
+        impression=str(getattr(record, "impression", "") or ""),
+        sign_off=sign_text,
+        generated_at_utc=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        app_version=__version__,
+        predictions=pred_rows,
+        problems=tuple(problems) + ((load_problem,) if load_problem else ()),
+        algorithm=algorithm,
+    )
+
+
+def _key_frames(instances, record, predictions, contours, by_frame, threshold_0_1) -> list[KeyFrame]:
+    by_uid = {inst.sop_instance_uid: inst for inst in instances}
+    wanted: list[tuple[str, int, str]] = []
+    for m in getattr(record, "measurements", []) or []:
+        key = (m.sop_instance_uid, m.frame_index)
+        if m.sop_instance_uid in by_uid and key not in [(u, f) for u, f, _ in wanted]:
+            wanted.append((*key, "measured"))
+    best: dict[str, tuple[float, str, int]] = {}
+    for uid, preds in predictions.items():
+        for p in preds:
+            if p.frame_index is not None and p.top_prob_0_1 >= threshold_0_1:
+                if p.top_plane not in best or p.top_prob_0_1 > best[p.top_plane][0]:
+                    best[p.top_plane] = (p.top_prob_0_1, uid, p.frame_index)
+    for plane, (_, uid, frame) in best.items():
+        if uid in by_uid and (uid, frame) not in [(u, f) for u, f, _ in wanted]:
+            wanted.append((uid, frame, f"best {_plane_name(plane)} frame"))
+    frames = []
+    for uid, frame, why in wanted:
+        inst = by_uid[uid]
+        if frame >= inst.n_frames:
+            continue
+        user = _user_label(record, uid, frame)
+        pred = by_frame.get((uid, frame))
+        if user:
+            plane_text = f"{_plane_name(user)} (user)"
+        elif pred is not None:
+            plane_text = f"{_plane_name(pred.top_plane)} (model {pred.top_prob_0_1:.2f})"
+        else:
+            plane_text = None
+        ms = tuple(
+            m
+            for m in getattr(record, "measurements", []) or []
+            if (m.sop_instance_uid, m.frame_index) == (uid, frame)
+        )
+        overlay = FrameOverlay(
+            plane_text, tuple(tuple(map(tuple, c)) for c in contours.get((uid, frame), ())), ms
+        )
+        frames.append(
+            KeyFrame(inst, frame, f"{_instance_name(instances, uid)}, frame {frame}: {why}", overlay)
+        )
+    return frames
