@@ -16,8 +16,9 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from fetalviewer.atomic import atomic_path
+from fetalviewer.crash import install_crash_handler
+from fetalviewer.logsetup import configure_logging
 from fetalviewer.paths import sample_study_dir
-from fetalviewer.ui.logging_setup import setup_logging
 from fetalviewer.ui.theme import apply_dark_theme
 
 log = logging.getLogger(__name__)
@@ -56,11 +57,12 @@ def save_screenshot(window, png_path: str | Path) -> Path:
 
 def run_app(args) -> int:
     """Create the application and main window, open what ``args`` asks for, and run."""
-    setup_logging()
+    configure_logging()
     app = ensure_application()
     from fetalviewer.ui.main_window import MainWindow
 
     window = MainWindow()
+    install_crash_handler(window.report_unexpected_error)
     window.show()
     paths = [str(p) for p in (getattr(args, "paths", None) or [])]
     if getattr(args, "sample", False):

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from fetalviewer import settings
 from fetalviewer.errors import FrameDecodeError
+from fetalviewer.logsetup import register_identifiers
 from fetalviewer.paths import sample_study_dir
 from fetalviewer.ui.calibration_view import display_calibration
 from fetalviewer.ui.calipers import CaliperLayer
@@ -260,6 +261,9 @@ class MainWindow(QMainWindow):
         for loop in self.instances:
             loop.close()
         self.instances = list(outcome.instances)
+        for loop in self.instances:
+            h = loop.header
+            register_identifiers(getattr(h, "patient_name", None), getattr(h, "patient_id", None))
         self.problems.clear_problems()
         for path, message in outcome.problems:
             self.problems.add_problem(path, message)
@@ -393,6 +397,12 @@ class MainWindow(QMainWindow):
     def _on_layer_tool_changed(self, kind: str) -> None:
         for name in ("distance", "ellipse"):
             self.actions[name].setChecked(name == kind)
+
+    def report_unexpected_error(self, summary: str, report_path) -> None:
+        """Crash-handler callback: list the error non-modally with the report's location."""
+        self.problems.add_problem(str(report_path), f"unexpected error: {summary} (report: {report_path})")
+        self.problems_dock.show()
+        self.statusBar().showMessage(f"Unexpected error — report written to {report_path}", 15000)
 
     def show_help(self) -> None:
         dialog = ShortcutHelpDialog(self)

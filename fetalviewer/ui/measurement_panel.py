@@ -57,6 +57,7 @@ class MeasurementPanel(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setFocusPolicy(Qt.ClickFocus)
         self.table.itemSelectionChanged.connect(self._on_table_selection_changed)
+        self.table.cellClicked.connect(lambda _r, _c: self._on_table_selection_changed())
         self.delete_button = QPushButton("Delete")
         self.delete_button.setToolTip("Remove the selected measurement (Del)")
         self.delete_button.clicked.connect(self._on_delete_button_clicked)

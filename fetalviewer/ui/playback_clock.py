@@ -100,13 +100,23 @@ class PlaybackClock:
         start_off = self.media_offset_ms(origin_frame)
         if self.sequencing == "loop":
             return self.frame_at_offset((start_off + media) % period), True
-        # Sweep: unfold forward+backward into a 2*period cycle.
-        # Both end frames dwell for two frame times, symmetrically.
-        pos = start_off if forward else 2 * period - start_off
+        # Sweep: unfold forward + backward into one 2 * period cycle; going back, each frame keeps
+        # its own duration (intervals mirrored), so the end frames show once per pass.
+        eps = 1e-6
+        if forward:
+            pos = start_off
+        else:
+            pos = 2 * period - start_off - self._duration_ms(origin_frame) + eps
         pos = (pos + media) % (2 * period)
         if pos < period:
             return self.frame_at_offset(pos), True
-        return self.frame_at_offset(2 * period - pos), False
+        return self.frame_at_offset(2 * period - pos - eps), False
+
+    def _duration_ms(self, frame_index: int) -> float:
+        idx = min(max(frame_index, self.start_frame), self.stop_frame)
+        if idx < self.stop_frame:
+            return self.timestamps_ms[idx + 1] - self.timestamps_ms[idx]
+        return self.frame_time_ms
 
     def tick_interval_ms(self, speed: float) -> int:
         """Timer period: twice per frame at this speed, between 4 and 20 ms."""
