@@ -111,10 +111,9 @@ def estimated_fetal_weight(values_mm: Mapping[str, float]) -> str:
         from fetalviewer.analysis import efw
     except ImportError as exc:
         return not_available(f"the EFW equations module is not installed ({exc})")
-    func = getattr(efw, "efw_hadlock1985", None)
-    if func is None:
-        return not_available("the EFW module has no efw_hadlock1985 function")
-    estimate = func({k: v for k, v in values_mm.items() if k in HADLOCK_PARAMS})
+    estimate = efw.efw_hadlock1985(
+        values_mm["AC"], values_mm["FL"], hc_mm=values_mm.get("HC"), bpd_mm=values_mm.get("BPD")
+    )
     if estimate.value is None:
         return not_available(f"{estimate.method}: {estimate.reason}")
     return f"{estimate.value:,.0f} g ({estimate.method}; {estimate.citation})"

@@ -51,6 +51,11 @@ def _date(text: str) -> str:
     return text
 
 
+def _time(text: str) -> str:
+    text = (text or "").strip()
+    return f"{text[:2]}:{text[2:4]}" if len(text) >= 4 and text[:4].isdigit() else text
+
+
 def _person(text: str) -> str:
     parts = [p for p in (text or "").split("^") if p.strip()]
     return ", ".join(parts[:2]) + (" " + " ".join(parts[2:]) if len(parts) > 2 else "")
@@ -72,7 +77,7 @@ def exam_header(instances: Sequence[Any], deidentified: bool, study_uid: str) ->
         ("Birth date", _or_na(_date(get("patient_birth_date")), "birth date")),
         (
             "Study date",
-            _or_na(" ".join(v for v in (_date(get("study_date")), get("study_time")[:6]) if v), "study date"),
+            _or_na(" ".join(v for v in (_date(get("study_date")), _time(get("study_time"))) if v), "study date"),
         ),
         ("Accession", _or_na(get("accession_number"), "accession number")),
         ("Institution", _or_na(get("institution_name"), "institution")),
