@@ -114,10 +114,12 @@ def test_study_with_bad_files_opens_the_rest(tmp_path):
     names = sorted(loop.path.name for loop in study.instances)
     assert names == ["IM0001", "IM0002"]
     problems = {p.path.split("/")[-1]: p for p in study.problems}
-    assert set(problems) == {"readme.txt", "IM0003", "missing.dcm"}
-    assert problems["readme.txt"].kind == "not_dicom"
+    assert set(problems) == {"IM0003", "missing.dcm"}
+    assert study.skipped == [str(folder / "readme.txt")]  # non-DICOM met in a folder: skipped
     assert "truncated" in problems["IM0003"].message
     assert all(p.path in p.message for p in study.problems)
+    named = load_study([folder / "readme.txt"])  # named explicitly: a problem
+    assert [p.kind for p in named.problems] == ["not_dicom"] and not named.skipped
 
 
 def test_dicomdir_and_duplicates(tmp_path):

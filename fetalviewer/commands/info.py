@@ -32,7 +32,7 @@ def _region_line(region: dict) -> str:
     )
 
 
-def format_table(instances: list[dict], problems: list[dict]) -> str:
+def format_table(instances: list[dict], problems: list[dict], skipped: list[str] | None = None) -> str:
     lines: list[str] = []
     for info in instances:
         lines.append(info["path"])
@@ -56,6 +56,8 @@ def format_table(instances: list[dict], problems: list[dict]) -> str:
             row_mm, col_mm = info["pixel_spacing_mm"]
             lines.append(f"  Pixel spacing:     {row_mm} x {col_mm} mm (row x column)")
         lines.append("")
+    if skipped:
+        lines.append(f"Skipped {len(skipped)} non-DICOM file(s) found in folders.")
     if problems:
         lines.append(f"Problems ({len(problems)}):")
         lines.extend(f"  {p['message']}" for p in problems)
@@ -69,11 +71,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         instances = [loop.summary() for loop in study.instances]
         problems = [{"path": p.path, "kind": p.kind, "message": p.message} for p in study.problems]
+        skipped = list(study.skipped)
     finally:
         study.close()
     if args.json:
-        json.dump({"instances": instances, "problems": problems}, sys.stdout, indent=2)
+        json.dump({"instances": instances, "problems": problems, "skipped": skipped}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(format_table(instances, problems))
+        sys.stdout.write(format_table(instances, problems, skipped))
     return 0 if instances else 1

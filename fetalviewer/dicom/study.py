@@ -41,6 +41,8 @@ class StudyLoad:
 
     instances: list[CineLoop] = field(default_factory=list)
     problems: list[LoadProblem] = field(default_factory=list)
+    #: Non-DICOM files met while walking a folder (README, viewer software, ...): not problems.
+    skipped: list[str] = field(default_factory=list)
 
     def close(self) -> None:
         for instance in self.instances:
@@ -66,8 +68,9 @@ def _dicomdir_files(path: Path, problems: list[LoadProblem]) -> list[Path]:
         return []
 
 
-def _expand(paths: Iterable[str | os.PathLike[str]], problems: list[LoadProblem]) -> list[Path]:
-    files: list[Path] = []
+def _expand(paths: Iterable[str | os.PathLike[str]], problems: list[LoadProblem]) -> list[tuple[Path, bool]]:
+    """(file, found by walking a folder) for every candidate file."""
+    files: list[tuple[Path, bool]] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -80,13 +83,13 @@ def _expand(paths: Iterable[str | os.PathLike[str]], problems: list[LoadProblem]
                     candidate = Path(root) / name
                     if _is_dicomdir(candidate):
                         continue  # its records are the files found by the walk itself
-                    files.append(candidate)
+                    files.append((candidate, True))
             if dicomdir.is_file():
-                files.extend(_dicomdir_files(dicomdir, problems))
+                files.extend((f, False) for f in _dicomdir_files(dicomdir, problems))
         elif _is_dicomdir(path) and path.is_file():
-            files.extend(_dicomdir_files(path, problems))
+            files.extend((f, False) for f in _dicomdir_files(path, problems))
         elif path.exists():
-            files.append(path)
+            files.append((path, False))
         else:
             problems.append(LoadProblem(str(path), f"{path}: file not found", "unreadable"))
     return files
@@ -126,6 +129,9 @@ def load_study(
 ) -> StudyLoad:
     """Open every image instance under ``paths``; failures go to ``problems`` with a reason.
 
+    Files named directly or by a DICOMDIR that fail are problems; non-DICOM files found while
+    walking a folder are listed in ``skipped`` instead (media often carry a viewer and READMEs).
+
     ``progress(done, total)`` is called after each file when given. The same file reached twice
     (e.g. through a folder and its DICOMDIR) is opened once; a second copy of an already opened
     SOP Instance UID is reported as a duplicate.
@@ -135,17 +141,21 @@ def load_study(
     result = StudyLoad()
     seen_files: set[Path] = set()
     seen_uids: dict[str, Path] = {}
-    files = []
-    for path in _expand(paths, result.problems):
+    files: list[tuple[Path, bool]] = []
+    for path, walked in _expand(paths, result.problems):
         key = path.resolve()
         if key not in seen_files:
             seen_files.add(key)
-            files.append(path)
-    for done, path in enumerate(files, start=1):
+            files.append((path, walked))
+    for done, (path, walked) in enumerate(files, start=1):
         try:
             loop = open_instance(path, cache_mb=cache_mb)
         except DicomReadError as exc:
-            result.problems.append(LoadProblem(str(path), str(exc), _kind(exc)))
+            kind = _kind(exc)
+            if walked and kind == "not_dicom":
+                result.skipped.append(str(path))
+            else:
+                result.problems.append(LoadProblem(str(path), str(exc), kind))
         except Exception as exc:  # never let one file stop the study
             result.problems.append(
                 LoadProblem(str(path), f"{path}: could not be opened ({type(exc).__name__}: {exc})")
