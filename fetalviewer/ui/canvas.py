@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
-from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from fetalviewer.ui import theme
 
@@ -56,25 +56,38 @@ class CineCanvas(QWidget):
         self._wl = (127.5, 255.0)
         self.view.sigWindowLevelDrag.connect(self._on_view_window_level_drag)
 
+        self.overlay_top_left = self._info_label(Qt.AlignLeft | Qt.AlignVCenter)
+        self.overlay_top_right = self._info_label(Qt.AlignRight | Qt.AlignVCenter)
+        self.overlay_bottom_left = self._info_label(Qt.AlignLeft | Qt.AlignVCenter)
+        self.overlay_bottom_right = self._info_label(Qt.AlignRight | Qt.AlignVCenter)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.graphics)
-        self.overlay_top_left = self._overlay_label(Qt.AlignLeft | Qt.AlignTop)
-        self.overlay_top_right = self._overlay_label(Qt.AlignRight | Qt.AlignTop)
-        self.overlay_bottom_left = self._overlay_label(Qt.AlignLeft | Qt.AlignBottom)
-        self.overlay_bottom_right = self._overlay_label(Qt.AlignRight | Qt.AlignBottom)
+        layout.setSpacing(0)
+        layout.addWidget(self._info_bar(self.overlay_top_left, self.overlay_top_right))
+        layout.addWidget(self.graphics, 1)
+        layout.addWidget(self._info_bar(self.overlay_bottom_left, self.overlay_bottom_right))
         self.message_label = QLabel(self.graphics)
         self.message_label.setObjectName("canvasMessage")
         self.message_label.setWordWrap(True)
         self.message_label.hide()
 
-    def _overlay_label(self, align) -> QLabel:
-        label = QLabel(self.graphics)
+    def _info_label(self, align) -> QLabel:
+        label = QLabel()
         label.setObjectName("overlay")
         label.setAlignment(align)
-        label.setAttribute(Qt.WA_TransparentForMouseEvents)
-        label.setProperty("corner", int(align))
         return label
+
+    @staticmethod
+    def _info_bar(left: QLabel, right: QLabel) -> QWidget:
+        """A black strip above or below the image (text never covers the image itself)."""
+        bar = QWidget()
+        bar.setObjectName("infoBar")
+        row = QHBoxLayout(bar)
+        row.setContentsMargins(8, 3, 8, 3)
+        left.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # elided first, not overlapped
+        row.addWidget(left, 1)
+        row.addWidget(right, 0)
+        return bar
 
     # -- instance and frames ---------------------------------------------------------------------
 
@@ -233,16 +246,9 @@ class CineCanvas(QWidget):
         for label, text in zip(self._overlays(), (top_left, top_right, bottom_left, bottom_right), strict=False):
             if text is not None:
                 label.setText(text)
-                label.adjustSize()
-        self._place_overlays()
 
     def _place_overlays(self) -> None:
         w, h, m = self.graphics.width(), self.graphics.height(), 8
-        tl, tr, bl, br = self._overlays()
-        tl.move(m, m)
-        tr.move(max(w - tr.width() - m, 0), m)
-        bl.move(m, max(h - bl.height() - m, 0))
-        br.move(max(w - br.width() - m, 0), max(h - br.height() - m, 0))
         msg = self.message_label
         msg.setMaximumWidth(max(w - 4 * m, 100))
         msg.adjustSize()

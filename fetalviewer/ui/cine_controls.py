@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QToolButton, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QToolButton, QVBoxLayout, QWidget
 
 from fetalviewer.ui import theme
 from fetalviewer.ui.playback_clock import SPEEDS
@@ -24,8 +24,13 @@ class CineControls(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.buttons: dict[str, QToolButton] = {}
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(6, 2, 6, 2)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(8, 4, 8, 4)
+        outer.setSpacing(2)
+        top = QHBoxLayout()
+        layout = QHBoxLayout()
+        outer.addLayout(top)
+        outer.addLayout(layout)
         for key, text, tip, slot in (
             ("first", "|◀", "First frame (Home)", self.first_requested.emit),
             ("back10", "−10", "Back 10 frames (Down / Shift+Left)", lambda: self.step_requested.emit(-10)),
@@ -46,10 +51,11 @@ class CineControls(QWidget):
         self.slider.setFocusPolicy(Qt.NoFocus)
         self.slider.setMinimum(0)
         self.slider.valueChanged.connect(self._on_slider_value_changed)
-        layout.addWidget(self.slider, 1)
+        top.addWidget(self.slider, 1)
         self.position_label = QLabel("—")
         self.position_label.setStyleSheet(f"font-family: monospace; color: {theme.TEXT};")
-        layout.addWidget(self.position_label)
+        top.addWidget(self.position_label)
+        layout.addStretch(1)
         self.mode_label = QLabel("")
         self.mode_label.setStyleSheet(f"color: {theme.MUTED};")
         layout.addWidget(self.mode_label)

@@ -102,13 +102,17 @@ class MainWindow(QMainWindow):
 
     def _build_docks(self) -> None:
         self.browser_dock = self._dock("Study", self.browser, Qt.LeftDockWidgetArea, "study")
+        self.browser.setMinimumWidth(250)
+        self.right_tabs_min_width = 440
         self.right_tabs = QTabWidget()
         self.right_tabs.addTab(self.measurement_panel, "Measurements")
         self.right_tabs.addTab(self.metadata, "Metadata")
+        self.right_tabs.setMinimumWidth(self.right_tabs_min_width)
         self.info_dock = self._dock("Exam", self.right_tabs, Qt.RightDockWidgetArea, "exam")
         self.problems_dock = self._dock("Problems", self.problems, Qt.BottomDockWidgetArea, "problems")
         self.problems_dock.hide()
-        self.resizeDocks([self.browser_dock, self.info_dock], [270, 430], Qt.Horizontal)
+        self.resizeDocks([self.browser_dock, self.info_dock], [270, 470], Qt.Horizontal)
+        self.resizeDocks([self.problems_dock], [110], Qt.Vertical)
 
     def _build_actions(self) -> None:
         handlers = {
@@ -326,7 +330,7 @@ class MainWindow(QMainWindow):
 
     def _update_static_overlays(self, loop) -> None:
         h = loop.header
-        top_left = "\n".join(s for s in (
+        top_left = "  ·  ".join(s for s in (
             str(getattr(h, "patient_name", "") or ""),
             " ".join(s for s in (str(getattr(h, "manufacturer", "") or ""),
                                  str(getattr(h, "model_name", "") or "")) if s),
@@ -361,7 +365,7 @@ class MainWindow(QMainWindow):
         self.controls.show_position(index, n, t_ms)
         fps = f"{loop.timing.fps:.0f} fps" if n > 1 and loop.timing and loop.timing.fps else ""
         self.canvas.set_overlay_text(
-            top_right=f"Frame {index + 1}/{n}\n{t_ms:.1f} ms\n{fps}".rstrip()
+            top_right="  ·  ".join(s for s in (f"Frame {index + 1}/{n}", f"{t_ms:.1f} ms", fps) if s)
         )
         self.measurements.show_frame(loop, index)
         self.frame_displayed.emit(index)

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from fetalviewer.ui import theme
 from fetalviewer.ui.measure_adapter import labels_for, value_lines
 
-COLUMNS = ("Label", "Value", "Unit", "Area", "Instance", "Frame", "Source")
+COLUMNS = ("Label", "Value", "Unit", "Area", "Inst.", "Frame", "Source")
 _NO_LABEL = "—"
 
 
@@ -111,6 +111,7 @@ class MeasurementPanel(QWidget):
         combo.addItems(labels_for(m.kind))
         combo.setCurrentText(m.label or _NO_LABEL)
         combo.setFocusPolicy(Qt.ClickFocus)
+        combo.setSizeAdjustPolicy(QComboBox.AdjustToContents)
         combo.currentTextChanged.connect(
             lambda text, mid=m.measurement_id: self.label_assigned.emit(mid, None if text == _NO_LABEL else text)
         )

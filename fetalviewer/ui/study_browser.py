@@ -24,11 +24,11 @@ def array_to_qimage(frame: np.ndarray) -> QImage:
 
 
 def instance_caption(loop) -> str:
-    kind = f"Cine {loop.n_frames} fr" if loop.n_frames > 1 else "Still"
-    fps = ""
-    if loop.n_frames > 1 and loop.timing is not None and loop.timing.fps:
-        fps = f" · {loop.timing.fps:.0f} fps"
-    return f"{kind}{fps}\n{loop.columns}×{loop.rows} {loop.modality or ''}".rstrip()
+    size = f"{loop.columns}×{loop.rows}"
+    if loop.n_frames > 1:
+        fps = loop.timing.fps if loop.timing is not None else None
+        return f"Cine · {loop.n_frames} frames\n{size}" + (f" · {fps:.0f} fps" if fps else "")
+    return f"Still\n{size}"
 
 
 class StudyBrowser(QTreeWidget):

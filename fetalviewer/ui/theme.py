@@ -33,7 +33,9 @@ QSlider::groove:horizontal {{ height: 6px; background: #3a3d42; border-radius: 3
 QSlider::handle:horizontal {{ background: {ACCENT}; width: 12px; margin: -5px 0; border-radius: 6px; }}
 QSlider::sub-page:horizontal {{ background: #1c6e8f; border-radius: 3px; }}
 QStatusBar {{ background: #26282c; color: {MUTED}; }}
-QLabel#overlay {{ background: transparent; color: {TEXT}; font-family: monospace; }}
+QWidget#infoBar {{ background: #000000; }}
+QLabel#overlay {{ background: transparent; color: #d0d4d8; font-family: monospace; font-size: 12px; }}
+QToolButton:disabled, QPushButton:disabled {{ color: #5c6066; }}
 QLabel#canvasMessage {{ background: rgba(120, 30, 30, 200); color: white; padding: 6px; border-radius: 4px; }}
 """
 
