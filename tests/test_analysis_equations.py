@@ -55,7 +55,7 @@ def test_out_of_range_inputs_are_refused_with_the_range():
     assert low.value is None and "68-360 mm" in low.reason and not low.ok
     assert "unavailable" in low.display_text()
     assert dating.ga_intergrowth2014_crl(10).reason.startswith(
-        "CRL 10 mm is outside the valid range 15-95 mm"
+        "CRL 10.0 mm is outside the valid range 15-95 mm"
     )
     assert dating.ga_intergrowth2014_crl(None).reason == "CRL is missing"
     assert dating.ga_robinson1975_crl(90).value is None
@@ -164,6 +164,7 @@ def test_weeks_days_formatting():
 HC18 = Path(__file__).resolve().parents[2] / "shared" / "data" / "hc18"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (HC18 / "pixel_size_and_hc.csv").exists(), reason="shared/data/hc18 not present")
 def test_hc18_annotation_outlines_reproduce_published_hc():
     """Ellipse fit on every outline pixel + Ramanujan + pixel size: within 0.05 mm on all 318 (the bar

@@ -119,7 +119,7 @@ def check_ranges(inputs: Mapping[str, float], ranges: tuple[ValidRange, ...]) ->
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
             return f"{r.parameter} must be a finite number, got {value!r}"
         if not r.contains(value):
-            return f"{r.parameter} {value:g} {r.unit} is outside the valid range {r.low:g}-{r.high:g} {r.unit} ({r.source})"
+            return f"{r.parameter} {value:.1f} {r.unit} is outside the valid range {r.low:g}-{r.high:g} {r.unit} ({r.source})"
     return None
 
 

@@ -128,6 +128,32 @@ class MeasurementTable:
             if label in by_label:
                 self.rows[label] = self._row(label, by_label[label])
 
+    @classmethod
+    def from_values(
+        cls,
+        values_mm: dict[str, float],
+        *,
+        bpd_convention: str = OUTER_INNER,
+        model_ga_days: float | None = None,
+        discordance_threshold_days: float = DEFAULT_DISCORDANCE_DAYS,
+    ) -> MeasurementTable:
+        """A table from typed-in values (source ``"entered"``), e.g. for ``fetalviewer measure ga``."""
+        if bpd_convention not in (OUTER_INNER, OUTER_OUTER):
+            raise ValueError(f"bpd_convention must be {OUTER_INNER!r} or {OUTER_OUTER!r}")
+        table = cls([], model_ga_days=model_ga_days, discordance_threshold_days=discordance_threshold_days)
+        for label in PARAMETER_ORDER:
+            value = values_mm.get(label)
+            if value is None:
+                continue
+            row = ParameterValue(
+                label, float(value), "entered", 1, (), (), bpd_convention if label == "BPD" else None
+            )
+            table.rows[label] = ParameterValue(**{**vars(row), "ga": table._ga_for(row)})
+        unknown = set(values_mm) - set(PARAMETER_ORDER)
+        if unknown:
+            raise ValueError(f"unknown parameters {sorted(unknown)}; expected {list(PARAMETER_ORDER)}")
+        return table
+
     # -- rows ----------------------------------------------------------------------------------------
     def _bpd_convention(self, m: Measurement) -> str:
         return OUTER_OUTER if m.source in ("automatic", "edited") else self.manual_bpd_convention
