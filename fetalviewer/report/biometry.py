@@ -1,21 +1,18 @@
-"""The report's link to the clinical equations of :mod:`fetalviewer.analysis` (GA per parameter,
-combined GA, EFW), with the SR equation codes (CID 12013) of each method.
-
-The equations themselves live in the analysis package; this module only chooses which one applies
-to a report row and turns a refusal into the report's "not available: <reason>" wording.
+"""The report's link to the clinical tables of :mod:`fetalviewer.analysis`: GA per measurement and per
+parameter, combined GA, EFW and the model/formula discordance, all from
+:class:`~fetalviewer.analysis.measurement_table.MeasurementTable` (one place for the rules: precedence of
+the user's values, averaging, BPD caliper convention), plus the SR equation codes (CID 12013).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from fetalviewer.report.content import not_available
+from fetalviewer.report.content import ParameterRow, not_available
 
-#: Parameters with a Hadlock 1984 dating equation (FORMULAS.md).
-HADLOCK_PARAMS = ("BPD", "HC", "AC", "FL")
-#: (code value, meaning) of CID 12013 "Gestational Age Equations and Tables" per method name prefix.
+#: (code value, meaning) of CID 12013 "Gestational Age Equations and Tables" per method name.
 GA_EQUATION_CODES: dict[str, tuple[str, str]] = {
     "Hadlock 1984 (BPD)": ("11902-4", "BPD, Hadlock 1984"),
     "Hadlock 1984 (HC)": ("11932-1", "HC, Hadlock 1984"),
@@ -40,80 +37,78 @@ class GaResult:
         return GA_EQUATION_CODES.get(self.method)
 
 
-def _weeks_days(ga_days: float) -> str:
+def weeks_days(ga_days: float) -> str:
     total = int(math.floor(ga_days + 0.5))
     return f"{total // 7}w {total % 7}d"
 
 
-def _from_estimate(estimate) -> GaResult:
+def ga_from_estimate(estimate) -> GaResult:
+    """An analysis ``Estimate`` of GA as a report value (or its refusal as "not available")."""
     if estimate.value is None:
         return GaResult(
             None, not_available(f"{estimate.method}: {estimate.reason}"), estimate.method, estimate.citation
         )
-    text = f"{_weeks_days(estimate.value)} ({estimate.method})"
+    text = f"{weeks_days(estimate.value)} ({estimate.method})"
     if getattr(estimate, "plus_minus", None):
         text += f" \u00b1 {estimate.plus_minus / 7.0:.1f} wk"
     return GaResult(float(estimate.value), text, estimate.method, estimate.citation)
 
 
-def _dating():
-    try:
-        from fetalviewer.analysis import dating
-    except ImportError as exc:
-        return None, f"the GA equations module is not installed ({exc})"
-    return dating, None
+def ga_for_measurement(m) -> GaResult:
+    """The GA one measurement implies on its own (first dating equation of its parameter)."""
+    from fetalviewer.analysis.measurement_table import MeasurementTable
 
-
-def ga_for_parameter(
-    label: str | None, value_mm: float | None, uncalibrated_reason: str | None = None
-) -> GaResult:
-    """GA implied by one measurement: Hadlock 1984 for BPD/HC/AC/FL, Robinson 1975 for CRL."""
-    if label is None:
+    if m.label is None:
         return GaResult(None, not_available("the measurement has no biometry label"), "", "")
-    if value_mm is None:
-        return GaResult(None, not_available(uncalibrated_reason or "no calibrated value in mm"), "", "")
-    dating, problem = _dating()
-    if dating is None:
-        return GaResult(None, not_available(problem), "", "")
-    if label in HADLOCK_PARAMS:
-        return _from_estimate(dating.ga_hadlock1984_single(label, value_mm))
-    if label == "CRL":
-        return _from_estimate(dating.ga_robinson1975_crl(value_mm))
-    return GaResult(None, not_available(f"no gestational-age equation is used for {label}"), "", "")
+    if m.value_mm is None:
+        return GaResult(None, not_available(m.uncalibrated_reason or "no calibrated value in mm"), "", "")
+    row = MeasurementTable([m]).rows.get(m.label)
+    if row is None or not row.ga:
+        return GaResult(None, not_available(f"no gestational-age equation is used for {m.label}"), "", "")
+    return ga_from_estimate(row.ga[0])
 
 
-def mean_values_mm(rows: Iterable) -> dict[str, float]:
-    """Per label, the mean calibrated value of the report's measurement rows."""
-    values: dict[str, list[float]] = {}
-    for row in rows:
-        if row.value_mm is not None and row.label in HADLOCK_PARAMS + ("CRL",):
-            values.setdefault(row.label, []).append(row.value_mm)
-    return {label: sum(v) / len(v) for label, v in values.items()}
+@dataclass(frozen=True)
+class ExamBiometry:
+    parameters: tuple[ParameterRow, ...]
+    combined: GaResult
+    efw_text: str
+    discordance_text: str
 
 
-def combined_ga(values_mm: Mapping[str, float]) -> GaResult:
-    """Hadlock 1984 GA from the parameters present (the analysis module picks the equation)."""
-    present = {k: v for k, v in values_mm.items() if k in HADLOCK_PARAMS}
-    if not present:
-        return GaResult(None, not_available("no calibrated BPD, HC, AC or FL measurement"), "", "")
-    dating, problem = _dating()
-    if dating is None:
-        return GaResult(None, not_available(problem), "", "")
-    return _from_estimate(dating.ga_hadlock1984(present))
+def exam_biometry(measurements: Iterable, model_ga_days: float | None, threshold_days: float) -> ExamBiometry:
+    """Parameter rows, combined Hadlock GA, EFW and discordance of an exam's measurements."""
+    from fetalviewer.analysis.measurement_table import MeasurementTable
 
-
-def estimated_fetal_weight(values_mm: Mapping[str, float]) -> str:
-    """Hadlock 1985 EFW text when AC and FL exist (from :mod:`fetalviewer.analysis.efw`)."""
-    if "AC" not in values_mm or "FL" not in values_mm:
-        missing = [p for p in ("AC", "FL") if p not in values_mm]
-        return not_available(f"EFW needs AC and FL; missing {', '.join(missing)}")
-    try:
-        from fetalviewer.analysis import efw
-    except ImportError as exc:
-        return not_available(f"the EFW equations module is not installed ({exc})")
-    estimate = efw.efw_hadlock1985(
-        values_mm["AC"], values_mm["FL"], hc_mm=values_mm.get("HC"), bpd_mm=values_mm.get("BPD")
+    table = MeasurementTable(
+        list(measurements), model_ga_days=model_ga_days, discordance_threshold_days=threshold_days
     )
-    if estimate.value is None:
-        return not_available(f"{estimate.method}: {estimate.reason}")
-    return f"{estimate.value:,.0f} g ({estimate.method}; {estimate.citation})"
+    rows = []
+    for row in table.rows.values():
+        value = f"{row.value_mm:.1f} mm" + (f" ({row.convention})" if row.convention else "")
+        if row.n_measurements > 1:
+            value += f", mean of {row.n_measurements}"
+        gas = tuple(ga_from_estimate(e).text for e in row.ga) or (
+            not_available(f"no gestational-age equation is used for {row.label}"),
+        )
+        rows.append(
+            ParameterRow(row.label, value, row.value_mm, row.source, gas, tuple(e.citation for e in row.ga))
+        )
+    if table.rows:
+        combined = ga_from_estimate(table.combined_ga)
+    else:
+        combined = GaResult(None, not_available("no calibrated biometry measurement"), "", "")
+    efws = table.efw
+    if efws:
+        efw_text = "; ".join(
+            f"{e.display_value()} ({e.method})"
+            if e.value is not None
+            else not_available(f"{e.method}: {e.reason}")
+            for e in efws
+        )
+    else:
+        missing = [p for p in ("AC", "FL") if p not in table.rows]
+        efw_text = not_available(f"EFW needs AC with FL (Hadlock 1985) or HC; missing {', '.join(missing)}")
+    disc = table.discordance
+    disc_text = disc.display_text() if disc.flag is not None else not_available(disc.reason or "not checked")
+    return ExamBiometry(tuple(rows), combined, efw_text, disc_text)

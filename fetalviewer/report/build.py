@@ -12,12 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fetalviewer import __version__
-from fetalviewer.report.biometry import (
-    combined_ga,
-    estimated_fetal_weight,
-    ga_for_parameter,
-    mean_values_mm,
-)
+from fetalviewer.report.biometry import exam_biometry, ga_for_measurement
 from fetalviewer.report.content import (
     ChecklistRow,
     ExamHeader,
@@ -77,7 +72,9 @@ def exam_header(instances: Sequence[Any], deidentified: bool, study_uid: str) ->
         ("Birth date", _or_na(_date(get("patient_birth_date")), "birth date")),
         (
             "Study date",
-            _or_na(" ".join(v for v in (_date(get("study_date")), _time(get("study_time"))) if v), "study date"),
+            _or_na(
+                " ".join(v for v in (_date(get("study_date")), _time(get("study_time"))) if v), "study date"
+            ),
         ),
         ("Accession", _or_na(get("accession_number"), "accession number")),
         ("Institution", _or_na(get("institution_name"), "institution")),
@@ -111,7 +108,7 @@ def _plane_name(key: str | None) -> str:
 def _measurement_rows(record: Any) -> list[MeasurementRow]:
     rows = []
     for m in getattr(record, "measurements", []) or []:
-        ga = ga_for_parameter(m.label, m.value_mm, m.uncalibrated_reason)
+        ga = ga_for_measurement(m)
         unit_text = m.display_text()
         auto = ""
         if m.source == "edited" and m.automatic_values:
@@ -195,32 +192,23 @@ def _checklist(predictions, record, instances, threshold_0_1, model_reason) -> t
     return rows, note
 
 
-def _model_ga(
-    predictions, instances, formula_ga, threshold_days, model_reason
-) -> tuple[str, str, float | None]:
+def _model_ga(predictions, instances, model_reason) -> tuple[str, float | None]:
+    """The model's GA: the read-out of the analysed frame most likely to be a head (brain) view."""
     if model_reason:
-        return not_available(f"model not available: {model_reason}"), not_available("no model GA"), None
+        return not_available(f"model not available: {model_reason}"), None
     heads = [(p.plane_probs.get("brain", 0.0), uid, p) for uid, preds in predictions.items() for p in preds]
     with_ga = [h for h in heads if h[2].ga_days is not None]
     if not with_ga:
         reasons = sorted({h[2].ga_unavailable_reason for h in heads if h[2].ga_unavailable_reason})
         why = reasons[0] if reasons else "no frame was analysed"
-        return not_available(f"no head frame with a model GA ({why})"), not_available("no model GA"), None
+        return not_available(f"no head frame with a model GA ({why})"), None
     prob, uid, p = max(with_ga, key=lambda h: h[0])
     weeks, days = divmod(p.ga_days, 7)
     text = (
         f"{weeks}w {days}d (FetalCLIP zero-shot, best head frame: {_instance_name(instances, uid)} frame "
         f"{p.frame_index}, brain probability {prob:.2f}; read-out: median of the 15 best GA prompts)"
     )
-    if formula_ga.ga_days is None:
-        return text, not_available(f"no formula GA to compare ({formula_ga.text})"), float(p.ga_days)
-    diff = p.ga_days - formula_ga.ga_days
-    verdict = "DISCORDANT: review dating" if abs(diff) > threshold_days else "concordant"
-    disc = (
-        f"{verdict}: model GA minus {formula_ga.method} GA = {diff:+.0f} days "
-        f"(threshold {threshold_days:g} days)"
-    )
-    return text, disc, float(p.ga_days)
+    return text, float(p.ga_days)
 
 
 def _model_card(model_info, model_reason) -> ModelCard:
@@ -272,13 +260,11 @@ def build_report_content(
     model_reason = None if predictions else model_unavailable_reason
     study_uid = str(instances[0].study_instance_uid)
     rows = _measurement_rows(record)
-    values = mean_values_mm(rows)
-    combined = combined_ga(values)
-    hc_ga = next((r for r in rows if r.label == "HC" and r.ga_days is not None), None)
-    formula_for_model = combined if hc_ga is None else ga_for_parameter("HC", values["HC"])
-    model_ga, discordance, _ = _model_ga(
-        predictions, instances, formula_for_model, discordance_threshold_days, model_reason
-    )
+    model_ga, model_ga_days = _model_ga(predictions, instances, model_reason)
+    bio = exam_biometry(getattr(record, "measurements", []) or [], model_ga_days, discordance_threshold_days)
+    discordance = bio.discordance_text
+    if model_ga_days is None:
+        discordance = not_available("no model GA to compare with the formula GA")
     checklist, note = _checklist(predictions, record, instances, plane_threshold_0_1, model_reason)
     by_frame = {(uid, p.frame_index): p for uid, preds in predictions.items() for p in preds}
     key_frames = _key_frames(instances, record, predictions, contours or {}, by_frame, plane_threshold_0_1)
@@ -313,8 +299,9 @@ def build_report_content(
         checklist=tuple(checklist),
         checklist_note=note,
         measurements=tuple(rows),
-        combined_ga=combined.text if combined.ga_days is None else f"{combined.text}; {combined.citation}",
-        efw=estimated_fetal_weight(values),
+        parameters=bio.parameters,
+        combined_ga=bio.combined.text,
+        efw=bio.efw_text,
         model_ga=model_ga,
         discordance=discordance,
         chd_flags=tuple(chd_flags) if chd_flags else (not_available(chd_unavailable_reason or CHD_NO_HEAD),),

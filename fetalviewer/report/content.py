@@ -130,6 +130,18 @@ class MeasurementRow:
 
 
 @dataclass(frozen=True)
+class ParameterRow:
+    """One biometry parameter of the exam (measurements of one label folded by the analysis rules)."""
+
+    label: str
+    value_text: str
+    value_mm: float
+    source: str
+    ga_texts: tuple[str, ...]
+    citations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ModelCard:
     available: bool
     fields: tuple[tuple[str, str], ...]
@@ -159,6 +171,7 @@ class ReportContent:
     checklist: tuple[ChecklistRow, ...]
     checklist_note: str
     measurements: tuple[MeasurementRow, ...]
+    parameters: tuple[ParameterRow, ...]
     combined_ga: str
     efw: str
     model_ga: str
@@ -185,7 +198,15 @@ class ReportContent:
             "impression",
         ):
             _check_text(getattr(self, name), name)
-        for name in ("key_frames", "checklist", "measurements", "chd_flags", "predictions", "problems"):
+        for name in (
+            "key_frames",
+            "checklist",
+            "measurements",
+            "parameters",
+            "chd_flags",
+            "predictions",
+            "problems",
+        ):
             value = getattr(self, name)
             if not isinstance(value, Sequence) or isinstance(value, str):
                 raise TypeError(f"{name} must be a sequence")

@@ -52,7 +52,7 @@ def _styles():
         "cellb": ParagraphStyle("cellb", parent=base, fontName=bold, fontSize=7.8, leading=9.3),
         "title": ParagraphStyle("title", parent=base, fontName=bold, fontSize=15, leading=18),
         "h2": ParagraphStyle(
-            "h2", parent=base, fontName=bold, fontSize=10.5, leading=13, spaceBefore=8, spaceAfter=3,
+            "h2", parent=base, fontName=bold, fontSize=10.5, leading=13, spaceBefore=8, spaceAfter=3, keepWithNext=1,
             textColor=colors.HexColor("#1f3a5f"),
         ),
         "caption": ParagraphStyle("caption", parent=base, fontSize=7.5, leading=9, textColor=colors.HexColor("#333333")),
@@ -154,24 +154,29 @@ def build_story(content: ReportContent, clean_frames: bool | None = None) -> lis
         grid.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 1)]))
         story.append(KeepTogether([grid, Spacer(1, 2 * mm)]))
 
-    story.append(_p("Measurements", styles["h2"]))
     refs: list[str] = []
-    if content.measurements:
-        rows = [
-            [_p(t, styles["cellb"]) for t in ("Parameter", "Value", "Source", "GA (equation)", "Calibration")]
-        ]
-        for r in content.measurements:
-            source = r.source + (f"; {r.automatic_value_text}" if r.automatic_value_text else "")
-            ga = r.ga_text
-            if r.ga_citation:
-                if r.ga_citation not in refs:
-                    refs.append(r.ga_citation)
-                ga += f" [{refs.index(r.ga_citation) + 1}]"
-            rows.append([_p(r.label, styles["cellb"]), _v(r.value_text, styles), _p(source, styles["cell"]),
-                         _v(ga, styles), _v(r.calibration_text, styles)])  # fmt: skip
-        story.append(_table(rows, [22 * mm, 34 * mm, 24 * mm, 54 * mm, 46 * mm]))
+
+    def cite(text: str, citation: str) -> str:
+        if not citation:
+            return text
+        if citation not in refs:
+            refs.append(citation)
+        return f"{text} [{refs.index(citation) + 1}]"
+
+    story.append(_p("Biometry", styles["h2"]))
+    if content.parameters:
+        rows = [[_p(t, styles["cellb"]) for t in ("Parameter", "Value", "Source", "GA by equation")]]
+        for r in content.parameters:
+            gas = [
+                cite(g, c) for g, c in zip(r.ga_texts, r.citations + ("",) * len(r.ga_texts), strict=False)
+            ]
+            rows.append([_p(r.label, styles["cellb"]), _p(r.value_text, styles["cell"]), _p(r.source, styles["cell"]),
+                         _v("\n".join(gas), styles)])  # fmt: skip
+        story.append(_table(rows, [22 * mm, 40 * mm, 28 * mm, 90 * mm]))
     else:
-        story.append(_p("not available: no measurement in the exam record", styles["na"]))
+        story.append(
+            _p("not available: no calibrated, labelled measurement in the exam record", styles["na"])
+        )
     dating = [
         ("Combined GA", content.combined_ga),
         ("Estimated fetal weight", content.efw),
@@ -181,6 +186,21 @@ def build_story(content: ReportContent, clean_frames: bool | None = None) -> lis
     story += [Spacer(1, 2 * mm), _table([[_p(t, styles["cellb"]), _v(v, styles)] for t, v in dating],
                                         [40 * mm, 140 * mm], header=False)]  # fmt: skip
 
+    story.append(_p("Measurements (each caliper)", styles["h2"]))
+    if content.measurements:
+        rows = [
+            [
+                _p(t, styles["cellb"])
+                for t in ("Parameter", "Value", "Source", "GA (this caliper)", "Calibration")
+            ]
+        ]
+        for r in content.measurements:
+            source = r.source + (f"; {r.automatic_value_text}" if r.automatic_value_text else "")
+            rows.append([_p(r.label, styles["cellb"]), _v(r.value_text, styles), _p(source, styles["cell"]),
+                         _v(cite(r.ga_text, r.ga_citation), styles), _v(r.calibration_text, styles)])  # fmt: skip
+        story.append(_table(rows, [22 * mm, 34 * mm, 24 * mm, 54 * mm, 46 * mm]))
+    else:
+        story.append(_p("not available: no measurement in the exam record", styles["na"]))
     story.append(_p("Plane checklist", styles["h2"]))
     rows = [
         [_p(t, styles["cellb"]) for t in ("Plane", "Status", "Best frame", "Model prob.", "User corrections")]
