@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,6 +189,20 @@ class StudyAnalysis:
         on_progress: Callable[[AnalysisProgress], None] | None = None,
     ) -> dict[str, InstanceAnalysis]:
         """Analyse everything (blocking); returns the results by SOP Instance UID."""
+        for _ in self.iter_steps(on_update, on_progress):
+            pass
+        return self.results
+
+    def iter_steps(
+        self,
+        on_update: Callable[[InstanceUpdate], None] | None = None,
+        on_progress: Callable[[AnalysisProgress], None] | None = None,
+    ) -> Iterator[None]:
+        """The same work as :meth:`run`, yielding after the cache look-up and after every batch.
+
+        A model worker shared with other features runs one step per request, so other requests (a text
+        query, a segmentation) wait for one batch at most, not for the whole study.
+        """
         on_update = on_update or (lambda update: None)
         on_progress = on_progress or (lambda progress: None)
         total = sum(t.n_frames for t in self.targets)
@@ -209,6 +223,7 @@ class StudyAnalysis:
                 done_count += analysis.n_done
                 on_update(InstanceUpdate(self.request_id, target.sop_instance_uid, analysis.snapshot(), True))
         progress("cache", None, f"{done_count} of {total} frames from the cache")
+        yield
 
         # 2. first pass over every instance, 3. fill pass
         try:
@@ -228,7 +243,7 @@ class StudyAnalysis:
                         if self.cancel_event.is_set():
                             self._save_all()
                             progress("cancelled", target, "analysis cancelled")
-                            return self.results
+                            return
                         progress(
                             phase,
                             target,
@@ -244,6 +259,7 @@ class StudyAnalysis:
                             )
                         )
                         self._maybe_save(target, analysis)
+                        yield
                     self._save(target, analysis)
         finally:
             self._close_readers()
@@ -252,7 +268,6 @@ class StudyAnalysis:
         if self.problems:
             message += "; " + "; ".join(f"{uid}: {why}" for uid, why in self.problems.items())
         progress(phase, None, message)
-        return self.results
 
     # --------------------------------------------------------------------------------- helpers
     def _new_analysis(self, target: AnalysisTarget) -> InstanceAnalysis:

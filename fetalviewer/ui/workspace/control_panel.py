@@ -1,0 +1,127 @@
+"""Controls of the AI review dock: analyse/cancel with progress, options, the no-weights notice,
+and accepting or correcting the current frame's plane label."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fetalviewer.ui.workspace.colors import display_name
+
+
+class WorkspaceControls(QWidget):
+    analyse_clicked = Signal()
+    cancel_clicked = Signal()
+    install_weights_clicked = Signal()
+    auto_analyse_toggled = Signal(bool)
+    heatmap_toggled = Signal(bool)
+    threshold_changed = Signal(float)
+    accept_clicked = Signal()
+    correct_clicked = Signal(str)  # plane key chosen by the user
+
+    def __init__(self, plane_keys: tuple[str, ...], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        # -- the one place that says the model is unavailable, with the action that fixes it
+        self.notice = QFrame()
+        self.notice.setObjectName("weightsNotice")
+        self.notice.setStyleSheet(
+            "QFrame#weightsNotice { background: #3b2f1a; border: 1px solid #ffa94d; border-radius: 4px; }"
+        )
+        self.notice_label = QLabel()
+        self.notice_label.setWordWrap(True)
+        self.install_button = QPushButton("Install FetalCLIP weights…")
+        notice_layout = QVBoxLayout(self.notice)
+        notice_layout.addWidget(self.notice_label)
+        notice_layout.addWidget(self.install_button)
+        self.notice.hide()
+
+        self.analyse_button = QPushButton("Analyse study")
+        self.analyse_button.setObjectName("primary")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("idle")
+        self.progress_label = QLabel("")
+        self.progress_label.setWordWrap(True)
+        self.progress_label.setObjectName("progressLabel")
+
+        self.auto_check = QCheckBox("Analyse studies when opened")
+        self.heatmap_check = QCheckBox("Heat map (where the image supports the plane)")
+        self.threshold_spin = QDoubleSpinBox()
+        self.threshold_spin.setRange(0.05, 0.99)
+        self.threshold_spin.setSingleStep(0.05)
+        self.threshold_spin.setDecimals(2)
+        self.threshold_spin.setPrefix("Uncertain below ")
+
+        self.label_combo = QComboBox()
+        for key in plane_keys:
+            self.label_combo.addItem(display_name(key), key)
+        self.accept_button = QPushButton("Accept model label")
+        self.correct_button = QPushButton("Set label")
+        self.label_status = QLabel("")
+        self.label_status.setWordWrap(True)
+
+        row = QHBoxLayout()
+        row.addWidget(self.analyse_button, 1)
+        row.addWidget(self.cancel_button)
+        label_row = QHBoxLayout()
+        label_row.addWidget(self.label_combo, 1)
+        label_row.addWidget(self.correct_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.notice)
+        layout.addLayout(row)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.progress_label)
+        layout.addWidget(self.auto_check)
+        layout.addWidget(self.heatmap_check)
+        layout.addWidget(self.threshold_spin)
+        layout.addWidget(QLabel("Plane label of this frame (yours, kept beside the model's):"))
+        layout.addWidget(self.accept_button)
+        layout.addLayout(label_row)
+        layout.addWidget(self.label_status)
+
+        self.analyse_button.clicked.connect(self.analyse_clicked)
+        self.cancel_button.clicked.connect(self.cancel_clicked)
+        self.install_button.clicked.connect(self.install_weights_clicked)
+        self.auto_check.toggled.connect(self.auto_analyse_toggled)
+        self.heatmap_check.toggled.connect(self.heatmap_toggled)
+        self.threshold_spin.valueChanged.connect(self.threshold_changed)
+        self.accept_button.clicked.connect(self.accept_clicked)
+        self.correct_button.clicked.connect(self._on_correct_button_clicked)
+
+    def _on_correct_button_clicked(self) -> None:
+        self.correct_clicked.emit(str(self.label_combo.currentData()))
+
+    def set_model_unavailable(self, reason: str | None) -> None:
+        """Show (reason) or hide (None) the notice; AI actions are disabled while it shows."""
+        self.notice.setVisible(reason is not None)
+        if reason is not None:
+            self.notice_label.setText(
+                f"<b>AI review unavailable.</b> {reason}<br>Viewing, playback and measurements work as usual."
+            )
+        for widget in (self.analyse_button, self.heatmap_check):
+            widget.setEnabled(reason is None)
+
+    def set_running(self, running: bool) -> None:
+        self.analyse_button.setEnabled(not running and not self.notice.isVisible())
+        self.cancel_button.setEnabled(running)
+
+    def set_progress(self, fraction_0_1: float, text: str, detail: str) -> None:
+        self.progress.setValue(int(round(fraction_0_1 * 1000)))
+        self.progress.setFormat(text)
+        self.progress_label.setText(detail)

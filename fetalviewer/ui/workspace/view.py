@@ -1,0 +1,266 @@
+"""The workspace's widgets around the viewer: badge and heat map on the canvas, timeline, AI review dock.
+
+:class:`WorkspaceView` builds the widgets and redraws them from the controller's state; it never runs model
+code. Refreshes are cheap (arrays already computed on the worker); the heat map is computed for one frame
+only when the overlay is on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QFileDialog, QLabel, QTabWidget, QVBoxLayout, QWidget
+
+from fetalviewer.ui.workspace.badge import PlaneBadge
+from fetalviewer.ui.workspace.colors import MODEL_OUTPUT_COLOR, display_name
+from fetalviewer.ui.workspace.control_panel import WorkspaceControls
+from fetalviewer.ui.workspace.controller import PLANE_KEYS, WorkspaceController, thumbnail_of
+from fetalviewer.ui.workspace.findings_panel import FindingsPanel
+from fetalviewer.ui.workspace.search_panel import SearchPanel
+from fetalviewer.ui.workspace.timeline import PlaneTimeline
+from fetalviewer.workspace.badge_text import badge_text
+
+HEAT_MAX_ALPHA = 150
+
+
+def _heat_lut() -> np.ndarray:
+    """256 x 3 uint8 colours (pyqtgraph's 'inferno')."""
+    return pg.colormap.get("inferno").getLookupTable(0.0, 1.0, 256, alpha=False).astype(np.uint8)
+
+
+class WorkspaceView(QObject):
+    """Owns the workspace widgets; see the module docstring."""
+
+    def __init__(self, controller: WorkspaceController, canvas=None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.canvas = canvas
+        self.timeline = PlaneTimeline()
+        self.timeline.set_planes(PLANE_KEYS)
+        self.controls = WorkspaceControls(PLANE_KEYS)
+        self.findings = FindingsPanel()
+        self.search = SearchPanel()
+        self.caption = QLabel(
+            f"<span style='color:{MODEL_OUTPUT_COLOR}'>AI output (FetalCLIP zero-shot): decision support, "
+            "not a measurement. Check every label.</span>"
+        )
+        self.caption.setWordWrap(True)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.findings, "Findings")
+        self.tabs.addTab(self.search, "Search")
+        self.panel = QWidget()
+        self.panel.setObjectName("aiReviewPanel")
+        layout = QVBoxLayout(self.panel)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.controls)
+        layout.addWidget(self.tabs, 1)
+        self.badge: PlaneBadge | None = None
+        self.heat_item: pg.ImageItem | None = None
+        self._lut = _heat_lut()
+        self._thumbs: dict[tuple[str, int], np.ndarray] = {}
+        self._drawn_timeline: tuple | None = None
+        self._findings_key: tuple | None = None
+        if canvas is not None:
+            self.attach_canvas(canvas)
+
+        c = self.controller
+        self.controls.threshold_spin.setValue(c.threshold_0_1)
+        self.controls.auto_check.setChecked(c.auto_analyse)
+        self.controls.analyse_clicked.connect(c.analyse)
+        self.controls.cancel_clicked.connect(c.cancel)
+        self.controls.auto_analyse_toggled.connect(c.set_auto_analyse)
+        self.controls.threshold_changed.connect(c.set_threshold)
+        self.controls.heatmap_toggled.connect(self._on_controls_heatmap_toggled)
+        self.controls.install_weights_clicked.connect(self._on_controls_install_weights_clicked)
+        self.controls.accept_clicked.connect(self._on_controls_accept_clicked)
+        self.controls.correct_clicked.connect(self._on_controls_correct_clicked)
+        self.timeline.frame_clicked.connect(self._on_timeline_frame_clicked)
+        self.findings.jump_requested.connect(c.jump_requested)
+        self.search.jump_requested.connect(c.jump_requested)
+        self.search.search_requested.connect(c.search)
+        c.search_finished.connect(self._on_controller_search_finished)
+        c.model_state_changed.connect(lambda _state: self.refresh(False))
+        c.add_view(self.refresh)
+        self.refresh(False)
+
+    # ------------------------------------------------------------------------------ canvas
+    def attach_canvas(self, canvas) -> None:
+        self.canvas = canvas
+        self.badge = PlaneBadge(canvas.graphics)
+        self.heat_item = pg.ImageItem(axisOrder="row-major")
+        self.heat_item.setZValue(5)
+        self.heat_item.setVisible(False)
+        canvas.view.addItem(self.heat_item)
+        canvas.graphics.installEventFilter(self)
+
+    def eventFilter(self, watched, event):  # noqa: N802 (Qt override)
+        if self.badge is not None and event.type() == QEvent.Resize:
+            self.badge.place()
+        return False
+
+    # ------------------------------------------------------------------------------ refresh
+    def refresh(self, current_only: bool = False) -> None:
+        if not current_only:
+            self._refresh_state()
+            self._refresh_findings()
+        self._refresh_timeline()
+        self._refresh_badge()
+        self._refresh_heatmap()
+
+    def _refresh_state(self) -> None:
+        c = self.controller
+        reason = c.unavailable_reason if c.model_state == "unavailable" else None
+        self.controls.set_model_unavailable(reason)
+        self.controls.set_running(c.running)
+        analysed = sum(a.n_done for a in c.results.values())
+        if reason is not None:
+            self.search.set_enabled_reason("Search needs the FetalCLIP weights.")
+        elif analysed == 0:
+            self.search.set_enabled_reason("Analyse the study to search its frames.")
+        else:
+            self.search.set_enabled_reason(None)
+        total = sum(t.n_frames for t in c.targets)
+        p = c.last_progress
+        if c.model_state == "loading":
+            self.controls.set_progress(
+                0.0, "loading the model…", "Loading FetalCLIP weights (first use only)"
+            )
+        elif c.running and p is not None:
+            self.controls.set_progress(p.fraction_0_1, f"{p.phase} · %p%", p.message)
+        elif total:
+            state = (
+                "complete"
+                if analysed == total
+                else ("cancelled" if c.results and p is not None and p.phase == "cancelled" else "")
+            )
+            text = f"{analysed} of {total} frames analysed" + (f" · {state}" if state else "")
+            self.controls.set_progress(
+                analysed / total, text, p.message if p is not None and not c.running else ""
+            )
+        else:
+            self.controls.set_progress(0.0, "no study", "")
+
+    def _refresh_timeline(self) -> None:
+        c = self.controller
+        analysis = c.current_analysis()
+        key = (c.current_uid, id(analysis))
+        if key != self._drawn_timeline:
+            self._drawn_timeline = key
+            if analysis is None:
+                loop = c.instance_by_uid(c.current_uid) if c.current_uid else None
+                self.timeline.clear_data(int(loop.n_frames) if loop is not None else 0)
+            else:
+                self.timeline.set_probabilities(analysis.plane_probs, analysis.done, analysis.plane_keys)
+        self.timeline.set_current_frame(c.current_frame)
+
+    def _refresh_badge(self) -> None:
+        if self.badge is None:
+            return
+        c = self.controller
+        reading = c.current_reading()
+        if reading is None:
+            self.badge.show_text(None)
+            self.controls.label_status.setText("")
+            return
+        target = next((t for t in c.targets if t.sop_instance_uid == c.current_uid), None)
+        names = {k: display_name(k) for k in (*PLANE_KEYS, *(c.current_analysis().brain_keys))}
+        user_label = c.user_label_of_current()
+        content = badge_text(
+            reading,
+            c.threshold_0_1,
+            names,
+            shown_frame=c.current_frame,
+            ga_unavailable_reason=target.ga_unavailable_reason if target else None,
+            user_label=user_label,
+        )
+        self.badge.show_text(content, reading.plane_key)
+        exact = reading.frame_index == c.current_frame
+        self.controls.accept_button.setEnabled(exact)
+        self.controls.correct_button.setEnabled(exact)
+        self.controls.label_status.setText(
+            f"Yours: {display_name(user_label)} (model: {display_name(reading.plane_key)})"
+            if user_label
+            else ("" if exact else "Labels can be set on analysed frames.")
+        )
+
+    def _refresh_findings(self) -> None:
+        c = self.controller
+        key = (tuple((uid, a.n_done, id(a)) for uid, a in c.results.items()), c.threshold_0_1)
+        if key == self._findings_key:
+            return
+        self._findings_key = key
+        _best, checklist = c.findings()
+        self.findings.set_findings(checklist, c.threshold_0_1, c.instance_names(), self._thumbnail)
+
+    def _thumbnail(self, best) -> np.ndarray | None:
+        key = (best.sop_instance_uid, best.frame_index)
+        if key not in self._thumbs:
+            loop = self.controller.instance_by_uid(best.sop_instance_uid)
+            if loop is None:
+                return None
+            try:
+                self._thumbs[key] = thumbnail_of(loop.frame(best.frame_index))
+            except Exception:  # noqa: BLE001 - a frame that cannot be decoded has no thumbnail
+                return None
+        return self._thumbs[key]
+
+    def _refresh_heatmap(self) -> None:
+        if self.heat_item is None:
+            return
+        c = self.controller
+        analysis = c.current_analysis()
+        if not c.heatmap_on or analysis is None or not analysis.done[c.current_frame]:
+            self.heat_item.setVisible(False)
+            return
+        from fetalviewer.workspace.heatmap import heatmap_for_frame
+
+        loop = c.instance_by_uid(c.current_uid)
+        target = next((t for t in c.targets if t.sop_instance_uid == c.current_uid), None)
+        maps = analysis.class_maps[c.current_frame]
+        if loop is None or np.isnan(maps.astype(np.float32)).any():
+            self.heat_item.setVisible(False)
+            return
+        cls = int(np.argmax(analysis.plane_probs[c.current_frame]))
+        heat = heatmap_for_frame(
+            maps, cls, int(loop.rows), int(loop.columns), target.crop_box_px if target else None
+        )
+        rgba = np.empty(heat.shape + (4,), np.uint8)
+        rgba[..., :3] = self._lut[(heat * 255).astype(np.uint8)]
+        rgba[..., 3] = (heat**1.5 * HEAT_MAX_ALPHA).astype(np.uint8)
+        self.heat_item.setImage(rgba, autoLevels=False, levels=(0, 255))
+        self.heat_item.setVisible(True)
+
+    # ---------------------------------------------------------------------------- handlers
+    def _on_timeline_frame_clicked(self, frame: int) -> None:
+        if self.controller.current_uid:
+            self.controller.jump_requested.emit(self.controller.current_uid, frame)
+
+    def _on_controls_heatmap_toggled(self, on: bool) -> None:
+        self.controller.heatmap_on = bool(on)
+        self._refresh_heatmap()
+
+    def _on_controls_accept_clicked(self) -> None:
+        self.controller.record_label(None)
+        self.refresh(True)
+
+    def _on_controls_correct_clicked(self, plane_key: str) -> None:
+        self.controller.record_label(plane_key)
+        self.refresh(True)
+
+    def _on_controller_search_finished(self, hits) -> None:
+        n = sum(a.n_done for a in self.controller.results.values())
+        self.search.show_hits(
+            getattr(self.controller, "last_search_query", ""), hits, self.controller.instance_names(), n
+        )
+
+    def _on_controls_install_weights_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self.panel,
+            "FetalCLIP weights file",
+            "",
+            "PyTorch or safetensors weights (*.pt *.pth *.bin *.safetensors);;All files (*)",
+        )
+        if path:
+            self.controller.install_weights(path)

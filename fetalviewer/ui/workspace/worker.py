@@ -1,0 +1,181 @@
+"""The workspace's link to the model: requests on the engine's :class:`InferenceService` worker thread.
+
+The service owns the model on ONE long-lived thread (DESIGN.md). A study analysis runs there one batch per
+service call (:meth:`StudyAnalysis.iter_steps`), chained, so other requests of the window (a text query,
+another feature's inference) wait one batch at most. Results come back through Qt signals emitted on the
+worker thread; Qt queues them to the GUI thread (the receiver lives there), where stale request ids are
+dropped. Cancellation is cooperative (the job's cancel event, checked between batches).
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future
+
+from PySide6.QtCore import QObject, Signal
+
+log = logging.getLogger(__name__)
+
+
+class ModelWorker(QObject):
+    """See the module docstring. ``service`` is shared with the window when it has one."""
+
+    model_ready = Signal(object)  # FetalClipBackend
+    model_failed = Signal(str)  # message for the user
+    analysis_update = Signal(object)  # InstanceUpdate
+    analysis_progress = Signal(object)  # AnalysisProgress
+    analysis_finished = Signal(int, object)  # request id, results dict
+    analysis_failed = Signal(int, str)
+    search_done = Signal(int, str, object)  # request id, query, text embedding (np.ndarray)
+    search_failed = Signal(int, str)
+    weights_installed = Signal(object)  # Future of the install
+    cache_found = Signal(int, object)  # request id, {uid: InstanceAnalysis} read from the cache
+
+    def __init__(
+        self,
+        service=None,
+        weights_path: str | None = None,
+        config_path: str | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._own_service = service is None
+        self._weights_path, self._config_path = weights_path, config_path
+        self.service = service if service is not None else self._new_service()
+        self.backend = None
+        self._current_job = None
+        self._closed = False
+
+    def _new_service(self):
+        from fetalviewer.model.service import InferenceService
+
+        return InferenceService(self._weights_path, self._config_path, device="auto")
+
+    def use_weights(self, weights_path: str | None, config_path: str | None) -> None:
+        """Start a fresh service for other weights (only when this worker owns its service)."""
+        self.cancel()
+        self.backend = None
+        self._weights_path, self._config_path = weights_path, config_path
+        if self._own_service:
+            self.service.shutdown(wait=False)
+            self.service = self._new_service()
+
+    # ------------------------------------------------------------------------------ requests
+    def load_model(self) -> Future:
+        future = self.service.load()
+
+        def done(f: Future) -> None:
+            if self._closed:
+                return
+            try:
+                f.result()
+                from fetalviewer.workspace.fetalclip_backend import FetalClipBackend
+
+                engine = self.service.engine
+                self.backend = FetalClipBackend(engine.loaded, engine)
+            except Exception as exc:  # noqa: BLE001 - shown to the user, never crashes the window
+                self.model_failed.emit(str(exc))
+                return
+            self.model_ready.emit(self.backend)
+
+        future.add_done_callback(done)
+        return future
+
+    def start_analysis(self, job) -> None:
+        """Run a StudyAnalysis one step per service call (see the module docstring)."""
+        self._current_job = job
+        steps = job.iter_steps(self.analysis_update.emit, self.analysis_progress.emit)
+
+        def step(_engine) -> bool:
+            try:
+                next(steps)
+            except StopIteration:
+                return False
+            return True
+
+        def chain(f: Future) -> None:
+            if self._closed or f.cancelled():
+                return
+            try:
+                more = f.result()
+            except Exception as exc:  # noqa: BLE001 - reported, never fatal
+                log.error("analysis %d failed: %s", job.request_id, exc)
+                self.analysis_failed.emit(job.request_id, str(exc))
+                return
+            if more:
+                try:
+                    self.service.call(step).add_done_callback(chain)
+                except RuntimeError:  # the service was shut down
+                    return
+            else:
+                self.analysis_finished.emit(job.request_id, job.results)
+
+        self.service.call(step).add_done_callback(chain)
+
+    def read_cache(self, request_id: int, targets) -> None:
+        """Look the study up in the result cache in the background (no model, no inference).
+
+        The cache identity comes from the weights file (sha256, cached by path/size/mtime) and the
+        config name, so the model need not be loaded to show an analysed study again.
+        """
+        weights_path, config_path = self._weights_path, self._config_path
+
+        def work():
+            from fetalviewer.model.hashing import file_sha256
+            from fetalviewer.model.loader import register_config
+            from fetalviewer.model.weights import configured_config_path, resolve_weights
+            from fetalviewer.workspace.cache import AnalysisCache
+            from fetalviewer.workspace.fetalclip_backend import identity_for
+            from fetalviewer.workspace.study_analysis import load_cached_results
+
+            location = resolve_weights(weights_path)
+            config = config_path or (configured_config_path() if location.origin == "settings" else None)
+            name, _cfg = register_config(config)
+            identity = identity_for(file_sha256(location.path), name)
+            return load_cached_results(targets, identity, AnalysisCache())
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        # Not on the model thread: the service would load the model first. File reads only.
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetalviewer-cache")
+        future = executor.submit(work)
+        executor.shutdown(wait=False)
+
+        def done(f: Future) -> None:
+            try:
+                found = f.result()
+            except Exception as exc:  # noqa: BLE001 - a cache problem is never fatal
+                log.warning("reading the analysis cache failed: %s", exc)
+                found = {}
+            if not self._closed:
+                self.cache_found.emit(request_id, found)
+
+        future.add_done_callback(done)
+
+    def cancel(self) -> None:
+        if self._current_job is not None:
+            self._current_job.cancel()
+
+    def embed_query(self, request_id: int, text: str) -> None:
+        backend = self.backend
+
+        def done(f: Future) -> None:
+            if self._closed:
+                return
+            try:
+                emb = f.result()
+            except Exception as exc:  # noqa: BLE001 - reported, never fatal
+                self.search_failed.emit(request_id, str(exc))
+                return
+            self.search_done.emit(request_id, text, emb)
+
+        self.service.call(lambda _engine: backend.embed_text(text)).add_done_callback(done)
+
+    def shutdown(self) -> None:
+        """Cancel running work and stop the service this worker owns (before the Qt objects die)."""
+        if self._closed:
+            return
+        self.cancel()
+        self._closed = True
+        if self._own_service:
+            self.service.shutdown(wait=True)
