@@ -127,6 +127,10 @@ def test_mask_rejections_name_the_reason():
     mapping = InputMapping.square_pad(224, 112, 224)  # content rows 56..168
     padded = _raster_ellipse((224, 224), (112.0, 80.0), (60.0, 30.0), 0)
     assert "border" in fit_ellipse_to_mask(padded, mapping).reason
+    # A full-frame mask whose blob runs into the edge of the ultrasound region (x 100..400).
+    inner = _raster_ellipse((300, 500), (160.0, 150.0), (70.0, 50.0), 0)
+    assert fit_ellipse_to_mask(inner).ok
+    assert "border" in fit_ellipse_to_mask(inner, content_box_px=(100, 0, 400, 300)).reason
     tiny = _raster_ellipse((50, 50), (25.0, 25.0), (2.0, 2.0), 0)
     assert "points" in fit_ellipse_to_mask(tiny).reason
     cross = np.zeros((200, 200), np.uint8)

@@ -392,6 +392,7 @@ def fit_ellipse_to_mask(
     mapping: InputMapping | None = None,
     *,
     edge_offset_px: float = 0.5,
+    content_box_px: tuple[float, float, float, float] | None = None,
     min_points: int = MIN_CONTOUR_POINTS,
     min_solidity: float = MIN_SOLIDITY,
     max_rms_residual_rel: float = MAX_RMS_RESIDUAL_REL,
@@ -402,7 +403,9 @@ def fit_ellipse_to_mask(
     pixel inside the blob's edge (0.45 px measured on ideally rasterised ellipses), so both semi-axes
     are grown by ``edge_offset_px`` mask pixels (scaled to original pixels). A blob that touches the
     image content's border (the mask edge, or the zero padding of the model input) is refused: the
-    head is cut off and its circumference would be wrong.
+    head is cut off and its circumference would be wrong. ``content_box_px`` ``(x0, y0, x1, y1)`` in
+    the mask's image coordinates narrows that border (e.g. the ultrasound region of a full-frame mask);
+    with a ``mapping`` the padding box is used and intersected with it.
     """
     import cv2
 
@@ -419,6 +422,9 @@ def fit_ellipse_to_mask(
         )
     h, w = arr.shape
     x0, y0, x1, y1 = (0.0, 0.0, float(w), float(h)) if mapping is None else mapping.image_box_in_input()
+    if content_box_px is not None:
+        bx0, by0, bx1, by1 = (float(v) for v in content_box_px)
+        x0, y0, x1, y1 = max(x0, bx0), max(y0, by0), min(x1, bx1), min(y1, by1)
     x0, y0 = max(x0, 0.0), max(y0, 0.0)
     x1, y1 = min(x1, float(w)), min(y1, float(h))
     if (
