@@ -212,14 +212,17 @@ def test_bad_files_listed_while_the_rest_opens(qtbot, window, tmp_path):
     folder = tmp_path / "study"
     folder.mkdir()
     shutil.copy(data_file(CALIBRATED), folder / "good.dcm")
-    (folder / "notes.dcm").write_text("this is not DICOM")
+    (folder / "readme.txt").write_text("met in the folder walk: skipped, not a problem")
+    (tmp_path / "notes.dcm").write_text("this is not DICOM")
     raw = (folder / "good.dcm").read_bytes()
     (folder / "truncated.dcm").write_bytes(raw[: len(raw) // 3])
-    open_and_wait(qtbot, window, [folder])
-    assert window.browser.count >= 1
+    # A non-DICOM file named explicitly is a problem; met in a folder walk it is only skipped.
+    open_and_wait(qtbot, window, [folder, tmp_path / "notes.dcm"])
+    assert window.browser.count == 1
     assert window.current_loop is not None
     messages = " ".join(window.problems.messages())
     assert "notes.dcm" in messages and "truncated.dcm" in messages
+    assert "readme.txt" not in messages
     assert window.problems_dock.isVisible()
 
 

@@ -34,6 +34,7 @@ class LoadOutcome:
     instances: list
     problems: list  # of (path, message)
     thumbnails: dict = field(default_factory=dict)
+    skipped: tuple[str, ...] = ()  # non-DICOM files met while walking folders (not problems)
 
 
 def make_thumbnail(frame: np.ndarray, max_px: int = THUMB_MAX_PX) -> np.ndarray:
@@ -61,7 +62,8 @@ def load_with_thumbnails(request: LoadRequest) -> LoadOutcome:
             thumbs[inst.sop_instance_uid] = make_thumbnail(inst.frame(0))
         except Exception as exc:  # noqa: BLE001 - a thumbnail failure is reported, the instance still opens
             problems.append((str(inst.path), f"first frame could not be decoded for the thumbnail: {exc}"))
-    return LoadOutcome(request.request_id, request.paths, list(study.instances), problems, thumbs)
+    skipped = tuple(str(p) for p in getattr(study, "skipped", ()))
+    return LoadOutcome(request.request_id, request.paths, list(study.instances), problems, thumbs, skipped)
 
 
 class StudyLoader(QObject):

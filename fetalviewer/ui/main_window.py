@@ -279,6 +279,8 @@ class MainWindow(QMainWindow):
         msg = f"Opened {len(self.instances)} instance(s)"
         if n_bad:
             msg += f"; {n_bad} problem(s) — see the Problems panel"
+        if outcome.skipped:
+            msg += f"; {len(outcome.skipped)} non-DICOM file(s) skipped"
         self.statusBar().showMessage(msg, 15000)
         log.info("opened %d instance(s), %d problem(s)", len(self.instances), n_bad)
         self._current_index = None
