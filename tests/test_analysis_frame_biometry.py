@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fetalviewer.analysis.chd import chd_review
-from fetalviewer.analysis.frame_biometry import biometry_fields, chd_fields
+from fetalviewer.analysis.frame_biometry import biometry_fields, chd_fields, fit_head_mask
 from fetalviewer.analysis.geometry import fit_ellipse_to_mask, ramanujan_perimeter
 from fetalviewer.dicom.regions import UltrasoundRegion
 
@@ -72,3 +72,11 @@ def test_chd_fields():
     f = chd_fields(chd_review(0.7, 12))
     assert f["chd_review_flag"] is True and f["chd_score_0_1"] == 0.7 and "not a diagnosis" in f["chd_text"]
     json.dumps(f)
+
+
+def test_fit_head_mask_honours_the_model_crop_box():
+    mask = _head_mask()  # x 170..630, y 80..460
+    assert fit_head_mask(mask, crop_box=(0, 0, 799, 539)).ok
+    assert fit_head_mask(mask, crop_box=(100, 50, 699, 489)).ok
+    cut = fit_head_mask(mask, crop_box=(200, 0, 799, 539))
+    assert not cut.ok and "border" in cut.reason

@@ -16,7 +16,7 @@ import numpy as np
 
 from fetalviewer.analysis.biometry import DEFAULT_DISCORDANCE_DAYS, head_biometry, head_biometry_in_regions
 from fetalviewer.analysis.chd import ChdReview
-from fetalviewer.analysis.geometry import EllipseFit
+from fetalviewer.analysis.geometry import EllipseFit, fit_ellipse_to_mask
 
 MAX_CONTOUR_POINTS = 256
 AUTOMATIC_SOURCE = "automatic (head segmentation, ellipse fit; editable)"
@@ -27,6 +27,16 @@ def _polygon(contour: np.ndarray, max_points: int) -> list[list[float]]:
     if len(pts) > max_points:
         pts = pts[np.linspace(0, len(pts), max_points, endpoint=False).astype(int)]
     return [[round(float(x), 2), round(float(y), 2)] for x, y in pts]
+
+
+def fit_head_mask(mask: np.ndarray, crop_box: tuple[int, int, int, int] | None = None) -> EllipseFit:
+    """Ellipse of a full-frame head mask (original pixels); ``crop_box`` is the inclusive pixel box
+    ``(x0, y0, x1, y1)`` the segmentation model saw: a head touching its edge is refused as cut off."""
+    content = None
+    if crop_box is not None:
+        x0, y0, x1, y1 = (int(v) for v in crop_box)
+        content = (float(x0), float(y0), float(x1 + 1), float(y1 + 1))
+    return fit_ellipse_to_mask(mask, content_box_px=content)
 
 
 def _empty(reason: str, contour: list | None = None) -> dict[str, Any]:
