@@ -341,7 +341,7 @@ def deidentify_dataset(ds: Dataset, options: DeidOptions, uid_map: UidMap, path:
         cleaned = blackout_outside(frames, boxes, 3 if photometric == "RGB" else 2)
     original_id = str(ds.get("PatientID", ""))
     _clean_dataset(out, options, uid_map)
-    out.PatientName = "ANONYMOUS"
+    out.PatientName = "ANONYMOUS^"  # family name only (trailing caret: one component on purpose)
     out.PatientID = uid_map.pseudonym(original_id or str(ds.get("StudyInstanceUID", "")))
     if str(out.get("Modality", "")) == "US" and "Laterality" not in out and has_pixels:
         out.Laterality = ""  # Type 2C of General Series; absent in some vendor files (dciodvfy error)

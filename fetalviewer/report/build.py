@@ -249,6 +249,7 @@ def build_report_content(
     discordance_threshold_days: float = 14.0,
     problems: Sequence[str] = (),
     max_key_frames: int = 8,
+    biometry_algorithm: tuple[str, str] | None = None,
 ) -> ReportContent:
     """Collect everything a report shows. ``predictions`` maps SOPInstanceUID -> FramePrediction list."""
     instances = list(instances)
@@ -313,6 +314,7 @@ def build_report_content(
         predictions=pred_rows,
         problems=tuple(problems) + ((load_problem,) if load_problem else ()),
         algorithm=algorithm,
+        biometry_algorithm=biometry_algorithm or ("FetalViewer automatic biometry", __version__),
     )
 
 

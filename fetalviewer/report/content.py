@@ -184,7 +184,8 @@ class ReportContent:
     app_version: str
     predictions: tuple[FramePredictionRow, ...] = ()
     problems: tuple[str, ...] = ()
-    algorithm: tuple[str, str] | None = None  # (name, version) for AI provenance, when a model ran
+    algorithm: tuple[str, str] | None = None  # (name, version) of FetalCLIP, when it ran (TID 4019)
+    biometry_algorithm: tuple[str, str] | None = None  # (name, version) behind automatic measurements
     ai_statement: str = AI_STATEMENT
 
     def __post_init__(self) -> None:
