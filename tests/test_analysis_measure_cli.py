@@ -133,3 +133,35 @@ def test_table_from_exam_record(capsys):
     assert data["efw"][0]["method"] == "Hadlock 1985 (AC+FL)"
     rc, _, err = _run(capsys, "table", "--study-uid", "5.6.7")
     assert rc == 1 and "no exam record" in err
+
+
+def test_evaluate_hc(capsys, tmp_path):
+    truth = tmp_path / "truth.csv"
+    truth.write_text(
+        "filename,pixel size(mm),head circumference (mm)\n"
+        "a.png,0.1,175.0\nb.png,0.1,200.0\nc.png,0.1,150.0\nd.png,0.1,300.0\n"
+    )
+    frames = [
+        {"source": "/x/a.png", "hc_mm": 176.0},
+        {"source": "/x/b.png", "hc_mm": 197.0},
+        {
+            "source": "/x/c.png",
+            "hc_mm": None,
+            "biometry_unavailable_reason": "no measurement: the outline touches the image border",
+        },
+        {"source": "/x/d.png", "hc_mm": 200.0},  # far too small: GA too young for a 300 mm head
+    ]
+    out_json = tmp_path / "analyze.json"
+    out_json.write_text(json.dumps({"frames": frames}))
+    rc, out, _ = _run(capsys, "evaluate-hc", str(out_json), str(truth), "--json")
+    assert rc == 0
+    data = json.loads(out)
+    assert data["n_images"] == 4 and data["n_measured"] == 3
+    assert data["mean_abs_diff_mm"] == pytest.approx((1 + 3 + 100) / 3)
+    assert data["median_abs_diff_mm"] == pytest.approx(3.0)
+    assert data["refusals"] == {"no measurement: the outline touches the image border": 1}
+    assert data["n_who_scored"] == 3 and data["who_band_share"] == pytest.approx(2 / 3)
+    rc, out, _ = _run(capsys, "evaluate-hc", str(out_json), str(truth))
+    assert rc == 0 and "3/4 images measured" in out and "WHO P2.5-P97.5" in out
+    rc, _, err = _run(capsys, "evaluate-hc", str(truth), str(truth))
+    assert rc == 1 and "not an analyze JSON" in err

@@ -9,6 +9,7 @@ Examples::
     fetalviewer measure outline 000_HC_Annotation.png --pixel-size-mm 0.0691
     fetalviewer measure who --ga-weeks 20
     fetalviewer measure table --study-uid 1.2.3.4
+    fetalviewer measure evaluate-hc analyze.json pixel_size_and_hc.csv
 
 Values outside an equation's valid range print the refusal with the range; nothing is extrapolated.
 Exit status: 0 when something was computed, 1 when every estimate was refused or the input was
@@ -59,6 +60,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     who.add_argument("--ga-weeks", type=float, help="GA in weeks (14-40)")
     who.add_argument("--hc-mm", type=float, help="HC in mm (with --ga-weeks: inside P2.5-P97.5?)")
     who.add_argument("--json", action="store_true", help="print JSON")
+
+    ev = sub.add_parser(
+        "evaluate-hc",
+        help="score analyze's hc_mm against published HC (mean |diff|, Hadlock GA in the WHO band)",
+    )
+    ev.add_argument(
+        "analyze_json", metavar="ANALYZE_JSON", help="output of 'fetalviewer analyze ... --json OUT'"
+    )
+    ev.add_argument(
+        "truth_csv", metavar="TRUTH_CSV", help="HC18-style CSV: filename, pixel size (mm), HC (mm)"
+    )
+    ev.add_argument("--json", action="store_true", help="print JSON (with per-image rows)")
 
     table = sub.add_parser("table", help="the measurement table of a study's exam record")
     table.add_argument("--study-uid", required=True, help="StudyInstanceUID of the exam record")
@@ -315,8 +328,34 @@ def _run_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_evaluate_hc(args: argparse.Namespace) -> int:
+    from fetalviewer.analysis.hc_evaluation import evaluate_hc, read_hc18_truth
+
+    try:
+        data = json.loads(Path(args.analyze_json).read_text(encoding="utf-8"))
+        frames = data["frames"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(
+            f"fetalviewer measure evaluate-hc: {args.analyze_json}: not an analyze JSON output ({exc})",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        truth = read_hc18_truth(args.truth_csv)
+    except ValueError as exc:
+        print(f"fetalviewer measure evaluate-hc: {exc}", file=sys.stderr)
+        return 1
+    result = evaluate_hc(frames, truth)
+    if args.json:
+        _emit_json(result.to_dict())
+    else:
+        print(result.summary())
+    return 0 if result.n_measured else 1
+
+
 def run(args: argparse.Namespace) -> int:
     handlers = {
+        "evaluate-hc": _run_evaluate_hc,
         "ga": _run_ga,
         "efw": _run_efw,
         "outline": _run_outline,
