@@ -18,13 +18,13 @@ from PySide6.QtWidgets import (
 )
 
 from fetalviewer import settings
-from fetalviewer.errors import FrameDecodeError
 from fetalviewer.logsetup import register_identifiers
 from fetalviewer.paths import sample_study_dir
 from fetalviewer.ui.calibration_view import display_calibration
 from fetalviewer.ui.calipers import CaliperLayer
 from fetalviewer.ui.canvas import CineCanvas
 from fetalviewer.ui.cine_controls import CineControls
+from fetalviewer.ui.frame_fetcher import FrameFetcher
 from fetalviewer.ui.loader import LoadOutcome, StudyLoader
 from fetalviewer.ui.measurement_controller import MeasurementController
 from fetalviewer.ui.measurement_panel import MeasurementPanel
@@ -68,6 +68,9 @@ class MainWindow(QMainWindow):
         self.problems = ProblemsPanel()
         self.measurements = MeasurementController(self.layer, self.measurement_panel, self)
         self.loader = StudyLoader(self)
+        self.fetcher = FrameFetcher(self)
+        self._fetch_floor = 0
+        self.shown_index: int | None = None
         ok, reason = sample_available()
         self.welcome = WelcomePanel(ok, reason)
 
@@ -200,6 +203,7 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.loader.loaded.connect(self._on_loader_loaded)
+        self.fetcher.ready.connect(self._on_fetcher_ready)
         self.loader.failed.connect(self._on_loader_failed)
         self.browser.instance_selected.connect(self._on_browser_instance_selected)
         self.player.frame_changed.connect(self._on_player_frame_changed)
@@ -353,15 +357,35 @@ class MainWindow(QMainWindow):
         loop = self.current_loop
         if loop is None:
             return
+        is_cached = getattr(loop, "is_cached", None)
+        if self.player.is_playing and is_cached is not None and not is_cached(index):
+            # Never decode on the GUI thread while playing: the frame is shown when it is ready,
+            # unless a later frame got there first (then it is dropped: true time is kept).
+            self.fetcher.request(loop, index)
+            return
+        self._fetch_floor = self.fetcher.latest_request + 1  # pending fetches are older now
         try:
-            self.canvas.show_frame(loop.frame(index))
-        except FrameDecodeError as exc:
-            self.canvas.show_message(f"Frame {index + 1} could not be decoded:\n{exc}")
-            self.problems.add_problem(str(loop.path), f"frame {index + 1}: {exc}")
-            self.problems_dock.show()
+            frame, error = loop.frame(index), ""
         except Exception as exc:  # noqa: BLE001 - any decoder failure is shown, playback continues
-            log.exception("frame %d of %s failed", index, Path(str(loop.path)).name)
-            self.canvas.show_message(f"Frame {index + 1} could not be shown: {exc}")
+            frame, error = None, str(exc) or type(exc).__name__
+        self._display(loop, index, frame, error)
+
+    def _on_fetcher_ready(self, request_id: int, loop, index: int, frame, error: str) -> None:
+        if loop is not self.current_loop or request_id < self._fetch_floor:
+            return
+        self._fetch_floor = request_id + 1
+        self._display(loop, index, frame, error)
+
+    def _display(self, loop, index: int, frame, error: str) -> None:
+        """Put frame ``index`` (or its decoding error) on the canvas and update everything tied to it."""
+        if error:
+            self.canvas.show_message(f"Frame {index + 1} could not be decoded:\n{error}")
+            if self.problems.add_problem(str(loop.path), f"frame {index + 1}: {error}"):
+                log.warning("frame %d of %s not decoded", index, Path(str(loop.path)).name)
+            self.problems_dock.show()
+        else:
+            self.canvas.show_frame(frame)
+        self.shown_index = index
         n = loop.n_frames
         t_ms = self.player.time_ms(index)
         self.controls.show_position(index, n, t_ms)
@@ -430,6 +454,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event):  # noqa: N802 (Qt override)
         self.player.clear()
+        self.fetcher.shutdown()
         for loop in self.instances:
             loop.close()
         super().closeEvent(event)
