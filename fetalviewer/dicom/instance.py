@@ -31,6 +31,7 @@ from fetalviewer.errors import DecoderMissing, DicomReadError, FrameDecodeError
 DEFAULT_CACHE_MB = 256.0
 _DEFLATED = "1.2.840.10008.1.2.1.99"
 _UNDEFINED_LENGTH = 0xFFFFFFFF
+_JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
 
 
 def _read_header(path: Path) -> tuple[Any, int, int, str | None]:
@@ -106,10 +107,18 @@ def _read_header(path: Path) -> tuple[Any, int, int, str | None]:
     return ds, offset, length, vr
 
 
-def _check_encapsulated(path: Path, offset: int, size: int) -> None:
-    """Walk the item headers of encapsulated Pixel Data; DicomReadError when the file ends early."""
+def _scan_encapsulated(path: Path, offset: int, size: int) -> list[tuple[int, int]]:
+    """Walk the items of encapsulated Pixel Data (PS3.5 A.4); DicomReadError when the file ends early.
+
+    Returns (offset relative to the first fragment item, length) of every fragment after the
+    Basic Offset Table item: when there is one fragment per frame this is the Extended Offset
+    Table (PS3.3 C.7.6.3.1.8) that lets pydicom seek straight to a frame.
+    """
+    fragments: list[tuple[int, int]] = []
+    first_fragment = None
     with open(path, "rb") as fh:
         pos = offset
+        n_items = 0
         while True:
             fh.seek(pos)
             item = fh.read(8)
@@ -117,11 +126,16 @@ def _check_encapsulated(path: Path, offset: int, size: int) -> None:
                 raise DicomReadError(f"{path}: file is truncated inside the compressed pixel data")
             group, element, length = struct.unpack("<HHL", item)
             if (group, element) == (0xFFFE, 0xE0DD):
-                return
-            if (group, element) != (0xFFFE, 0xE000):
+                return fragments
+            if (group, element) != (0xFFFE, 0xE000) or length == _UNDEFINED_LENGTH:
                 raise DicomReadError(
-                    f"{path}: damaged compressed pixel data (unexpected tag ({group:04X},{element:04X}))"
+                    f"{path}: damaged compressed pixel data (unexpected item ({group:04X},{element:04X}))"
                 )
+            if n_items > 0:  # item 0 is the Basic Offset Table
+                if first_fragment is None:
+                    first_fragment = pos
+                fragments.append((pos - first_fragment, length))
+            n_items += 1
             pos += 8 + length
             if pos > size:
                 raise DicomReadError(f"{path}: file is truncated inside the compressed pixel data")
@@ -162,12 +176,20 @@ class CineLoop:
         self.is_color = self.samples_per_pixel == 3 or self.photometric == "PALETTE COLOR"
         self._decoder = check_decoder(self.transfer_syntax_uid, str(self.path))
         self._in_memory: Any = None
+        fragments: list[tuple[int, int]] = []
         if offset >= 0:
             if length == _UNDEFINED_LENGTH:
-                _check_encapsulated(self.path, offset, self.path.stat().st_size)
+                fragments = _scan_encapsulated(self.path, offset, self.path.stat().st_size)
             elif not meta.TransferSyntaxUID.is_compressed:
                 self._check_native_length(length)
         self._opts = self._pixel_options(pixel_vr)
+        if fragments and len(fragments) == self.n_frames and "extended_offsets" not in self._opts:
+            self._opts["extended_offsets"] = ([f[0] for f in fragments], [f[1] for f in fragments])
+        # Pillow (libjpeg-turbo) returns RGB from JPEG baseline in C; pydicom's own YCbCr -> RGB
+        # after pylibjpeg is several times slower. Other plugins remain the fallback.
+        plugins = tuple(getattr(self._decoder, "available_plugins", ()))
+        jpeg = self.transfer_syntax_uid == _JPEG_BASELINE
+        self._preferred_plugin = "pillow" if jpeg and "pillow" in plugins and len(plugins) > 1 else ""
         try:
             self.regions: tuple[UltrasoundRegion, ...] = parse_regions(ds)
         except ValueError as exc:
@@ -249,9 +271,7 @@ class CineLoop:
                     self._in_memory = pydicom.dcmread(self.path)
                 arr, meta = self._decoder.as_array(self._in_memory, index=index)
             else:
-                with open(self.path, "rb") as fh:
-                    fh.seek(self._value_offset)
-                    arr, meta = self._decoder.as_array(fh, index=index, **self._opts)
+                arr, meta = self._decode_from_file(index)
             photometric = str(meta.get("photometric_interpretation", self.photometric))
             if arr.ndim == 3 and self.samples_per_pixel == 1:
                 arr = arr[0]  # some plugins keep a leading frame axis for one frame
@@ -264,6 +284,19 @@ class CineLoop:
             raise FrameDecodeError(
                 f"{self.path}: frame {index} could not be decoded ({type(exc).__name__}: {exc})"
             ) from None
+
+    def _decode_from_file(self, index: int) -> tuple[np.ndarray, dict]:
+        with open(self.path, "rb") as fh:
+            if self._preferred_plugin:
+                fh.seek(self._value_offset)
+                try:
+                    return self._decoder.as_array(
+                        fh, index=index, decoding_plugin=self._preferred_plugin, **self._opts
+                    )
+                except Exception:
+                    pass  # this frame: try every available plugin below
+            fh.seek(self._value_offset)
+            return self._decoder.as_array(fh, index=index, **self._opts)
 
     def frame(self, index: int) -> np.ndarray:
         """Frame ``index`` as displayed: read-only, C-contiguous uint8 (rows, cols) or (rows, cols, 3)."""
