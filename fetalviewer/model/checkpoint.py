@@ -46,39 +46,44 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _load_safetensors(path: Path) -> dict[str, Any]:
-    from safetensors import SafetensorsError
     from safetensors.torch import load_file
 
     try:
         return load_file(str(path), device="cpu")
-    except (SafetensorsError, OSError, ValueError, RuntimeError) as exc:
+    except Exception as exc:  # safetensors raises its own SafetensorError (not exported everywhere)
         raise WeightsMismatch(f"{path} is truncated or not a safetensors file ({exc})") from exc
 
 
-def _load_torch(path: Path) -> Any:
-    import pickle
-    import zipfile
+def _short_reason(exc: BaseException) -> str:
+    """A one-line reason instead of torch's multi-paragraph advice."""
+    text = str(exc)
+    if "central directory" in text or "zip archive" in text or "file not found in archive" in text:
+        return "incomplete or damaged zip archive"
+    if "Unsupported global" in text:
+        start = text.index("Unsupported global")
+        return "holds Python objects a safe load refuses (" + text[start:].split(".")[0].split("\n")[0] + ")"
+    if "Unsupported operand" in text or "invalid load key" in text:
+        return "unrecognised content"
+    if "WeightsUnpickler error:" in text:
+        return text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0]
+    if "Weights only load failed" in text:
+        return "not a tensor checkpoint"
+    return text.splitlines()[0] if text else type(exc).__name__
 
+
+def _load_torch(path: Path) -> Any:
     import torch
 
-    errors = (
-        RuntimeError,
-        EOFError,
-        pickle.UnpicklingError,
-        zipfile.BadZipFile,
-        ValueError,
-        OSError,
-        KeyError,
-    )
+    with open(path, "rb") as fh:
+        is_zip = fh.read(2) == b"PK"
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-    except errors:
-        pass  # legacy (non-zip) files cannot be memory-mapped; a broken file fails again below
-    try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
-    except errors as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise WeightsMismatch(f"{path} is truncated or not a PyTorch checkpoint ({detail})") from exc
+        # the zip format (torch.save since 1.6) can be memory-mapped; legacy files cannot
+        return torch.load(str(path), map_location="cpu", weights_only=True, mmap=is_zip)
+    except MemoryError:
+        raise
+    except Exception as exc:  # torch's unpickler raises many kinds (IndexError, UnpicklingError, ...)
+        reason = _short_reason(exc)
+        raise WeightsMismatch(f"{path} is truncated or not a PyTorch checkpoint ({reason})") from exc
 
 
 def unwrap_state_dict(raw: Any, source: str = "checkpoint") -> dict[str, Any]:

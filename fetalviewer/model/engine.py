@@ -28,14 +28,18 @@ from fetalviewer.model.text_cache import TextEmbeddingCache
 
 @dataclass(frozen=True)
 class AnalyzeOptions:
-    """``head_readouts_for_all_frames``: brain sub-plane and GA for every frame, not only brain frames."""
+    """Per-request options.
+
+    ``head_readouts_for_all_frames``: brain sub-plane and GA for every frame, not only for frames whose top
+    plane is ``brain`` (the reference GA evaluation ran on head images only).
+    """
 
     head_readouts_for_all_frames: bool = False
-    batch_size: int = 8
+    batch_size: int | None = None  # None: the service's default for the device
 
     def __post_init__(self) -> None:
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}")
+        if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
+            raise ValueError(f"batch_size must be None or a positive int, got {self.batch_size!r}")
 
 
 class FetalClipEngine:
@@ -85,8 +89,9 @@ class FetalClipEngine:
         self, inputs: Sequence[FrameInput], options: AnalyzeOptions = AnalyzeOptions()
     ) -> list[FramePrediction]:
         out: list[FramePrediction] = []
-        for start in range(0, len(inputs), options.batch_size):
-            chunk = list(inputs[start : start + options.batch_size])
+        batch = options.batch_size or 8
+        for start in range(0, len(inputs), batch):
+            chunk = list(inputs[start : start + batch])
             out.extend(self.predict_embeddings(chunk, self.embed_images([f.image for f in chunk]), options))
         return out
 

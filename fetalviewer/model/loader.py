@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fetalviewer.errors import WeightsMismatch
-from fetalviewer.model.checkpoint import load_into, read_state_dict
+from fetalviewer.model.checkpoint import check_state_dict, load_into, read_state_dict
 from fetalviewer.model.devices import resolve_device
 from fetalviewer.model.hashing import file_sha256
 from fetalviewer.model.results import ModelInfo
@@ -211,6 +211,10 @@ def load_fetalclip(
     state = read_state_dict(weights_path)
     report("reading weights", 1.0)
     name, cfg = register_config(config_path)
+    import torch
+
+    with torch.device("meta"):  # check keys and shapes first: costs no memory, fails fast
+        check_state_dict(build_model(name, device="meta").state_dict(), state, str(weights_path))
     report("building model", 0.0)
     model = build_model(name, device="cpu")
     load_into(model, state, str(weights_path))

@@ -1,0 +1,312 @@
+"""``fetalviewer analyze PATH...``: FetalCLIP plane, brain sub-plane and GA read-outs per image/frame.
+
+Per-frame output is built by :func:`frame_record`; other modules add fields to it with
+:func:`register_frame_extender` (e.g. biometry that works without the model weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fetalviewer import __version__
+from fetalviewer.errors import FetalViewerError, WeightsNotFound
+
+NAME = "analyze"
+HELP = "FetalCLIP decision support per image/frame: plane probabilities, brain sub-plane, gestational age"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+MODEL_SOURCE = "model output (FetalCLIP zero-shot, research use, not a diagnosis)"
+
+
+@dataclass(frozen=True)
+class FrameContext:
+    """What a frame-record extender may use. ``cine`` is None for plain images; ``frame_input`` holds the
+    (cropped) pixels the model saw, or None when no model ran; ``prediction`` is None without weights."""
+
+    source: str
+    frame_index: int | None
+    cine: Any = None
+    frame_input: Any = None
+    prediction: Any = None
+    model_unavailable_reason: str | None = None
+
+
+FrameExtender = Callable[[dict[str, Any], FrameContext], None]
+_EXTENDERS: list[FrameExtender] = []
+
+
+def register_frame_extender(extender: FrameExtender) -> FrameExtender:
+    """Add ``extender(record, context)``, called on every frame record to add fields (usable as decorator)."""
+    if not callable(extender):
+        raise TypeError("extender must be callable")
+    if extender not in _EXTENDERS:
+        _EXTENDERS.append(extender)
+    return extender
+
+
+def frame_record(context: FrameContext) -> dict[str, Any]:
+    """The per-frame dict written by ``analyze`` (then extended by the registered extenders)."""
+    from fetalviewer.model.planes import BRAIN_SUBPLANE_DISPLAY_NAMES, PLANE_DISPLAY_NAMES
+
+    record: dict[str, Any] = {"source": context.source, "frame_index": context.frame_index}
+    if context.cine is not None:
+        record["sop_instance_uid"] = getattr(context.cine, "sop_instance_uid", None)
+    pred = context.prediction
+    if pred is None:
+        reason = context.model_unavailable_reason or "model not run"
+        record.update(
+            plane_probs=None,
+            top_plane=None,
+            plane_unavailable_reason=reason,
+            brain_subplane_probs=None,
+            ga_days=None,
+            ga_unavailable_reason=reason,
+        )
+    else:
+        record.update(pred.to_dict())
+        record["top_plane_display"] = PLANE_DISPLAY_NAMES[pred.top_plane]
+        if pred.brain_subplane_probs is not None:
+            best = max(pred.brain_subplane_probs, key=pred.brain_subplane_probs.get)
+            record["top_brain_subplane"] = best
+            record["top_brain_subplane_display"] = BRAIN_SUBPLANE_DISPLAY_NAMES[best]
+        record["ga_weeks_days"] = None if pred.ga_days is None else "{}w{}d".format(*divmod(pred.ga_days, 7))
+        record["value_source"] = MODEL_SOURCE
+    for extender in _EXTENDERS:
+        extender(record, context)
+    return record
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="DICOM files/folders/DICOMDIR, PNG or JPEG images"
+    )
+    parser.add_argument("--weights", metavar="W", help="FetalCLIP weights file (default: the installed one)")
+    parser.add_argument("--config", metavar="C", help="open_clip model config JSON (default: FetalCLIP)")
+    parser.add_argument(
+        "--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="default: auto"
+    )
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "fp16", "bf16"),
+        help="CUDA autocast precision (auto = fp16 on CUDA, fp32 elsewhere)",
+    )
+    parser.add_argument(
+        "--pixel-size-mm",
+        type=float,
+        metavar="X",
+        help="mm per pixel of plain images (DICOM files use their own calibration)",
+    )
+    parser.add_argument(
+        "--no-crop", action="store_true", help="do not crop DICOM frames to the 2D tissue region"
+    )
+    parser.add_argument("--step", type=int, default=1, metavar="N", help="analyse every Nth frame of a cine")
+    parser.add_argument("--batch-size", type=int, metavar="B", help="frames per model batch")
+    parser.add_argument(
+        "--head-readouts-all-frames",
+        action="store_true",
+        help="brain sub-plane and GA for every frame, not only frames whose top plane is brain",
+    )
+    parser.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT ('-' = stdout)")
+
+
+def _split_sources(paths: Iterable[str]) -> tuple[list[Path], list[str]]:
+    images, others = [], []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            images.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))
+            others.append(str(path))
+        elif path.suffix.lower() in IMAGE_SUFFIXES:
+            images.append(path)
+        else:
+            others.append(str(path))
+    return images, others
+
+
+def _load_dicom(paths: list[str]):
+    if not paths:
+        return [], []
+    from fetalviewer.dicom import load_study
+
+    study = load_study(paths)
+    problems = [
+        {"path": p.path, "message": p.message}
+        for p in study.problems
+        if Path(p.path).suffix.lower() not in IMAGE_SUFFIXES
+    ]
+    return study.instances, problems
+
+
+def _open_service(args):
+    from fetalviewer.model.service import InferenceService
+
+    service = InferenceService(
+        args.weights, args.config, device=args.device, precision=args.precision, batch_size=args.batch_size
+    )
+    start = time.perf_counter()
+
+    def progress(p) -> None:
+        if sys.stderr is not None and p.stage != "ready":
+            print(f"\rloading model: {p.stage} {100 * p.done:.0f}%   ", end="", file=sys.stderr, flush=True)
+
+    try:
+        info = service.load(progress).result()
+    except WeightsNotFound as exc:
+        service.shutdown()
+        if args.weights:
+            raise
+        return None, None, str(exc), 0.0
+    except BaseException:
+        service.shutdown()
+        raise
+    finally:
+        if sys.stderr is not None:
+            print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
+    return service, info, None, time.perf_counter() - start
+
+
+def _print_frame(record: dict[str, Any]) -> None:
+    where = record["source"] + ("" if record["frame_index"] is None else f" [frame {record['frame_index']}]")
+    if record.get("top_plane") is None:
+        print(f"{where}: plane and GA unavailable ({record.get('plane_unavailable_reason')})")
+        return
+    text = f"{where}: {record['top_plane_display']} ({record['top_prob_0_1']:.2f})"
+    if record.get("top_brain_subplane"):
+        sub = record["top_brain_subplane"]
+        text += f"; {record['top_brain_subplane_display']} ({record['brain_subplane_probs'][sub]:.2f})"
+    if record.get("ga_days") is not None:
+        text += f"; GA {record['ga_weeks_days']} ({record['ga_days']} days, pixel spacing {record['ga_pixel_spacing']} mm)"
+    else:
+        text += f"; GA unavailable: {record['ga_unavailable_reason']}"
+    print(text)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.step < 1:
+        print("--step must be 1 or more", file=sys.stderr)
+        return 2
+    if args.pixel_size_mm is not None and not args.pixel_size_mm > 0:
+        print("--pixel-size-mm must be a positive number", file=sys.stderr)
+        return 2
+    try:
+        return _run(args)
+    except FetalViewerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # e.g. --device cuda without a GPU
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from fetalviewer.model.engine import AnalyzeOptions
+    from fetalviewer.model.inputs import frame_input_from_image, frame_inputs_from_cine
+    from fetalviewer.model.service import AnalyzeRequest, next_request_id
+
+    images, dicom_paths = _split_sources(args.paths)
+    missing = [p for p in args.paths if not Path(p).exists()]
+    service, info, unavailable, load_s = _open_service(args)
+    options = AnalyzeOptions(
+        head_readouts_for_all_frames=args.head_readouts_all_frames, batch_size=args.batch_size
+    )
+    records: list[dict[str, Any]] = []
+    problems: list[dict[str, str]] = [{"path": p, "message": f"{p}: no such file or folder"} for p in missing]
+    analysis_s, n_model_frames = 0.0, 0
+    dicom_paths = [p for p in dicom_paths if p not in missing]
+
+    def analyse(inputs, cine=None) -> None:
+        nonlocal analysis_s, n_model_frames
+        if service is None:
+            for item in inputs:
+                records.append(
+                    frame_record(FrameContext(item.source, item.frame_index, cine, item, None, unavailable))
+                )
+            return
+        result = service.submit(AnalyzeRequest(next_request_id(), tuple(inputs), options)).result()
+        if result.error:
+            raise FetalViewerError(result.error)
+        analysis_s += result.seconds
+        n_model_frames += len(result.predictions)
+        for item, pred in zip(inputs, result.predictions, strict=True):
+            records.append(frame_record(FrameContext(item.source, item.frame_index, cine, item, pred)))
+
+    try:
+        for path in images:
+            try:
+                item = frame_input_from_image(path, args.pixel_size_mm)
+            except FetalViewerError as exc:
+                problems.append({"path": str(path), "message": str(exc)})
+                continue
+            analyse([item])
+        instances, dicom_problems = _load_dicom(dicom_paths)
+        problems.extend(dicom_problems)
+        for cine in instances:
+            indices = list(range(0, cine.n_frames, args.step))
+            if service is None:
+                for i in indices:
+                    records.append(
+                        frame_record(FrameContext(str(cine.path), i, cine, None, None, unavailable))
+                    )
+                continue
+            try:
+                for start in range(0, len(indices), 64):  # bounded memory for long cines
+                    inputs = frame_inputs_from_cine(
+                        cine,
+                        indices[start : start + 64],
+                        crop=not args.no_crop,
+                        pixel_size_mm=args.pixel_size_mm,
+                    )
+                    analyse(inputs, cine)
+            except FetalViewerError as exc:
+                problems.append({"path": str(cine.path), "message": str(exc)})
+            finally:
+                cine.close()
+    finally:
+        if service is not None:
+            service.shutdown()
+
+    output = {
+        "fetalviewer_version": __version__,
+        "model": None if info is None else info.to_dict(),
+        "model_unavailable_reason": unavailable,
+        "frames": records,
+        "problems": problems,
+        "timings": {
+            "model_load_s": round(load_s, 3),
+            "analysis_s": round(analysis_s, 3),
+            "frames_analysed": n_model_frames,
+            "frames_per_s": round(n_model_frames / analysis_s, 3) if analysis_s > 0 else None,
+        },
+    }
+    if args.json != "-":
+        if info is not None:
+            print(
+                f"model: {info.config_name} weights {info.weights_path} (sha256 {info.weights_sha256[:12]}..., "
+                f"licence {info.licence}) on {info.device}, {info.dtype}"
+            )
+        for record in records:
+            _print_frame(record)
+        for problem in problems:
+            print(f"problem: {problem['message']}")
+        if unavailable:
+            print(f"note: plane labels and GA are unavailable: {unavailable}")
+        if n_model_frames:
+            print(f"timing: model load {load_s:.1f} s, {n_model_frames} frames in {analysis_s:.1f} s")
+    if args.json:
+        text = json.dumps(output, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            from fetalviewer.atomic import write_text_atomic
+
+            write_text_atomic(args.json, text)
+    if not records and (problems or not args.paths):
+        return 1
+    return 0
