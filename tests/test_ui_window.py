@@ -149,7 +149,7 @@ def test_ellipse_perimeter_and_area(qtbot, window):
     h = ((a - b) / (a + b)) ** 2
     perimeter_mm = math.pi * (a + b) * (1 + 3 * h / (10 + math.sqrt(4 - 3 * h))) * s
     assert float(row["Value"]) == pytest.approx(perimeter_mm, abs=0.051)
-    assert row["Area"] == f"{math.pi * a * b * s * region.mm_per_px_y:.0f} mm²"
+    assert row["Area"] == f"{math.pi * a * b * s * region.mm_per_px_y / 100:.2f} cm²"
     # Dragging the ellipse (ROI moved programmatically, then the finish signal) re-measures it.
     roi = window.layer.roi_of(m.measurement_id)
     roi.setSize((2 * a * 1.1, 2 * b), finish=True)

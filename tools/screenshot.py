@@ -36,6 +36,8 @@ def main(argv=None) -> int:
     parser.add_argument("--frame", type=int, default=0)
     parser.add_argument("--distance", type=float, nargs=4, action="append", default=[])
     parser.add_argument("--ellipse", type=float, nargs=5, action="append", default=[])
+    parser.add_argument("--labels", nargs="*", default=[], help="labels for the calipers, in order "
+                        "(distances first, then ellipses), e.g. BPD HC")
     parser.add_argument("--size", type=int, nargs=2, default=(1500, 920))
     parser.add_argument("--keep-home", action="store_true", help="use the real user folders")
     args = parser.parse_args(argv)
@@ -63,14 +65,16 @@ def main(argv=None) -> int:
         win.player.seek(args.frame)
         cine = win.current_loop
         frame = win.player.index
-        last = None
+        made = []
         for x1, y1, x2, y2 in args.distance:
-            last = win.measurements.add(cine, frame, "distance", {"points_px": ((x1, y1), (x2, y2))})
+            made.append(win.measurements.add(cine, frame, "distance", {"points_px": ((x1, y1), (x2, y2))}))
         for cx, cy, a, b, ang in args.ellipse:
-            last = win.measurements.add(cine, frame, "ellipse", {"center_px": (cx, cy), "semi_axes_px": (a, b),
-                                                                 "angle_deg": ang})
-        if last is not None:
-            win.measurements.select(last.measurement_id)
+            made.append(win.measurements.add(cine, frame, "ellipse", {
+                "center_px": (cx, cy), "semi_axes_px": (a, b), "angle_deg": ang}))
+        for m, label in zip(made, args.labels, strict=False):
+            win.measurements.set_label(m.measurement_id, label)
+        if made:
+            win.measurements.select(made[-1].measurement_id)
     for _ in range(5):
         app.processEvents()
     out = save_screenshot(win, args.out)

@@ -208,16 +208,19 @@ class CaliperLayer(QObject):
         self.view.removeItem(label)
 
     def _place_label(self, mid: str) -> None:
+        """Distance: right of its midpoint; ellipse: centred above its top."""
         kind, roi, label = self._items[mid]
         geometry = roi_geometry(kind, roi)
         if kind == "distance":
             (x1, y1), (x2, y2) = geometry["points_px"]
-            x, y = (x1, y1) if x1 >= x2 else (x2, y2)
-            label.setPos(x + 4, y - 4)
+            label.setAnchor((0, 0.5))
+            label.setPos((x1 + x2) / 2.0 + 6, (y1 + y2) / 2.0)
         else:
-            (cx, cy), (a, b), _ = geometry["center_px"], geometry["semi_axes_px"], geometry["angle_deg"]
-            r = max(a, b)
-            label.setPos(cx + r * 0.72, cy - r * 0.72)
+            (cx, cy), (a, b), ang = geometry["center_px"], geometry["semi_axes_px"], geometry["angle_deg"]
+            t = math.radians(ang)
+            half_h = math.hypot(a * math.sin(t), b * math.cos(t))
+            label.setAnchor((0.5, 1))
+            label.setPos(cx, cy - half_h - 4)
 
     def _restyle(self) -> None:
         for mid, (_kind, roi, label) in self._items.items():

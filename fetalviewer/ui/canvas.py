@@ -84,6 +84,7 @@ class CineCanvas(QWidget):
         bar.setObjectName("infoBar")
         row = QHBoxLayout(bar)
         row.setContentsMargins(8, 3, 8, 3)
+        row.setSpacing(24)
         left.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # elided first, not overlapped
         row.addWidget(left, 1)
         row.addWidget(right, 0)

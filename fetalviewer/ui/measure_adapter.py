@@ -40,7 +40,7 @@ class ValueLine:
     calibrated: bool
 
     def text(self) -> str:
-        digits = 1 if self.unit in ("mm", "px") else 0
+        digits = {"mm": 1, "px": 1, "cm²": 2}.get(self.unit, 0)
         return f"{self.value:.{digits}f} {self.unit}"
 
 
@@ -80,14 +80,14 @@ def relabelled(m: Measurement, label: str | None) -> Measurement:
 
 
 def value_lines(m: Measurement) -> list[ValueLine]:
-    """The values to show for ``m``: mm (mm²) when calibrated, else px (px²)."""
+    """The values to show for ``m``: mm and cm² when calibrated, else px and px²."""
     if m.kind == "distance":
         if m.is_calibrated:
             return [ValueLine("Length", float(m.length_mm), "mm", True)]
         return [ValueLine("Length", float(m.length_px), "px", False)]
     if m.is_calibrated:
         return [ValueLine("Perimeter", float(m.perimeter_mm), "mm", True),
-                ValueLine("Area", float(m.area_mm2), "mm²", True)]
+                ValueLine("Area", float(m.area_mm2) / 100.0, "cm²", True)]
     return [ValueLine("Perimeter", float(m.perimeter_px), "px", False),
             ValueLine("Area", float(m.area_px2), "px²", False)]
 
