@@ -13,6 +13,7 @@ from fetalviewer.dicom.calibration import (
     calibration_for_points,
     single_tissue_region,
 )
+from fetalviewer.dicom.decoders import warm_up
 from fetalviewer.dicom.header import InstanceHeader
 from fetalviewer.dicom.instance import CineLoop, open_instance
 from fetalviewer.dicom.regions import UltrasoundRegion, parse_regions
@@ -38,4 +39,5 @@ __all__ = [
     "parse_regions",
     "resolve_timing",
     "single_tissue_region",
+    "warm_up",
 ]

@@ -67,3 +67,16 @@ def check_decoder(uid: str, path: str) -> Any:
 def decoder_available(decoder: Any) -> bool:
     """Whether a pydicom decoder has at least one working plugin (kept apart so tests can patch it)."""
     return bool(decoder.is_available)
+
+
+def warm_up() -> None:
+    """Import pydicom and its decoder plugins now (about half a second), e.g. on a worker at start-up,
+    so that opening the first file does not pay for it."""
+    import pydicom.pixels  # noqa: F401
+    from pydicom.pixels import get_decoder
+
+    for uid in DECODER_PACKAGES:
+        try:
+            get_decoder(uid).is_available  # noqa: B018 - probing imports the plugins
+        except NotImplementedError:
+            continue
