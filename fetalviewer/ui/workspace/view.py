@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QFileDialog, QLabel, QTabWidget, QVBoxLayout, QWidget
 
 from fetalviewer.ui.workspace.badge import PlaneBadge
@@ -62,6 +62,15 @@ class WorkspaceView(QObject):
         self._thumbs: dict[tuple[str, int], np.ndarray] = {}
         self._drawn_timeline: tuple | None = None
         self._findings_key: tuple | None = None
+        self._full_pending = False
+        self._full_timer = QTimer(self)
+        self._full_timer.setSingleShot(True)
+        self._full_timer.setInterval(150)
+        self._full_timer.timeout.connect(self._on_full_timer_timeout)
+        self._thumb_queue: list = []
+        self._thumb_timer = QTimer(self)
+        self._thumb_timer.setInterval(0)
+        self._thumb_timer.timeout.connect(self._on_thumb_timer_timeout)
         if canvas is not None:
             self.attach_canvas(canvas)
 
@@ -102,12 +111,27 @@ class WorkspaceView(QObject):
 
     # ------------------------------------------------------------------------------ refresh
     def refresh(self, current_only: bool = False) -> None:
+        """Redraw. Frame changes redraw the badge/heat map at once; the rest is coalesced (one per 150 ms)."""
         if not current_only:
-            self._refresh_state()
-            self._refresh_findings()
+            self._full_pending = True
+            if not self._full_timer.isActive():
+                self._full_timer.start()
         self._refresh_timeline()
         self._refresh_badge()
         self._refresh_heatmap()
+
+    def _on_full_timer_timeout(self) -> None:
+        if self._full_pending:
+            self._full_pending = False
+            self._refresh_state()
+            self._refresh_findings()
+            self._refresh_timeline()
+            self._refresh_badge()
+
+    def flush(self) -> None:
+        """Apply a pending coalesced refresh now (tests, screenshots)."""
+        self._full_timer.stop()
+        self._on_full_timer_timeout()
 
     def _refresh_state(self) -> None:
         c = self.controller
@@ -187,7 +211,7 @@ class WorkspaceView(QObject):
 
     def _refresh_findings(self) -> None:
         c = self.controller
-        key = (tuple((uid, a.n_done, id(a)) for uid, a in c.results.items()), c.threshold_0_1)
+        key = (tuple((uid, a.n_done, id(a)) for uid, a in c.results.items()), c.threshold_0_1, c.running)
         if key == self._findings_key:
             return
         self._findings_key = key
@@ -195,16 +219,33 @@ class WorkspaceView(QObject):
         self.findings.set_findings(checklist, c.threshold_0_1, c.instance_names(), self._thumbnail)
 
     def _thumbnail(self, best) -> np.ndarray | None:
+        """A cached thumbnail, or None now and a later refresh once it is decoded.
+
+        Decoding happens one frame per event-loop turn, and only when no analysis is running (best frames
+        change at every batch while it runs), so no handler decodes several frames in a row.
+        """
         key = (best.sop_instance_uid, best.frame_index)
-        if key not in self._thumbs:
-            loop = self.controller.instance_by_uid(best.sop_instance_uid)
-            if loop is None:
-                return None
-            try:
-                self._thumbs[key] = thumbnail_of(loop.frame(best.frame_index))
-            except Exception:  # noqa: BLE001 - a frame that cannot be decoded has no thumbnail
-                return None
-        return self._thumbs[key]
+        if key in self._thumbs:
+            return self._thumbs[key]
+        if not self.controller.running and key not in self._thumb_queue:
+            self._thumb_queue.append(key)
+            self._thumb_timer.start()
+        return None
+
+    def _on_thumb_timer_timeout(self) -> None:
+        if not self._thumb_queue:
+            self._thumb_timer.stop()
+            self._findings_key = None
+            self.refresh(False)
+            return
+        uid, frame = self._thumb_queue.pop(0)
+        loop = self.controller.instance_by_uid(uid)
+        if loop is None:
+            return
+        try:
+            self._thumbs[(uid, frame)] = thumbnail_of(loop.frame(frame))
+        except Exception:  # noqa: BLE001 - a frame that cannot be decoded has no thumbnail
+            self._thumbs[(uid, frame)] = None
 
     def _refresh_heatmap(self) -> None:
         if self.heat_item is None:
