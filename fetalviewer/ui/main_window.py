@@ -90,6 +90,9 @@ class MainWindow(QMainWindow):
         self._build_menus_and_toolbar()
         self._connect()
         self._refresh_recent()
+        from fetalviewer.ui.workspace import install_workspace  # AI review workspace (issue 4)
+
+        self.workspace = install_workspace(self)
         self.statusBar().showMessage("Ready")
 
     # -- construction ----------------------------------------------------------------------------
