@@ -293,6 +293,8 @@ def _run(args: argparse.Namespace) -> int:
             )
         for record in records:
             _print_frame(record)
+            if record.get("biometry_text"):  # added by the biometry extender (analyze_biometry)
+                print(f"    {record['biometry_text']}")
         for problem in problems:
             print(f"problem: {problem['message']}")
         if unavailable:
@@ -310,3 +312,6 @@ def _run(args: argparse.Namespace) -> int:
     if not records and (problems or not args.paths):
         return 1
     return 0
+
+
+from fetalviewer.commands import analyze_biometry  # noqa: E402,F401 (registers the head biometry/CHD extender)

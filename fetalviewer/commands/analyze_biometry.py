@@ -1,0 +1,193 @@
+"""Head biometry and CHD fields for every frame of ``fetalviewer analyze`` (works without FetalCLIP weights).
+
+Registered on import as a frame extender of :mod:`fetalviewer.commands.analyze`. Per frame:
+
+* the head segmentation runs on the ORIGINAL frame (a DICOM frame is cropped to its single 2D tissue
+  region inside :func:`fetalviewer.model.heads.default_head.segment_head`, and the mask is pasted back
+  into original pixels), then ``fit_head_mask`` -> ``biometry_fields`` (contour polygon, ellipse,
+  HC/BPD/OFD, GA by Hadlock 1984 and INTERGROWTH-21st 2016 with citations, discordance with the model's
+  GA): see :mod:`fetalviewer.analysis.frame_biometry`;
+* calibration: a plain image uses ``--pixel-size-mm``; a DICOM frame its ultrasound regions
+  (PixelSpacing only when it has no regions); none -> contour and ellipse in pixels, no mm, no GA, the
+  reason said;
+* when the FetalCLIP model ran and its top plane is not "brain", no head biometry is attempted (the
+  reason names the plane); without weights every frame is tried;
+* CHD: the review prompt needs FetalCLIP embeddings and a trained CHD head; otherwise the fields say why.
+
+The segmentation model used is the project's default head (``weights/default_head``), named in
+``head_segmentation``; a FetalCLIP-feature seg head is reported with the reason it did not run.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fetalviewer.commands.analyze import FrameContext, register_frame_extender
+
+log = logging.getLogger(__name__)
+
+HEAD_PLANE = "brain"
+HEART_PLANE = "heart"
+
+
+def _discordance_threshold_days() -> float:
+    from fetalviewer.analysis.biometry import DEFAULT_DISCORDANCE_DAYS
+    from fetalviewer.settings import load_settings
+
+    try:
+        value = float(load_settings().get("discordance_threshold_days", DEFAULT_DISCORDANCE_DAYS))
+    except (TypeError, ValueError):
+        return DEFAULT_DISCORDANCE_DAYS
+    return value if value > 0 else DEFAULT_DISCORDANCE_DAYS
+
+
+def _installed_heads(kind: str) -> list[Path]:
+    from fetalviewer.model.heads.headfile import HEAD_SUFFIX, head_dirs
+
+    found = []
+    for folder in head_dirs():
+        if folder.is_dir():
+            found.extend(sorted(folder.glob(f"*{HEAD_SUFFIX}")))
+    return [p for p in found if _head_kind(p) == kind]
+
+
+def _head_kind(path: Path) -> str | None:
+    from fetalviewer.errors import FetalViewerError
+    from fetalviewer.model.heads.headfile import read_header
+
+    try:
+        return read_header(path).kind
+    except FetalViewerError:
+        return None
+
+
+def fetalclip_seg_head_note(context: FrameContext) -> str:
+    """Why the FetalCLIP seg head did not take over from the default head for this frame."""
+    if context.prediction is None:
+        return "no FetalCLIP weights loaded, so no FetalCLIP segmentation head can run"
+    if not _installed_heads("seg"):
+        return ("no FetalCLIP segmentation head is installed (train one with "
+                "'fetalviewer train-head seg --data DIR')")
+    return ("a FetalCLIP segmentation head is installed but 'analyze' does not pass the loaded backbone "
+            "to frame extenders yet; the default head model was used")
+
+
+def frame_pixels(context: FrameContext) -> tuple[np.ndarray, Any, tuple[float, float] | None]:
+    """(original frame, crop region or None, PixelSpacing (row, col) mm or None) of a frame record."""
+    cine = context.cine
+    if cine is None:
+        image = getattr(context.frame_input, "image", None)
+        if image is None:
+            raise ValueError(f"{context.source}: no pixels for this frame")
+        return image, None, None
+    from fetalviewer.dicom.calibration import single_tissue_region
+
+    regions = tuple(getattr(cine, "regions", ()) or ())
+    frame = cine.frame(int(context.frame_index or 0))
+    spacing = None
+    if not regions:
+        try:
+            ds = cine.dataset()
+            ps = getattr(ds, "PixelSpacing", None)
+            if ps is not None and len(ps) == 2:
+                spacing = (float(ps[0]), float(ps[1]))
+        except Exception:  # noqa: BLE001 - a header that cannot be read just gives no spacing
+            spacing = None
+    return frame, single_tissue_region(regions), spacing
+
+
+def _plain_image_pixel_size(context: FrameContext) -> float | None:
+    fi = context.frame_input
+    if context.cine is not None or fi is None:
+        return None
+    return getattr(fi, "pixel_size_mm", None)
+
+
+def head_fields(context: FrameContext) -> dict[str, Any]:
+    """The biometry fields of one frame (see the module docstring)."""
+    from fetalviewer.analysis.frame_biometry import biometry_fields, fit_head_mask
+    from fetalviewer.errors import FetalViewerError
+    from fetalviewer.model.heads.default_head import segment_head
+
+    pred = context.prediction
+    threshold = _discordance_threshold_days()
+    if pred is not None and pred.top_plane != HEAD_PLANE:
+        reason = f"not a head frame (model top plane: {pred.top_plane}); head biometry not attempted"
+        return {**biometry_fields(None, unavailable_reason=reason), "head_segmentation": None}
+    try:
+        frame, region, spacing = frame_pixels(context)
+        seg = segment_head(frame, region)
+    except FetalViewerError as exc:  # weights missing or damaged: say so, per frame
+        reason = f"head segmentation model unavailable: {exc}"
+        return {**biometry_fields(None, unavailable_reason=reason), "head_segmentation": None}
+    except ValueError as exc:
+        return {**biometry_fields(None, unavailable_reason=f"head segmentation not run: {exc}"),
+                "head_segmentation": None}
+    fit = fit_head_mask(seg.mask, seg.crop_box)
+    regions = None if context.cine is None else tuple(getattr(context.cine, "regions", ()) or ())
+    fields = biometry_fields(
+        fit,
+        regions=regions,
+        pixel_size_mm=_plain_image_pixel_size(context),
+        pixel_spacing_mm=spacing,
+        model_ga_days=None if pred is None else pred.ga_days,
+        discordance_threshold_days=threshold,
+    )
+    if context.cine is None and _plain_image_pixel_size(context) is None and fields.get("hc_px"):
+        fields["biometry_unavailable_reason"] = (
+            "no mm and no GA: a plain image has no calibration (give --pixel-size-mm)"
+        )
+    fields["head_segmentation"] = {
+        **seg.provenance(),
+        "confidence_0_1": round(seg.confidence_0_1, 4),
+        "crop_box_px": list(seg.crop_box),
+        "mask_area_px": seg.area_px,
+        "fetalclip_seg_head": fetalclip_seg_head_note(context),
+    }
+    if pred is None:
+        fields["ga_discordance_note"] = "no model GA (no FetalCLIP weights): discordance not checked"
+    return fields
+
+
+def chd_frame_fields(context: FrameContext) -> dict[str, Any]:
+    """CHD review fields of one frame: why there is no score, or the installed head's state."""
+    from fetalviewer.analysis.chd import chd_review
+    from fetalviewer.analysis.frame_biometry import chd_fields
+
+    pred = context.prediction
+    if pred is None:
+        return chd_fields(None, "no FetalCLIP weights loaded: the CHD head works on FetalCLIP frame embeddings")
+    if pred.top_plane != HEART_PLANE:
+        return chd_fields(None, f"not a heart frame (model top plane: {pred.top_plane})")
+    if not _installed_heads("chd"):
+        return chd_fields(chd_review(None, 1, head_installed=False))
+    return chd_fields(None, "a CHD head is installed but 'analyze' does not pass frame embeddings to it "
+                            "yet; open the clip in the window's AI review")
+
+
+def biometry_text(fields: dict[str, Any]) -> str:
+    """One line for the text output of ``analyze``."""
+    if fields.get("hc_mm") is not None:
+        parts = [f"HC {fields['hc_mm']:.1f} mm", f"BPD {fields['bpd_mm']:.1f} mm", f"OFD {fields['ofd_mm']:.1f} mm"]
+        for ga in fields.get("ga_formulas", []):
+            value = ga["ga_weeks_days"] or f"unavailable ({ga['unavailable_reason']})"
+            parts.append(f"GA {ga['method']} {value}")
+        if fields.get("ga_discordance_flag") is not None:
+            parts.append("DISCORDANT with model GA" if fields["ga_discordance_flag"] else "concordant with model GA")
+        return "head biometry (automatic): " + "; ".join(parts)
+    if fields.get("hc_px") is not None:
+        return f"head contour found, HC {fields['hc_px']:.1f} px; {fields['biometry_unavailable_reason']}"
+    return f"head biometry unavailable: {fields.get('biometry_unavailable_reason')}"
+
+
+@register_frame_extender
+def add_biometry_and_chd(record: dict[str, Any], context: FrameContext) -> None:
+    """The analyze frame extender: head biometry fields, CHD fields, and a one-line summary."""
+    fields = head_fields(context)
+    record.update(fields)
+    record.update(chd_frame_fields(context))
+    record["biometry_text"] = biometry_text(fields)
