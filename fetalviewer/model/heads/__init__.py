@@ -1,0 +1,1 @@
+"""Segmentation and classification heads: the project's own default head model and FetalCLIP-feature heads."""
