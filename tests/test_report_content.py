@@ -87,7 +87,7 @@ def test_content_without_model_or_record_says_why():
     assert "no weights configured" in content.model_ga
     assert all(is_not_available(c.status) for c in content.checklist)
     assert not content.model_card.available and "no weights configured" in content.model_card.fields[0][1]
-    assert content.key_frames == ()
+    assert [(kf.frame_index, kf.title.endswith("overview")) for kf in content.key_frames] == [(0, True)]
 
 
 def test_deidentified_header_and_discordance():

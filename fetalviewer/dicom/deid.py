@@ -443,6 +443,28 @@ def find_identifier_leaks(path: Path | str, identifiers) -> list[str]:
     return leaks
 
 
+def find_text_leaks(text: str, identifiers) -> list[str]:
+    """Identifier strings present in a free-text export (PDF text, CSV, JSON).
+
+    Identifiers of 3+ characters are searched as whole words, of 6+ also as substrings; 8-digit dates
+    also in the ISO form (2011-05-25) the report prints. Two-character name parts cannot be told from
+    ordinary words in free text and are checked in DICOM headers only (:func:`find_identifier_leaks`).
+    """
+    upper = text.upper()
+    words = _words([upper])
+    leaks = []
+    for ident in sorted(identifiers):
+        key = ident.upper()
+        variants = [key]
+        if len(key) == 8 and key.isdigit():
+            variants.append(f"{key[:4]}-{key[4:6]}-{key[6:]}")
+        if len(key) < 3:
+            continue
+        if any(v in words or (len(v) >= 6 and v in upper) for v in variants):
+            leaks.append(ident)
+    return leaks
+
+
 def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -334,6 +334,8 @@ def _key_frames(instances, record, predictions, contours, by_frame, threshold_0_
     for plane, (_, uid, frame) in best.items():
         if uid in by_uid and (uid, frame) not in [(u, f) for u, f, _ in wanted]:
             wanted.append((uid, frame, f"best {_plane_name(plane)} frame"))
+    if not wanted:  # nothing measured or found: show each instance's middle frame as an overview
+        wanted = [(inst.sop_instance_uid, inst.n_frames // 2, "overview") for inst in instances[:4]]
     frames = []
     for uid, frame, why in wanted:
         inst = by_uid[uid]

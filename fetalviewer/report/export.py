@@ -1,0 +1,335 @@
+"""One export of an exam into a folder: PDF, SR, secondary captures, cine MP4, PNG key frames, CSV/JSON,
+and (de-identified) copies of the original instances, all-or-nothing.
+
+Every file is written into a staging folder inside the target (atomic writes), then every file is read
+back (DICOM re-read and, for the SR, parsed; PDF text extracted; video frame count; tables parsed). For
+a de-identified export each file is also searched for the original identifiers. Only when every
+check passes are the files moved into place; otherwise nothing is left and the error names the file
+and the problem. The same function serves the window's export dialog and ``fetalviewer report``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fetalviewer.errors import ExportError, FetalViewerError
+
+FORMATS = ("pdf", "sr", "sc", "mp4", "png", "csv", "json", "dicom")
+DEFAULT_FORMATS = ("pdf", "sr", "sc", "mp4", "png", "csv", "json")
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """``"pdf,sr"`` -> ``("pdf", "sr")``; raises ValueError naming unknown formats."""
+    items = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
+    unknown = [f for f in items if f not in FORMATS]
+    if unknown or not items:
+        raise ValueError(f"formats must be a comma list of {', '.join(FORMATS)}; got {text!r}")
+    return items
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    formats: tuple[str, ...] = DEFAULT_FORMATS
+    deidentify: bool = False
+    date_shift_days: int | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [f for f in self.formats if f not in FORMATS]
+        if unknown:
+            raise ValueError(f"formats: unknown {unknown}; choose from {FORMATS}")
+        if "dicom" in self.formats and not self.deidentify:
+            raise ValueError(
+                "formats: 'dicom' (copies of the instances) is only offered with deidentify=True"
+            )
+
+
+@dataclass
+class ExportResult:
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _identity(uid: str) -> str:
+    return uid
+
+
+def _check_dicom(path: Path, identifiers, deidentify: bool) -> None:
+    import pydicom
+
+    from fetalviewer.dicom.deid import find_identifier_leaks
+
+    try:
+        pydicom.dcmread(path)
+    except Exception as exc:
+        raise ExportError(f"{path.name}: written file does not read back as DICOM ({exc})") from exc
+    if deidentify:
+        leaks = find_identifier_leaks(path, identifiers)
+        if leaks:
+            raise ExportError(
+                f"{path.name}: original identifiers present after de-identification: {', '.join(leaks)}"
+            )
+
+
+def _check_text(path: Path, text: str, identifiers, deidentify: bool) -> None:
+    from fetalviewer.dicom.deid import find_text_leaks
+
+    if deidentify:
+        leaks = find_text_leaks(text, identifiers)
+        if leaks:
+            raise ExportError(
+                f"{path.name}: original identifiers present in the de-identified export: {', '.join(leaks)}"
+            )
+
+
+def export_exam(
+    content,
+    instances: Sequence[Any],
+    measurements: Sequence[Any],
+    out_dir,
+    options: ExportOptions,
+    progress: Callable[[str], None] | None = None,
+) -> ExportResult:
+    """Write ``content`` (built with ``deidentified=options.deidentify``) in every requested format."""
+    from fetalviewer.dicom.deid import (
+        DeidOptions,
+        ExportStaging,
+        UidMap,
+        deidentify_dataset,
+        identifier_strings,
+    )
+
+    if content.header.deidentified != options.deidentify:
+        raise ValueError("content.header.deidentified must match options.deidentify")
+    say = progress or (lambda _msg: None)
+    deid_options = DeidOptions(date_shift_days=options.date_shift_days)
+    uid_map = UidMap()
+    map_uid: Callable[[str], str] = uid_map if options.deidentify else _identity
+    identifiers: set[str] = set()
+    headers: dict[str, Any] = {}
+    for inst in instances:
+        ds = inst.dataset()
+        identifiers |= identifier_strings(ds, deid_options)
+        headers[inst.sop_instance_uid] = (
+            deidentify_dataset(ds, deid_options, uid_map) if options.deidentify else ds
+        )
+    result = ExportResult()
+    staging = ExportStaging(out_dir)
+    current = "the export"
+    try:
+        for fmt in options.formats:
+            current = fmt
+            say(f"writing {fmt}")
+            _WRITERS[fmt](content, instances, measurements, staging, headers, map_uid, uid_map, options,
+                          deid_options, identifiers, result)  # fmt: skip
+        if not staging.names:
+            raise ExportError(f"{staging.out_dir}: nothing to export in formats {', '.join(options.formats)}")
+    except FetalViewerError:
+        staging.abort()
+        raise
+    except Exception as exc:
+        staging.abort()
+        raise ExportError(
+            f"{staging.out_dir}: the {current} export failed ({type(exc).__name__}: {exc}); nothing was written"
+        ) from exc
+    except BaseException:
+        staging.abort()
+        raise
+    result.files = staging.commit()
+    return result
+
+
+# -- one writer per format -------------------------------------------------------------------------------
+def _pdf(
+    content,
+    instances,
+    measurements,
+    staging,
+    headers,
+    map_uid,
+    uid_map,
+    options,
+    deid_options,
+    identifiers,
+    result,
+):
+    from fetalviewer.report.pdf import pdf_text, write_pdf
+
+    path = write_pdf(content, staging.path("report.pdf"))
+    if not path.read_bytes().startswith(b"%PDF"):
+        raise ExportError(f"{path.name}: the written file is not a PDF")
+    if shutil.which("pdftotext"):
+        text = pdf_text(path)
+        if content.title not in text:
+            raise ExportError(f"{path.name}: the report text does not read back")
+        _check_text(path, text, identifiers, options.deidentify)
+    elif options.deidentify:
+        result.notes.append("report.pdf: pdftotext missing, the PDF text was not checked for identifiers")
+
+
+def _sr(
+    content,
+    instances,
+    measurements,
+    staging,
+    headers,
+    map_uid,
+    uid_map,
+    options,
+    deid_options,
+    identifiers,
+    result,
+):
+    from fetalviewer.report.sr import build_sr_dataset, read_ob_sr, write_sr
+
+    evidence = [headers[i.sop_instance_uid] for i in instances]
+    path = write_sr(
+        build_sr_dataset(content, measurements, instances, evidence, map_uid), staging.path("report_sr.dcm")
+    )
+    _check_dicom(path, identifiers, options.deidentify)
+    expected = sum(1 for m in measurements if m.value_mm is not None and m.label is not None)
+    got = len(read_ob_sr(path).measurements)
+    if got != expected:
+        raise ExportError(f"{path.name}: reads back {got} measurements, {expected} written")
+
+
+def _sc(
+    content,
+    instances,
+    measurements,
+    staging,
+    headers,
+    map_uid,
+    uid_map,
+    options,
+    deid_options,
+    identifiers,
+    result,
+):
+    from fetalviewer.dicom.deid import write_dataset_atomic
+    from fetalviewer.report.capture import build_secondary_captures
+
+    if not content.key_frames:
+        result.notes.append("secondary capture: no key frame (no measurement and no model best frame)")
+        return
+    for i, sc in enumerate(build_secondary_captures(content, headers, map_uid), start=1):
+        path = write_dataset_atomic(sc, staging.path(f"keyframe_{i:02d}.dcm"))
+        _check_dicom(path, identifiers, options.deidentify)
+
+
+def _png(
+    content,
+    instances,
+    measurements,
+    staging,
+    headers,
+    map_uid,
+    uid_map,
+    options,
+    deid_options,
+    identifiers,
+    result,
+):
+    from fetalviewer.report.overlay import render_key_frame, write_png
+
+    for i, kf in enumerate(content.key_frames, start=1):
+        write_png(render_key_frame(kf, clean=options.deidentify), staging.path(f"keyframe_{i:02d}.png"))
+
+
+def _mp4(
+    content,
+    instances,
+    measurements,
+    staging,
+    headers,
+    map_uid,
+    uid_map,
+    options,
+    deid_options,
+    identifiers,
+    result,
+):
+    from fetalviewer.report.video import cine_overlays, read_video_info, write_annotated_video
+
+    cines = [i for i in instances if int(i.n_frames) > 1]
+    if not cines:
+        result.notes.append("mp4: no cine (multi-frame) instance in the study")
+    for n, inst in enumerate(cines, start=1):
+        path = staging.path(f"cine_{n:02d}.mp4")
+        info = write_annotated_video(
+            inst, path, cine_overlays(content, measurements, inst), clean=options.deidentify
+        )
+        back = read_video_info(path)
+        if back.n_frames != info.n_frames:
+            raise ExportError(f"{path.name}: reads back {back.n_frames} frames, {info.n_frames} written")
+
+
+def _csv(
+    content,
+    instances,
+    measurements,
+    staging,
+    headers,
+    map_uid,
+    uid_map,
+    options,
+    deid_options,
+    identifiers,
+    result,
+):
+    from fetalviewer.report.tables import read_table_csv, write_measurements_csv, write_predictions_csv
+
+    for name, writer, expected in (
+        ("measurements.csv", write_measurements_csv, len(content.measurements)),
+        ("model_outputs.csv", write_predictions_csv, len(content.predictions)),
+    ):
+        path = writer(content, staging.path(name), map_uid)
+        if len(read_table_csv(path)) != expected:
+            raise ExportError(f"{name}: reads back a different number of rows than written")
+        _check_text(path, path.read_text(encoding="utf-8"), identifiers, options.deidentify)
+
+
+def _json(
+    content,
+    instances,
+    measurements,
+    staging,
+    headers,
+    map_uid,
+    uid_map,
+    options,
+    deid_options,
+    identifiers,
+    result,
+):
+    from fetalviewer.report.tables import read_report_json, write_report_json
+
+    path = write_report_json(content, staging.path("report.json"), map_uid)
+    read_report_json(path)
+    _check_text(path, path.read_text(encoding="utf-8"), identifiers, options.deidentify)
+
+
+def _dicom(
+    content,
+    instances,
+    measurements,
+    staging,
+    headers,
+    map_uid,
+    uid_map,
+    options,
+    deid_options,
+    identifiers,
+    result,
+):
+    from fetalviewer.dicom.deid import deidentify_files
+
+    deidentify_files([i.path for i in instances], staging.out_dir, deid_options, uid_map, staging=staging)
+
+
+_WRITERS: Mapping[str, Callable] = {
+    "pdf": _pdf, "sr": _sr, "sc": _sc, "mp4": _mp4, "png": _png, "csv": _csv, "json": _json, "dicom": _dicom,
+}  # fmt: skip
