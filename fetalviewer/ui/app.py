@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from fetalviewer.atomic import atomic_path
@@ -71,24 +71,34 @@ def run_app(args) -> int:
     if weights:
         window.weights_path = str(weights)  # consumed by the analysis workspace when present
     screenshot = getattr(args, "screenshot", None)
-    status = {"code": 0}
     if screenshot:
-        def _shoot(*_args):
-            try:
-                out = save_screenshot(window, screenshot)
-                print(f"screenshot written to {out}")
-            except OSError as exc:
-                print(f"fetalviewer: {exc}", file=sys.stderr)
-                status["code"] = 1
-            window.close()
-            app.quit()
-
-        if paths:
-            window.study_loaded.connect(lambda _n: QTimer.singleShot(300, _shoot))
-        else:
-            QTimer.singleShot(300, _shoot)
+        return _screenshot_and_close(app, window, paths, screenshot)
     if paths:
         window.open_paths(paths)
     log.info("window shown")
-    app.exec()
-    return status["code"]
+    return int(app.exec())
+
+
+def _screenshot_and_close(app: QApplication, window, paths: list[str], png_path: str) -> int:
+    """Load ``paths``, let the first frame render, save the PNG, close the window.
+
+    Runs a local event loop rather than ``app.exec()``/``app.quit()``: quitting the application
+    would make every later event loop of this process return at once (Qt's quitNow flag).
+    """
+    loop = QEventLoop()
+    if paths:
+        window.study_loaded.connect(lambda _n: QTimer.singleShot(300, loop.quit))
+        window.open_paths(paths)
+        QTimer.singleShot(120_000, loop.quit)  # a load that never ends still gives a picture
+    else:
+        QTimer.singleShot(300, loop.quit)
+    loop.exec()
+    code = 0
+    try:
+        out = save_screenshot(window, png_path)
+        print(f"screenshot written to {out}")
+    except OSError as exc:
+        print(f"fetalviewer: {exc}", file=sys.stderr)
+        code = 1
+    window.close()
+    return code
