@@ -99,3 +99,21 @@ def test_frame_cache_class_validates_and_evicts():
     assert cache.keys() == [2] and cache.bytes_used == 50
     cache.put(3, np.zeros(101, np.uint8))  # larger than the budget: not kept
     assert cache.keys() == [2]
+
+
+def test_close_stops_reading_and_warm_up_imports_decoders():
+    import sys
+
+    from fetalviewer.dicom import warm_up
+    from fetalviewer.errors import DicomReadError
+
+    warm_up()
+    assert "pydicom.pixels" in sys.modules
+    loop = open_instance(data_file("examples_ybr_color.dcm"))
+    loop.frame(0)
+    loop.close()
+    assert loop.prefetch(range(5)) is None
+    with pytest.raises(DicomReadError, match="closed"):
+        loop.frame(1)
+    header = loop.dataset()  # the header stays readable
+    assert "PixelData" not in header and header.Rows == 240
