@@ -169,3 +169,26 @@ def test_constructors_validate():
         calibration_for_points([_region()], [])
     cal = Calibration(0.25, 0.3, "test", 2)
     assert Calibration.from_dict(cal.to_dict()) == cal
+
+
+def test_pixel_aspect_ratio(tmp_path):
+    from pydicom.dataset import Dataset as Item
+
+    from tests.dicom_reference import synthetic_cine, write_dataset
+
+    assert open_instance(data_file("OBXXXX1A.dcm")).pixel_aspect_ratio == pytest.approx(1.0)
+    ds, _ = synthetic_cine(n_frames=1, rows=20, columns=30)
+    assert open_instance(write_dataset(tmp_path / "plain.dcm", ds)).pixel_aspect_ratio == 1.0
+    ds.PixelAspectRatio = [5, 4]
+    assert open_instance(write_dataset(tmp_path / "par.dcm", ds)).pixel_aspect_ratio == 1.25
+    region = Item()
+    region.RegionSpatialFormat, region.RegionDataType, region.RegionFlags = 1, 1, 0
+    region.RegionLocationMinX0, region.RegionLocationMinY0 = 0, 0
+    region.RegionLocationMaxX1, region.RegionLocationMaxY1 = 29, 19
+    region.PhysicalUnitsXDirection = region.PhysicalUnitsYDirection = 3
+    region.PhysicalDeltaX, region.PhysicalDeltaY = 0.01, 0.015
+    ds.SequenceOfUltrasoundRegions = [region]
+    loop = open_instance(write_dataset(tmp_path / "aniso.dcm", ds))
+    assert loop.pixel_aspect_ratio == pytest.approx(1.5)  # the region wins over PixelAspectRatio
+    cal = calibration_for_points(loop.regions, [(1, 1), (10, 10)]).calibration
+    assert (cal.mm_per_px_x, cal.mm_per_px_y) == (pytest.approx(0.1), pytest.approx(0.15))

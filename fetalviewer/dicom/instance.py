@@ -230,6 +230,28 @@ class CineLoop:
             opts["pixel_vr"] = pixel_vr
         return opts
 
+    @property
+    def pixel_aspect_ratio(self) -> float:
+        """Height / width of one pixel on screen (1.0 = square), for a locked-aspect view.
+
+        From the single 2D tissue region's PhysicalDeltaY / PhysicalDeltaX when both are in cm,
+        else PixelAspectRatio (0028,0034) (row spacing / column spacing), else PixelSpacing, else 1.
+        """
+        from fetalviewer.dicom.calibration import single_tissue_region
+
+        region = single_tissue_region(self.regions)
+        if region is not None and region.mm_per_px_x and region.mm_per_px_y:
+            return region.mm_per_px_y / region.mm_per_px_x
+        ratio = self._ds.get("PixelAspectRatio")
+        try:
+            if ratio is not None and len(ratio) == 2 and float(ratio[0]) > 0 and float(ratio[1]) > 0:
+                return float(ratio[0]) / float(ratio[1])
+        except (TypeError, ValueError):
+            pass
+        if self.pixel_spacing_mm is not None:
+            return self.pixel_spacing_mm[0] / self.pixel_spacing_mm[1]
+        return 1.0
+
     def _pixel_spacing(self) -> tuple[float, float] | None:
         spacing = self._ds.get("PixelSpacing")
         if spacing is None or len(spacing) != 2:
@@ -423,6 +445,7 @@ class CineLoop:
             "sequencing": self.timing.sequencing,
             "regions": [r.to_dict() for r in self.regions],
             "pixel_spacing_mm": list(self.pixel_spacing_mm) if self.pixel_spacing_mm else None,
+            "pixel_aspect_ratio": self.pixel_aspect_ratio,
         }
 
 
