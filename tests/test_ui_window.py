@@ -275,16 +275,69 @@ def test_window_level_drag_changes_grayscale_levels(qtbot, window):
     window.canvas.set_window_level(100.0, 80.0)
     assert tuple(window.canvas.image_item.levels) == (60.0, 140.0)
     assert "W 80" in window.canvas.overlay_bottom_left.text()
+    # A right-button drag: right widens the window, down lowers the level.
+    window.canvas.view.sigWindowLevelDrag.emit(20.0, 10.0, False)
+    assert window.canvas.window_level == (90.0, 100.0)
     qtbot.keyClick(window, Qt.Key_R)
     assert window.canvas.window_level == (127.5, 255.0)
 
 
-def test_screenshot_option_writes_png(tmp_path):
+def test_screenshot_option_writes_png_and_logs_without_identifiers(tmp_path):
     from argparse import Namespace
 
+    from fetalviewer.paths import user_dirs
     from fetalviewer.ui.app import run_app
 
     out = tmp_path / "shot.png"
-    code = run_app(Namespace(paths=[data_file(CINE)], sample=False, weights=None, screenshot=str(out)))
-    assert code == 0
+    has_sample = sample_study_dir().is_dir() and any(sample_study_dir().rglob("*.dcm"))
+    args = Namespace(paths=[] if has_sample else [data_file(CINE)], sample=has_sample, weights=None,
+                     screenshot=str(out))
+    assert run_app(args) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    log_text = (user_dirs().log_dir / "fetalviewer.log").read_text()
+    assert "opened" in log_text
+    if has_sample:
+        for identifier in ("SAMPLE^FETALVIEWER", "SAMPLE-0001"):
+            assert identifier not in log_text
+
+
+def test_drop_recent_fit_and_zoom(qtbot, window):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(data_file(CALIBRATED))])
+    event = QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    with qtbot.waitSignal(window.study_loaded, timeout=30000):
+        window.dropEvent(event)
+    assert window.current_loop is not None
+    assert window.recent_menu.actions()[0].text() == data_file(CALIBRATED)
+    window.canvas.fit()
+    (x0, x1), (y0, y1) = window.canvas.view.viewRange()
+    assert x0 <= 0 and x1 >= window.current_loop.columns - 1
+    width_before = x1 - x0
+    qtbot.keyClick(window, Qt.Key_Equal, Qt.ControlModifier)
+    (x0, x1), _ = window.canvas.view.viewRange()
+    assert x1 - x0 < width_before * 0.9
+    qtbot.keyClick(window, Qt.Key_F)
+    (x0, x1), _ = window.canvas.view.viewRange()
+    assert x1 - x0 == pytest.approx(width_before, rel=0.02)
+
+
+def test_window_appears_before_torch_is_imported(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from fetalviewer.ui.app import ensure_application\n"
+        "app = ensure_application()\n"
+        "from fetalviewer.ui.main_window import MainWindow\n"
+        "w = MainWindow(); w.show(); app.processEvents()\n"
+        "print(sorted(m for m in ('torch', 'open_clip', 'torchvision') if m in sys.modules))\n"
+    )
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", FETALVIEWER_HOME=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
