@@ -114,6 +114,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="brain sub-plane and GA for every frame, not only frames whose top plane is brain",
     )
     parser.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT ('-' = stdout)")
+    # Review-workspace read-outs (issue 4): --best-frames, --search TEXT (fetalviewer.workspace.cli_outputs)
+    from fetalviewer.workspace import cli_outputs
+
+    cli_outputs.add_arguments(parser)
 
 
 def _split_sources(paths: Iterable[str]) -> tuple[list[Path], list[str]]:
@@ -195,6 +199,10 @@ def run(args: argparse.Namespace) -> int:
     if args.pixel_size_mm is not None and not args.pixel_size_mm > 0:
         print("--pixel-size-mm must be a positive number", file=sys.stderr)
         return 2
+    from fetalviewer.workspace import cli_outputs  # issue 4: study read-outs instead of per-frame lines
+
+    if cli_outputs.wanted(args):
+        return cli_outputs.run(args)
     try:
         return _run(args)
     except FetalViewerError as exc:

@@ -1,0 +1,185 @@
+"""``fetalviewer analyze --best-frames`` and ``--search TEXT``: the workspace's study read-outs without the window.
+
+The study (files, folders, DICOMDIR) is analysed with the same :class:`StudyAnalysis` and result cache as
+the window, on the engine's :class:`~fetalviewer.model.service.InferenceService` worker; so a study analysed
+here opens instantly in the window and vice versa. Prints the best frame per plane, the exam checklist and
+the ranked frames of each search with their cosine scores; ``--json OUT`` writes the same as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from fetalviewer.errors import FetalViewerError
+
+MODEL_SOURCE = "model output (FetalCLIP zero-shot, research use, not a diagnosis)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options this module adds to ``fetalviewer analyze``."""
+    group = parser.add_argument_group("study read-outs (review workspace; results cached like the window's)")
+    group.add_argument(
+        "--best-frames",
+        action="store_true",
+        help="analyse every frame of the study; print the best frame per plane and the exam checklist",
+    )
+    group.add_argument(
+        "--search",
+        action="append",
+        metavar="TEXT",
+        help="rank the study's frames by image-text similarity to TEXT (repeatable)",
+    )
+    group.add_argument("--top", type=int, default=10, metavar="K", help="hits per search (default 10)")
+    group.add_argument(
+        "--threshold",
+        type=float,
+        metavar="P",
+        help="checklist threshold 0..1 (default: the uncertain_threshold_0_1 setting)",
+    )
+
+
+def wanted(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "best_frames", False) or getattr(args, "search", None))
+
+
+def _say(text: str) -> None:
+    if sys.stderr is not None:
+        print(f"\r{text[:110]:<110}", end="", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Analyse the study and print/write the read-outs; returns the exit status."""
+    try:
+        return _run(args)
+    except FetalViewerError as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from fetalviewer.dicom import load_study
+    from fetalviewer.model.planes import PLANE_DISPLAY_NAMES
+    from fetalviewer.model.service import InferenceService
+    from fetalviewer.settings import load_settings
+    from fetalviewer.workspace.cache import AnalysisCache
+    from fetalviewer.workspace.fetalclip_backend import FetalClipBackend
+    from fetalviewer.workspace.findings import best_frames, exam_checklist
+    from fetalviewer.workspace.search import search_frames
+    from fetalviewer.workspace.study_analysis import StudyAnalysis, target_from_cine
+
+    threshold = args.threshold if args.threshold is not None else load_settings()["uncertain_threshold_0_1"]
+    if not 0.0 <= float(threshold) <= 1.0:
+        print("--threshold must lie in 0..1", file=sys.stderr)
+        return 2
+    if args.top < 1:
+        print("--top must be 1 or more", file=sys.stderr)
+        return 2
+    study = load_study([str(p) for p in args.paths])
+    problems = [{"path": p.path, "message": p.message} for p in study.problems]
+    instances = list(study.instances)
+    if not instances:
+        for p in problems:
+            print(f"problem: {p['message']}")
+        print("error: no DICOM instance to analyse", file=sys.stderr)
+        return 1
+    targets = [target_from_cine(loop) for loop in instances]
+    names = {loop.sop_instance_uid: Path(str(loop.path)).name for loop in instances}
+    for loop in instances:
+        loop.close()
+    service = InferenceService(
+        args.weights, args.config, device=args.device, precision=args.precision, batch_size=args.batch_size
+    )
+    try:
+        service.load().result()
+        backend = FetalClipBackend(service.engine.loaded, service.engine)
+        job = StudyAnalysis(1, targets, backend, AnalysisCache(), batch_size=args.batch_size or 4)
+        results = service.call(lambda _engine: job.run(on_progress=lambda p: _say(p.message))).result()
+        searches = {}
+        for text in args.search or ():
+            query = service.call(lambda _engine, t=text: backend.embed_text(t)).result()
+            searches[text] = search_frames(query, results, top_k=args.top)
+    finally:
+        service.shutdown()
+    if sys.stderr is not None:
+        print("\r" + " " * 112 + "\r", end="", file=sys.stderr, flush=True)
+
+    best = best_frames(results)
+    checklist = exam_checklist(best, float(threshold))
+    out: dict[str, Any] = {
+        "value_source": MODEL_SOURCE,
+        "model": service.info.to_dict() if service.info is not None else None,
+        "instances": [
+            {
+                "sop_instance_uid": t.sop_instance_uid,
+                "path": t.path,
+                "n_frames": t.n_frames,
+                "frames_analysed": results[t.sop_instance_uid].n_done,
+                "crop_box_px": t.crop_box_px,
+            }
+            for t in targets
+        ],
+        "best_frames": {
+            key: {
+                "sop_instance_uid": b.sop_instance_uid,
+                "file": names.get(b.sop_instance_uid),
+                "frame_index": b.frame_index,
+                "prob_0_1": round(b.prob_0_1, 6),
+            }
+            for key, b in best.items()
+        },
+        "checklist": {
+            "threshold_0_1": float(threshold),
+            "items": [{"plane": c.plane_key, "required": c.required, "found": c.found} for c in checklist],
+        },
+        "search": {
+            text: [
+                {
+                    "rank": h.rank,
+                    "sop_instance_uid": h.sop_instance_uid,
+                    "file": names.get(h.sop_instance_uid),
+                    "frame_index": h.frame_index,
+                    "score_cos": round(h.score_cos, 6),
+                }
+                for h in hits
+            ]
+            for text, hits in searches.items()
+        },
+        "problems": problems + [{"path": uid, "message": why} for uid, why in job.problems.items()],
+    }
+    if args.json != "-":
+        if args.best_frames:
+            print(f"Best frame per plane ({MODEL_SOURCE}):")
+            for key in backend.plane_keys:
+                b = best.get(key)
+                if b is not None:
+                    print(
+                        f"  {PLANE_DISPLAY_NAMES[key]:<20} {b.prob_0_1:6.1%}  "
+                        f"{names.get(b.sop_instance_uid)} frame {b.frame_index} (0-based)"
+                    )
+            found = [c for c in checklist if c.required and c.found]
+            required = [c for c in checklist if c.required]
+            missing = [PLANE_DISPLAY_NAMES[c.plane_key] for c in required if not c.found]
+            print(f"Checklist (probability >= {float(threshold):.0%}): {len(found)} of {len(required)} found")
+            if missing:
+                print("  missing: " + ", ".join(missing))
+        for text, hits in searches.items():
+            print(f"Search \u201c{text}\u201d (cosine image-text similarity, {MODEL_SOURCE}):")
+            for h in hits:
+                print(
+                    f"  {h.rank:2d}. {h.score_cos:+.4f}  {names.get(h.sop_instance_uid)} frame {h.frame_index}"
+                )
+        for p in out["problems"]:
+            print(f"problem: {p['message']}")
+    if args.json:
+        text = json.dumps(out, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            from fetalviewer.atomic import write_text_atomic
+
+            write_text_atomic(args.json, text)
+    return 0
