@@ -59,3 +59,59 @@ def tiny_loaded(tiny_weights):
     from fetalviewer.model.loader import load_fetalclip
 
     return load_fetalclip(tiny_weights, TINY_CONFIG, device="cpu")
+
+
+def write_us_dicom(
+    path: Path,
+    frames,
+    region_box: tuple[int, int, int, int] | None = (10, 8, 69, 51),
+    delta_cm: tuple[float, float] = (0.02, 0.02),
+) -> Path:
+    """A small uncompressed US (multi-frame) DICOM with one 2D tissue region in cm (or none).
+
+    ``frames``: uint8 array (n, rows, cols) or (rows, cols); ``region_box``: inclusive (x0, y0, x1, y1).
+    """
+    import numpy as np
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    frames = np.asarray(frames, dtype=np.uint8)
+    if frames.ndim == 2:
+        frames = frames[None]
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.3.1" if len(frames) > 1 else "1.2.840.10008.5.1.4.1.1.6.1"
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.Modality = "US"
+    ds.PatientName = "MODEL^TEST"
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = int(frames.shape[1]), int(frames.shape[2])
+    if len(frames) > 1:
+        ds.NumberOfFrames = len(frames)
+        ds.FrameTime = 40.0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    if region_box is not None:
+        region = Dataset()
+        region.RegionSpatialFormat = 1
+        region.RegionDataType = 1
+        region.RegionFlags = 0
+        (
+            region.RegionLocationMinX0,
+            region.RegionLocationMinY0,
+            region.RegionLocationMaxX1,
+            region.RegionLocationMaxY1,
+        ) = region_box
+        region.PhysicalUnitsXDirection = 3
+        region.PhysicalUnitsYDirection = 3
+        region.PhysicalDeltaX, region.PhysicalDeltaY = delta_cm
+        ds.SequenceOfUltrasoundRegions = [region]
+    ds.PixelData = frames.tobytes()
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    ds.save_as(path, enforce_file_format=True)
+    return path

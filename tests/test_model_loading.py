@@ -8,7 +8,7 @@ from fetalviewer.errors import WeightsMismatch, WeightsNotFound
 from fetalviewer.model.checkpoint import check_state_dict, read_state_dict
 from fetalviewer.model.loader import load_fetalclip, register_config
 
-pytest_plugins = ["model_fixtures"]
+pytest_plugins = ["tests.model_fixtures"]
 
 
 def _same(a, b):

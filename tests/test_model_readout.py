@@ -23,7 +23,7 @@ from fetalviewer.model.results import FramePrediction
 
 SHARED = Path(__file__).parent / "data" / "fetalclip"  # copies of shared/fetalclip (see NOTICE.md)
 
-pytest_plugins = ["model_fixtures"]
+pytest_plugins = ["tests.model_fixtures"]
 
 
 def test_ga_readout_on_published_hc18_dot_products_gives_679_of_814():

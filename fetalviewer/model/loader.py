@@ -171,7 +171,7 @@ class LoadedModel:
         maps = {b: t.float() for b, t in zip(sorted(set(blocks)), out["image_intermediates"], strict=True)}
         return out["image_features"].float(), {b: maps[b] for b in blocks}
 
-    def encode_text(self, texts: Sequence[str], batch_size: int = 64):
+    def encode_text(self, texts: Sequence[str], batch_size: int = 256):
         """Prompts -> [N, D] float32 L2-normalised text embeddings (batched)."""
         import torch
         import torch.nn.functional as F
