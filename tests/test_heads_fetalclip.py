@@ -255,3 +255,30 @@ def test_train_head_command_line(tiny_weights, tiny_config, plane_data, tmp_path
     )
     err = capsys.readouterr().err
     assert rc == 1 and "images/ and masks/" in err and str(plane_data) in err
+
+
+def test_installed_heads_take_over_when_they_fit(tiny_loaded, seg_data, chd_data, tmp_path):
+    from fetalviewer.model.heads.backbone import embed_frames
+    from fetalviewer.model.heads.headfile import HEAD_SUFFIX
+    from fetalviewer.model.heads.select import chd_score_for_clip, segment_head_auto
+    from fetalviewer.paths import user_dirs
+
+    heads = user_dirs().heads_dir
+    emb = embed_frames(tiny_loaded, [np.full((48, 64), 190, np.uint8)] * 2)
+    score, reason = chd_score_for_clip(emb, tiny_loaded)
+    assert score is None and "no 'chd' head is installed" in reason and "train-head chd" in reason
+    assert chd_score_for_clip(emb, None)[0] is None
+    assert chd_score_for_clip(emb[:0], tiny_loaded) == (None, "no heart frames in this clip")
+
+    train_head(
+        "chd", chd_data, tiny_loaded, heads / f"chd{HEAD_SUFFIX}", tmp_path / "w1", TrainOptions(epochs=2)
+    )
+    score, note = chd_score_for_clip(emb, tiny_loaded)
+    assert score is not None and score.n_frames == 2 and f"chd{HEAD_SUFFIX}" in note
+
+    opts = TrainOptions(epochs=1, batch=4, feature_size=4)
+    train_head("seg", seg_data, tiny_loaded, heads / f"seg{HEAD_SUFFIX}", tmp_path / "w2", opts)
+    image = np.zeros((90, 120), np.uint8)
+    seg, note = segment_head_auto(image, loaded=tiny_loaded)
+    assert seg.source == "fetalclip-seg-head" and "FetalCLIP segmentation head" in note
+    assert seg.mask.shape == (90, 120)
