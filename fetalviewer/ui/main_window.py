@@ -57,6 +57,7 @@ class MainWindow(QMainWindow):
         self.instances: list = []
         self.current_loop = None
         self._current_index: int | None = None
+        self.weights_path: str | None = None  # --weights for this session (read by the workspace)
 
         self.canvas = CineCanvas()
         self.controls = CineControls()
