@@ -94,6 +94,9 @@ class MainWindow(QMainWindow):
         from fetalviewer.ui.workspace import install_workspace  # AI review workspace (issue 4)
 
         self.workspace = install_workspace(self)
+        from fetalviewer.ui.biometry_controller import install_biometry  # automatic head biometry (issue 5)
+
+        self.biometry = install_biometry(self)
         self.statusBar().showMessage("Ready")
 
     # -- construction ----------------------------------------------------------------------------
