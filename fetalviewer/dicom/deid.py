@@ -284,6 +284,20 @@ def decode_frames_uint8(ds: Dataset, path: Path | str = "") -> tuple[np.ndarray,
     return np.ascontiguousarray(arr, dtype=np.uint8), photometric
 
 
+def _decode_with_engine(path: Path | str) -> tuple[np.ndarray, str]:
+    """All frames through the app's own DICOM engine (same colour conversion as the viewer, and its
+    YBR conversion is several times faster than pydicom's); uint8 gray or RGB."""
+    from fetalviewer.dicom.instance import open_instance
+
+    with open_instance(path, cache_mb=0) as loop:
+        first = loop.frame(0)
+        frames = np.empty((loop.n_frames, *first.shape), dtype=np.uint8)
+        frames[0] = first
+        for index in range(1, loop.n_frames):
+            frames[index] = loop.frame(index)
+    return frames, ("RGB" if first.ndim == 3 else "MONOCHROME2")
+
+
 def _store_pixels(ds: Dataset, frames: np.ndarray, photometric: str) -> None:
     """Write ``frames`` into ``ds`` as 8-bit RLE Lossless (or uncompressed) with consistent attributes."""
     for keyword in (
@@ -337,7 +351,7 @@ def deidentify_dataset(ds: Dataset, options: DeidOptions, uid_map: UidMap, path:
                 f"{path}: no 2D imaging region in the Sequence of Ultrasound Regions, so burned-in text "
                 "cannot be removed safely; this file is not exported"
             )
-        frames, photometric = decode_frames_uint8(out, path)
+        frames, photometric = _decode_with_engine(path) if path else decode_frames_uint8(out, path)
         cleaned = blackout_outside(frames, boxes, 3 if photometric == "RGB" else 2)
     original_id = str(ds.get("PatientID", ""))
     _clean_dataset(out, options, uid_map)

@@ -4,6 +4,7 @@ same study, one new series, each image referencing the frame it was made from (S
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,6 +27,17 @@ def _source_reference(instance: Any, frame_index: int, map_uid: Callable[[str], 
     return ref
 
 
+def _sc_image(ref: Dataset, rgb, series_uid: str, number: int):
+    import highdicom as hd
+
+    return hd.sc.SCImage.from_ref_dataset(
+        ref_dataset=ref, pixel_array=rgb, photometric_interpretation="RGB", bits_allocated=8,
+        coordinate_system="PATIENT", series_instance_uid=series_uid, series_number=SC_SERIES_NUMBER,
+        sop_instance_uid=hd.UID(), instance_number=number, manufacturer="FetalViewer",
+        patient_orientation=("L", "F"), transfer_syntax_uid="1.2.840.10008.1.2.1",
+    )  # fmt: skip
+
+
 def build_secondary_captures(
     content: ReportContent,
     ref_datasets: Mapping[str, Dataset],
@@ -43,12 +55,10 @@ def build_secondary_captures(
     for number, kf in enumerate(content.key_frames, start=1):
         rgb = render_key_frame(kf, clean=clean)
         ref = ref_datasets[kf.sop_instance_uid]
-        sc = hd.sc.SCImage.from_ref_dataset(
-            ref_dataset=ref, pixel_array=rgb, photometric_interpretation="RGB", bits_allocated=8,
-            coordinate_system="PATIENT", series_instance_uid=series_uid, series_number=SC_SERIES_NUMBER,
-            sop_instance_uid=hd.UID(), instance_number=number, manufacturer="FetalViewer",
-            patient_orientation=("L", "F"), transfer_syntax_uid="1.2.840.10008.1.2.1",
-        )  # fmt: skip
+        with warnings.catch_warnings():
+            # Vendor files often carry one-component patient names ("PLA"); that is their data.
+            warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
+            sc = _sc_image(ref, rgb, series_uid, number)
         # highdicom insists on an orientation for PATIENT coordinates; an ultrasound frame has none we
         # know, and Patient Orientation is Type 2 in the General Image module: leave it empty.
         sc.PatientOrientation = ""
