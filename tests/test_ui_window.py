@@ -341,3 +341,53 @@ def test_window_appears_before_torch_is_imported(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_dicomdir_opens_through_the_window(qtbot, window, tmp_path, monkeypatch):
+    import pydicom
+    from pydicom.fileset import FileSet
+    from PySide6.QtWidgets import QFileDialog
+
+    fs = FileSet()
+    for name in (CALIBRATED, "examples_ybr_color.dcm"):
+        fs.add(pydicom.dcmread(data_file(name)))
+    fs.write(tmp_path / "media")
+    dicomdir = str(tmp_path / "media" / "DICOMDIR")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (dicomdir, "DICOMDIR"))
+    with qtbot.waitSignal(window.study_loaded, timeout=30000):
+        qtbot.keyClick(window, Qt.Key_D, Qt.ControlModifier | Qt.ShiftModifier)
+    assert window.browser.count == 2
+    assert sorted(loop.n_frames for loop in window.instances) == [1, 30]
+    assert window.problems.count() == 0
+
+
+def test_caliper_preview_while_dragging_commit_when_finished(qtbot, window):
+    open_and_wait(qtbot, window, [data_file(CALIBRATED)])
+    loop = window.current_loop
+    region = tissue_region(loop)
+    p1, p2 = (region.x0 + 50.0, region.y0 + 50.0), (region.x0 + 150.0, region.y0 + 50.0)
+    m = window.measurements.add(loop, 0, "distance", {"points_px": (p1, p2)})
+    roi = window.layer.roi_of(m.measurement_id)
+    handle = roi.endpoints[1]
+    # Dragging (not finished): the label previews the new length, the record keeps the old one.
+    roi.movePoint(handle, roi.mapToParent(handle.pos()) + pg_point(100.0, 0.0), finish=False)
+    preview = window.layer.label_of(m.measurement_id)
+    assert f"{200 * region.mm_per_px_x:.1f} mm" in preview
+    assert window.measurements.measurement(m.measurement_id).length_px == pytest.approx(100.0)
+    roi.sigRegionChangeFinished.emit(roi)
+    assert window.measurements.measurement(m.measurement_id).length_px == pytest.approx(200.0)
+    assert float(window.measurement_panel.row_values(0)["Value"]) == pytest.approx(
+        200 * region.mm_per_px_x, abs=0.051)
+    # Escape abandons a caliper being drawn.
+    qtbot.keyClick(window, Qt.Key_D)
+    click_image(qtbot, window, *p1)
+    qtbot.keyClick(window, Qt.Key_Escape)
+    assert window.layer.tool == ""
+    click_image(qtbot, window, *p2)
+    assert window.measurement_panel.row_count() == 1
+
+
+def pg_point(x, y):
+    from PySide6.QtCore import QPointF
+
+    return QPointF(x, y)

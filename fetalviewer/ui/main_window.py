@@ -148,6 +148,7 @@ class MainWindow(QMainWindow):
             "toggle_regions": lambda: self.canvas.set_regions_visible(not self.canvas.regions_visible),
             "open_files": self.open_files_dialog,
             "open_folder": self.open_folder_dialog,
+            "open_dicomdir": self.open_dicomdir_dialog,
             "help": self.show_help,
             "quit": self.close,
         }
@@ -171,7 +172,7 @@ class MainWindow(QMainWindow):
         a = self.actions
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        for name in ("open_files", "open_folder", "open_sample"):
+        for name in ("open_files", "open_folder", "open_dicomdir", "open_sample"):
             file_menu.addAction(a[name])
         self.recent_menu = file_menu.addMenu("Open &recent")
         file_menu.addSeparator()
@@ -195,7 +196,8 @@ class MainWindow(QMainWindow):
         bar = self.addToolBar("Main")
         bar.setObjectName("main_toolbar")
         bar.setMovable(False)
-        for name, text in (("open_files", "Open"), ("open_folder", "Folder / DICOMDIR"), (None, None),
+        for name, text in (("open_files", "Open"), ("open_folder", "Folder"),
+                           ("open_dicomdir", "DICOMDIR"), (None, None),
                            ("distance", "Distance (D)"), ("ellipse", "Ellipse (E)"),
                            ("delete_measurement", "Delete"), (None, None), ("fit", "Fit (F)"),
                            ("reset_wl", "Reset W/L"), ("toggle_regions", "Regions"), (None, None),
@@ -229,6 +231,7 @@ class MainWindow(QMainWindow):
         self.welcome.sample_requested.connect(self.open_sample)
         self.welcome.open_files_requested.connect(self.open_files_dialog)
         self.welcome.open_folder_requested.connect(self.open_folder_dialog)
+        self.welcome.open_dicomdir_requested.connect(self.open_dicomdir_dialog)
         self.welcome.recent_requested.connect(lambda p: self.open_paths([p]))
 
     # -- opening ---------------------------------------------------------------------------------
@@ -257,8 +260,13 @@ class MainWindow(QMainWindow):
         if files:
             self.open_paths(files)
 
+    def open_dicomdir_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a DICOMDIR", "", "DICOMDIR (DICOMDIR dicomdir);;All files (*)")
+        if path:
+            self.open_paths([path])
+
     def open_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder or a DICOMDIR's folder")
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of DICOM files")
         if folder:
             self.open_paths([folder])
 

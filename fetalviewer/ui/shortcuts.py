@@ -27,7 +27,8 @@ SHORTCUTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("reset_wl", ("R",), "Reset window/level (right-drag on the image adjusts it)"),
     ("toggle_regions", ("G",), "Show / hide the ultrasound regions"),
     ("open_files", ("Ctrl+O",), "Open DICOM files"),
-    ("open_folder", ("Ctrl+Shift+O",), "Open a folder or DICOMDIR"),
+    ("open_folder", ("Ctrl+Shift+O",), "Open a folder (searched recursively)"),
+    ("open_dicomdir", ("Ctrl+Shift+D",), "Open a DICOMDIR (CD/USB export of an ultrasound machine)"),
     ("help", ("F1",), "This list"),
     ("quit", ("Ctrl+Q",), "Quit"),
 )

@@ -12,6 +12,7 @@ class WelcomePanel(QWidget):
     sample_requested = Signal()
     open_files_requested = Signal()
     open_folder_requested = Signal()
+    open_dicomdir_requested = Signal()
     recent_requested = Signal(str)
 
     def __init__(self, sample_available: bool, sample_reason: str = "", parent: QWidget | None = None):
@@ -30,8 +31,10 @@ class WelcomePanel(QWidget):
         self.sample_button.clicked.connect(self.sample_requested.emit)
         files = QPushButton("Open DICOM files…  (Ctrl+O)")
         files.clicked.connect(self.open_files_requested.emit)
-        folder = QPushButton("Open a folder or DICOMDIR…  (Ctrl+Shift+O)")
+        folder = QPushButton("Open a folder…  (Ctrl+Shift+O)")
         folder.clicked.connect(self.open_folder_requested.emit)
+        dicomdir = QPushButton("Open a DICOMDIR (CD / USB export)…  (Ctrl+Shift+D)")
+        dicomdir.clicked.connect(self.open_dicomdir_requested.emit)
         hint = QLabel("…or drop files and folders onto this window. Press F1 for the shortcuts.")
         hint.setStyleSheet(f"color: {theme.MUTED};")
         self.recent = QListWidget()
@@ -41,7 +44,7 @@ class WelcomePanel(QWidget):
         for w in (title, subtitle):
             layout.addWidget(w, 0, Qt.AlignHCenter)
         layout.addSpacing(18)
-        for w in (self.sample_button, files, folder):
+        for w in (self.sample_button, files, folder, dicomdir):
             w.setMinimumWidth(340)
             layout.addWidget(w, 0, Qt.AlignHCenter)
         if not sample_available:
