@@ -186,3 +186,24 @@ def test_uncompressed_ybr_full_is_converted_to_rgb(tmp_path):
     ds.PixelData = ybr.tobytes()
     loop = open_instance(write_dataset(tmp_path / "ybr.dcm", ds))
     assert np.abs(loop.frame(1).astype(int) - pixels[1].astype(int)).mean() < 1.0
+
+
+def test_pixel_data_written_implicit_in_an_explicit_file():
+    """pydicom's SC_rgb_jpeg.dcm declares Explicit VR but writes the elements implicit (dcmtk
+    refuses it); our file-offset path must agree with pydicom decoding the whole dataset."""
+    import pydicom
+
+    path = data_file("SC_rgb_jpeg.dcm")
+    expected = pydicom.dcmread(path).pixel_array
+    actual = open_instance(path).frame(0)
+    assert np.abs(actual.astype(int) - expected.astype(int)).mean() <= 1.0
+
+
+def test_32bit_grayscale_uses_its_own_range():
+    import pydicom
+
+    path = data_file("rtdose.dcm")
+    raw = pydicom.dcmread(path).pixel_array[0].astype(float)
+    frame = open_instance(path).frame(0)
+    expected = (raw - raw.min()) / (raw.max() - raw.min()) * 255
+    assert np.abs(frame - expected).max() <= 0.5

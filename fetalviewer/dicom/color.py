@@ -173,11 +173,26 @@ class ColorConverter:
         if arr.dtype == np.uint8 and self.bits_stored <= 8:
             return arr  # 8-bit ultrasound is shown as stored; windows apply to deeper data only
         if self.bits_stored > 16:
-            raise UnsupportedPhotometric(f"grayscale with {self.bits_stored} bits stored is not supported")
+            return self._gray_direct(arr)
         lo, _ = self._stored_range()
         values = arr.astype(np.int64) - lo
         table = self._gray_table()
         return table[np.clip(values, 0, len(table) - 1)]
+
+    def _gray_direct(self, arr: np.ndarray) -> np.ndarray:
+        """Deep (> 16-bit) data, too wide for a table: rescale, then the file's window or this
+        frame's own value range."""
+        from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+        ds = self._ds
+        values = np.asarray(apply_modality_lut(arr, ds), dtype=np.float64)
+        if ("WindowCenter" in ds and "WindowWidth" in ds) or "VOILUTSequence" in ds:
+            values = np.asarray(apply_voi_lut(values, ds, index=0), dtype=np.float64)
+            lo, hi = self._voi_output_range(values)
+        else:
+            lo, hi = float(values.min()), float(values.max())
+        span = max(hi - lo, 1e-12)
+        return np.clip(np.rint((values - lo) / span * 255.0), 0, 255).astype(np.uint8)
 
     def _rgb(self, arr: np.ndarray) -> np.ndarray:
         if arr.ndim != 3:

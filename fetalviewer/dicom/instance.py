@@ -65,7 +65,11 @@ def _read_header(path: Path) -> tuple[Any, int, int, str | None]:
             if str(ds.file_meta.TransferSyntaxUID) == _DEFLATED:
                 return ds, -1, -1, None  # deflated: the stream offsets are not file offsets
             tsyntax = ds.file_meta.TransferSyntaxUID
-            endian = "<" if tsyntax.is_little_endian else ">"
+            # What pydicom found in the file wins over what the meta header claims (some files lie).
+            implicit, little = ds.original_encoding
+            implicit = tsyntax.is_implicit_VR if implicit is None else implicit
+            little = tsyntax.is_little_endian if little is None else little
+            endian = "<" if little else ">"
             data = fh.read(8)
             if len(data) < 8:
                 raise DicomReadError(
@@ -76,8 +80,10 @@ def _read_header(path: Path) -> tuple[Any, int, int, str | None]:
                 raise DicomReadError(
                     f"{path}: no pixel data (found ({group:04X},{element:04X}) where Pixel Data (7FE0,0010) was expected)"
                 )
+            if not implicit and data[4:6] not in (b"OB", b"OW", b"UN", b"OF", b"OD", b"OL", b"OV"):
+                implicit = True  # the element is written implicit although explicit was declared
             vr = None
-            if tsyntax.is_implicit_VR:
+            if implicit:
                 (length,) = struct.unpack(endian + "L", data[4:8])
             else:
                 vr = data[4:6].decode("ascii", "replace")
