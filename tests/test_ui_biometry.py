@@ -1,0 +1,122 @@
+"""Automatic head biometry in the real window on the bundled sample: run, overlay, panel, edits."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from PySide6.QtCore import QPointF
+
+from fetalviewer.paths import sample_study_dir
+from tests.test_ui_window import open_and_wait, window  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
+HC_TOLERANCE_REL = 0.06
+
+
+def _truth_still(name: str = "US_still_254_HC.dcm") -> dict:
+    path = sample_study_dir() / "sample_truth.json"
+    if not path.exists():
+        pytest.skip("the bundled sample study is not built")
+    return next(i for i in json.loads(path.read_text())["instances"] if i["file"] == name)
+
+
+def _measure_still(qtbot, win, still: dict):
+    open_and_wait(qtbot, win, [sample_study_dir()])
+    index = next(i for i, lp in enumerate(win.instances) if lp.sop_instance_uid == still["sop_instance_uid"])
+    win.select_instance(index)
+    bio = win.biometry
+    with qtbot.waitSignal(bio.finished, timeout=120000) as blocker:
+        win.actions["measure_head"].trigger()  # the menu / toolbar action
+        assert bio.busy  # the model runs on a worker; the GUI thread is free meanwhile
+    result = blocker.args[0]
+    assert result.error is None and result.fit.ok, result
+    return bio, bio.head_measurements(still["sop_instance_uid"], 0)
+
+
+def _number(text: str) -> float:
+    return float(text.split()[0])
+
+
+def test_automatic_head_biometry_draws_and_measures_the_sample_head(qtbot, window):  # noqa: F811
+    still = _truth_still()
+    bio, ms = _measure_still(qtbot, window, still)
+    assert set(ms) == {"HC", "BPD", "OFD"} and all(m.source == "automatic" for m in ms.values())
+    hc = ms["HC"]
+    assert hc.perimeter_mm == pytest.approx(still["hc_mm"], rel=HC_TOLERANCE_REL)
+    # the fitted ellipse is a caliper of the layer, the contour and values box are on the canvas
+    assert hc.measurement_id in window.layer.caliper_ids()
+    assert bio.overlay.contour_visible
+    contour = bio.overlay.contour_points()
+    truth_c = still["annotation_ellipse"]["center_px"]
+    assert math.hypot(*(contour.mean(axis=0) - truth_c)) < 25  # original pixels, not model pixels
+    text = bio.overlay.text
+    assert "automatic" in text and f"HC {hc.perimeter_mm:.1f} mm" in text
+    assert "GA Hadlock 1984 (HC): " in text and "GA INTERGROWTH-21st 2016 (HC): " in text
+    # the panel: HC in mm near HC18's published value, GA per equation, model GA and CHD explained
+    values = bio.panel.parameter_values()
+    assert _number(values["HC"]["Value"]) == pytest.approx(still["hc_mm"], rel=HC_TOLERANCE_REL)
+    assert values["HC"]["Source"] == "automatic"
+    assert "Hadlock 1984 (HC)" in values["HC"]["GA (equation)"]
+    assert "outer-outer" in values["BPD"]["Value"]
+    summary = bio.panel.summary
+    assert summary.combined_ga.startswith("Combined GA, Hadlock 1984")
+    assert "needs AC and FL" in summary.efw[0]
+    assert summary.model_ga.startswith("Model GA: unavailable")
+    assert "not checked" in summary.discordance
+    assert "No CHD head installed" in summary.chd and "train-head chd" in summary.chd
+    assert any("Radiology 1984;152:497-501" in c for c in summary.citations)
+
+
+def test_editing_the_ellipse_recomputes_everything_and_keeps_the_automatic_values(qtbot, window):  # noqa: F811
+    from fetalviewer.exam.record import load_exam_record
+
+    still = _truth_still()
+    bio, ms = _measure_still(qtbot, window, still)
+    hc0, bpd0, ofd0 = ms["HC"], ms["BPD"], ms["OFD"]
+    roi = window.layer.roi_of(hc0.measurement_id)
+    size = roi.size()
+    # a drag in progress (the mouse path: sigRegionChanged) updates the values box at once
+    roi.setSize(size * 1.05, center=(0.5, 0.5), finish=False)
+    assert _hc_in_text(bio.overlay.text) == pytest.approx(hc0.perimeter_mm * 1.05, abs=0.1)
+    assert "edited" in bio.overlay.text
+    # the drag ends (sigRegionChangeFinished): the record keeps both values, the axes follow
+    roi.setSize(size * 1.10, center=(0.5, 0.5), finish=True)
+    qtbot.waitUntil(lambda: bio.head_measurements(still["sop_instance_uid"], 0)["BPD"].source == "edited",
+                    timeout=5000)
+    ms = bio.head_measurements(still["sop_instance_uid"], 0)
+    hc, bpd, ofd = ms["HC"], ms["BPD"], ms["OFD"]
+    assert hc.source == "edited" and hc.measurement_id == hc0.measurement_id
+    assert hc.perimeter_mm == pytest.approx(hc0.perimeter_mm * 1.10, rel=1e-3)
+    assert hc.automatic_values["value_mm"] == pytest.approx(hc0.perimeter_mm)
+    assert bpd.length_mm == pytest.approx(bpd0.length_mm * 1.10, rel=1e-3)
+    assert ofd.length_mm == pytest.approx(ofd0.length_mm * 1.10, rel=1e-3)
+    assert bpd.automatic_values["value_mm"] == pytest.approx(bpd0.length_mm)
+    values = bio.panel.parameter_values()
+    assert _number(values["HC"]["Value"]) == pytest.approx(hc.perimeter_mm, abs=0.051)
+    assert values["HC"]["Source"] == "edited"
+    assert f"automatic HC was {hc0.perimeter_mm:.1f} mm" in bio.overlay.text
+    stored = load_exam_record(window.current_loop.study_instance_uid)
+    saved = stored.measurement(hc.measurement_id)
+    assert saved.source == "edited" and saved.perimeter_mm == pytest.approx(hc.perimeter_mm)
+    assert saved.automatic_values["value_mm"] == pytest.approx(hc0.perimeter_mm)
+
+    # an axis end point dragged on its own: only that value changes, the ellipse stays
+    bpd_roi = window.layer.roi_of(bpd.measurement_id)
+    handle = bpd_roi.getHandles()[1]
+    end = bpd_roi.mapToParent(handle.pos())
+    (x1, y1), (x2, y2) = bpd.points_px
+    ux, uy = (x2 - x1) / math.hypot(x2 - x1, y2 - y1), (y2 - y1) / math.hypot(x2 - x1, y2 - y1)
+    bpd_roi.movePoint(handle, QPointF(end.x() + 20 * ux, end.y() + 20 * uy), finish=True)  # view coords
+    qtbot.waitUntil(lambda: bio.head_measurements(still["sop_instance_uid"], 0)["BPD"].length_mm
+                    > bpd.length_mm + 1.0, timeout=5000)
+    ms2 = bio.head_measurements(still["sop_instance_uid"], 0)
+    assert ms2["BPD"].length_mm == pytest.approx(bpd.length_mm + 20 * still["pixel_size_mm"], abs=0.05)
+    assert ms2["HC"].perimeter_mm == pytest.approx(hc.perimeter_mm)
+    assert _number(bio.panel.parameter_values()["BPD"]["Value"]) == pytest.approx(ms2["BPD"].length_mm, abs=0.051)
+
+
+def _hc_in_text(text: str) -> float:
+    line = next(s for s in text.splitlines() if s.startswith("HC "))
+    return float(line.split()[1])
