@@ -143,6 +143,31 @@ def test_dicomdir_and_duplicates(tmp_path):
     assert [p.kind for p in dup.problems] == ["duplicate"]
 
 
+def test_dicomdir_on_lower_case_media_and_missing_records(tmp_path):
+    import os
+
+    import pydicom
+    from pydicom.fileset import FileSet
+
+    fs = FileSet()
+    for name in ("OBXXXX1A.dcm", "examples_ybr_color.dcm"):
+        fs.add(pydicom.dcmread(data_file(name)))
+    media = tmp_path / "cd"
+    fs.write(media)
+    # Mounted CDs often show ISO 9660 names in lower case: rename every folder and file but DICOMDIR.
+    for root, dirs, files in os.walk(media, topdown=False):
+        for name in dirs + [f for f in files if f != "DICOMDIR"]:
+            os.rename(os.path.join(root, name), os.path.join(root, name.lower()))
+    study = load_study([media / "DICOMDIR"])
+    assert len(study.instances) == 2 and not study.problems
+    victim = study.instances[0].path
+    study.close()
+    victim.unlink()
+    partial = load_study([media / "DICOMDIR"])
+    assert len(partial.instances) == 1
+    assert len(partial.problems) == 1 and "not found on the media" in partial.problems[0].message
+
+
 def test_synthetic_file_round_trip(tmp_path):
     ds, pixels = synthetic_cine(n_frames=4, seed=9)
     loop = open_instance(write_dataset(tmp_path / "s.dcm", ds))

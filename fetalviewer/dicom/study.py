@@ -57,19 +57,59 @@ def _is_dicomdir(path: Path) -> bool:
     return path.name.upper() == "DICOMDIR"
 
 
-def _dicomdir_files(path: Path, problems: list[LoadProblem]) -> list[Path]:
-    try:
-        from pydicom.fileset import FileSet
+def _resolve_case_insensitive(root: Path, parts: Iterable[str]) -> Path | None:
+    """Find ``root/part/...`` ignoring case (CDs mounted on Linux often show lower-case names)."""
+    current = root
+    for part in parts:
+        candidate = current / part
+        if not candidate.exists():
+            try:
+                matches = [p for p in current.iterdir() if p.name.lower() == part.lower()]
+            except OSError:
+                return None
+            if not matches:
+                return None
+            candidate = matches[0]
+        current = candidate
+    return current
 
-        fileset = FileSet(path)
-        return [Path(instance.path) for instance in fileset]
+
+def _dicomdir_files(path: Path, problems: list[LoadProblem]) -> list[tuple[Path, bool]]:
+    """(file, is a non-image record) for every file a DICOMDIR references (PS3.3 F.5).
+
+    The directory records are read directly (not through ``pydicom.fileset``, which silently
+    drops records whose file is missing) so that a missing file is reported.
+    """
+    try:
+        import pydicom
+
+        ds = pydicom.dcmread(path)
+        records = list(ds.DirectoryRecordSequence)
     except Exception as exc:
         problems.append(LoadProblem(str(path), f"{path}: DICOMDIR could not be read ({exc})", "unreadable"))
         return []
+    files: list[tuple[Path, bool]] = []
+    for record in records:
+        file_id = record.get("ReferencedFileID")
+        if not file_id:
+            continue
+        parts = [str(file_id)] if isinstance(file_id, str) else [str(p) for p in file_id]
+        listed = path.parent.joinpath(*parts)
+        found = listed if listed.is_file() else _resolve_case_insensitive(path.parent, parts)
+        if found is not None and found.is_file():
+            files.append((found, str(record.get("DirectoryRecordType", "")).upper() != "IMAGE"))
+        else:
+            problems.append(
+                LoadProblem(
+                    str(listed), f"{listed}: listed in {path} but not found on the media", "unreadable"
+                )
+            )
+    return files
 
 
 def _expand(paths: Iterable[str | os.PathLike[str]], problems: list[LoadProblem]) -> list[tuple[Path, bool]]:
-    """(file, found by walking a folder) for every candidate file."""
+    """(file, quiet) for every candidate file; quiet files (met while walking a folder, or non-image
+    DICOMDIR records) that turn out not to be images are skipped rather than reported."""
     files: list[tuple[Path, bool]] = []
     for raw in paths:
         path = Path(raw)
@@ -85,9 +125,9 @@ def _expand(paths: Iterable[str | os.PathLike[str]], problems: list[LoadProblem]
                         continue  # its records are the files found by the walk itself
                     files.append((candidate, True))
             if dicomdir.is_file():
-                files.extend((f, False) for f in _dicomdir_files(dicomdir, problems))
+                files.extend(_dicomdir_files(dicomdir, problems))
         elif _is_dicomdir(path) and path.is_file():
-            files.extend((f, False) for f in _dicomdir_files(path, problems))
+            files.extend(_dicomdir_files(path, problems))
         elif path.exists():
             files.append((path, False))
         else:
@@ -129,8 +169,9 @@ def load_study(
 ) -> StudyLoad:
     """Open every image instance under ``paths``; failures go to ``problems`` with a reason.
 
-    Files named directly or by a DICOMDIR that fail are problems; non-DICOM files found while
-    walking a folder are listed in ``skipped`` instead (media often carry a viewer and READMEs).
+    Files named directly or as DICOMDIR image records that fail are problems; files without an
+    image met while walking a folder (READMEs, viewer software, reports) or non-image DICOMDIR
+    records are listed in ``skipped`` instead.
 
     ``progress(done, total)`` is called after each file when given. The same file reached twice
     (e.g. through a folder and its DICOMDIR) is opened once; a second copy of an already opened
@@ -152,7 +193,7 @@ def load_study(
             loop = open_instance(path, cache_mb=cache_mb)
         except DicomReadError as exc:
             kind = _kind(exc)
-            if walked and kind == "not_dicom":
+            if walked and kind in ("not_dicom", "no_pixel_data"):
                 result.skipped.append(str(path))
             else:
                 result.problems.append(LoadProblem(str(path), str(exc), kind))
