@@ -102,7 +102,7 @@ def test_cli_report_weights_missing_says_why(tmp_path):
         == 0
     )
     data = read_report_json(tmp_path / "o" / "report.json")
-    assert data["model_ga"].startswith("not available: model not available:")
+    assert data["model_ga"].startswith("model not available:")
     assert "none.pt" in data["model_ga"]
 
 

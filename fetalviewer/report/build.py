@@ -22,6 +22,7 @@ from fetalviewer.report.content import (
     MeasurementRow,
     ModelCard,
     ReportContent,
+    model_not_available,
     not_available,
 )
 
@@ -177,14 +178,15 @@ def _checklist(predictions, record, instances, threshold_0_1, model_reason) -> t
             status = "found" if prob >= threshold_0_1 else "missing"
             best_text, prob_text = f"{_instance_name(instances, uid)}, frame {frame}", f"{prob:.2f}"
         else:
-            status = "missing" if not model_reason else not_available(model_reason)
+            status = "missing" if not model_reason else model_not_available("not analysed")
             best_text = prob_text = "-" if not model_reason else "n/a"
         if user_frames:
             status = "found (user label)"
         rows.append(
             ChecklistRow(_plane_name(key), required, status, best_text, prob_text, "; ".join(notes) or "-")
         )
-    note = (
+    note = "" if not model_reason else f"Planes not analysed: {model_not_available(model_reason)}. "
+    note += (
         f"Found: best frame's model probability >= {threshold_0_1:.2f} (zero-shot FetalCLIP), or a plane label "
         "set or confirmed by the user. Planes follow the ISUOG mid-trimester guideline as far as the model's "
         "classes go; the maternal cervix is optional."
@@ -195,7 +197,7 @@ def _checklist(predictions, record, instances, threshold_0_1, model_reason) -> t
 def _model_ga(predictions, instances, model_reason) -> tuple[str, float | None]:
     """The model's GA: the read-out of the analysed frame most likely to be a head (brain) view."""
     if model_reason:
-        return not_available(f"model not available: {model_reason}"), None
+        return model_not_available(model_reason), None
     heads = [(p.plane_probs.get("brain", 0.0), uid, p) for uid, preds in predictions.items() for p in preds]
     with_ga = [h for h in heads if h[2].ga_days is not None]
     if not with_ga:
@@ -213,7 +215,7 @@ def _model_ga(predictions, instances, model_reason) -> tuple[str, float | None]:
 
 def _model_card(model_info, model_reason) -> ModelCard:
     if model_info is None:
-        fields = (("Model", not_available(f"model not available: {model_reason or 'no weights given'}")),)
+        fields = (("Model", model_not_available(model_reason or "no weights given")),)
         return ModelCard(False, fields + (("App version", __version__),), EVALUATION_FACTS)
     try:
         from fetalviewer.model.planes import plane_prompts, prompts_digest

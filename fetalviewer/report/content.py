@@ -16,6 +16,7 @@ AI_STATEMENT = (
     "by a qualified sonographer or physician."
 )
 NOT_AVAILABLE_PREFIX = "not available: "
+MODEL_NOT_AVAILABLE_PREFIX = "model not available: "
 
 
 def not_available(reason: str) -> str:
@@ -24,8 +25,14 @@ def not_available(reason: str) -> str:
     return reason if reason.startswith(NOT_AVAILABLE_PREFIX) else NOT_AVAILABLE_PREFIX + reason
 
 
+def model_not_available(reason: str) -> str:
+    """The wording for anything the model should have produced: ``"model not available: <reason>"``."""
+    reason = str(reason).strip() or "no reason recorded"
+    return reason if reason.startswith(MODEL_NOT_AVAILABLE_PREFIX) else MODEL_NOT_AVAILABLE_PREFIX + reason
+
+
 def is_not_available(text: str) -> bool:
-    return str(text).startswith(NOT_AVAILABLE_PREFIX)
+    return str(text).startswith((NOT_AVAILABLE_PREFIX, MODEL_NOT_AVAILABLE_PREFIX))
 
 
 def _check_text(value: Any, name: str) -> None:

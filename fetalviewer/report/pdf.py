@@ -143,13 +143,14 @@ def build_story(content: ReportContent, clean_frames: bool | None = None) -> lis
     story += [header_table]
 
     story.append(_p("Key frames", styles["h2"]))
-    cells = _key_frame_cells(content, styles, 86 * mm, clean)
+    cells = _key_frame_cells(content, styles, (86 if len(content.key_frames) > 1 else 120) * mm, clean)
     if not cells:
         story.append(_p("not available: no measured frame and no model best frame to show", styles["na"]))
     for i in range(0, len(cells), 2):
         pair = cells[i : i + 2] + ([[""]] if len(cells[i : i + 2]) == 1 else [])
         grid = Table(
-            [[c[0] for c in pair], [c[1] if len(c) > 1 else "" for c in pair]], colWidths=[90 * mm] * 2
+            [[c[0] for c in pair], [c[1] if len(c) > 1 else "" for c in pair]],
+            colWidths=[90 * mm] * 2 if len(cells) > 1 else [125 * mm, 55 * mm],
         )
         grid.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 1)]))
         story.append(KeepTogether([grid, Spacer(1, 2 * mm)]))
