@@ -28,12 +28,27 @@ def main(argv=None) -> int:
     parser.add_argument("path", nargs="?")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--speed", type=float, default=1.0)
+    parser.add_argument("--big-frames", type=int, default=0, metavar="N",
+                        help="instead of PATH, play a synthetic N-frame 800x600 JPEG RGB cine (written by "
+                             "bench_dicom.write_jpeg_cine) and report the peak memory (budget 1 GB)")
     args = parser.parse_args(argv)
     import tempfile
 
     os.environ["FETALVIEWER_HOME"] = tempfile.mkdtemp(prefix="fv-bench-")
     path = args.path
-    if path is None:
+    if args.big_frames:
+        import importlib.util
+        from pathlib import Path
+
+        spec = importlib.util.spec_from_file_location("bench_dicom", Path(__file__).with_name("bench_dicom.py"))
+        bench_dicom = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench_dicom)
+        path = str(Path(os.environ["FETALVIEWER_HOME"]) / f"synthetic_{args.big_frames}.dcm")
+        t = time.perf_counter()
+        bench_dicom.write_jpeg_cine(Path(path), n_frames=args.big_frames)
+        print(f"synthetic cine written in {time.perf_counter() - t:.1f} s "
+              f"({os.path.getsize(path) / 2**20:.0f} MB on disk)")
+    elif path is None:
         from pydicom.data import get_testdata_file
 
         path = get_testdata_file("color3d_jpeg_baseline.dcm")
@@ -123,7 +138,23 @@ def main(argv=None) -> int:
     print(f"longest GUI-thread stall: {stall:.1f} ms; frame handler median "
           f"{handler_ms[len(handler_ms) // 2] if handler_ms else 0:.1f} ms, p95 {p95:.1f} ms, "
           f"max {handler_ms[-1] if handler_ms else 0:.1f} ms")
+    if args.big_frames:
+        import resource
+
+        # Play through the whole cine at 4x to touch every frame, then report the peak.
+        win.player.set_speed(4.0)
+        win.player.play()
+        seconds = cine.n_frames / ((cine.timing.fps or 30.0) * 4.0) + 1.0
+        done = QEventLoop()
+        QTimer.singleShot(int(seconds * 1000), done.quit)
+        done.exec()
+        win.player.pause()
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"played through {cine.n_frames} frames in {seconds:.0f} s at 4x; peak RSS {rss_mb:.0f} MB "
+              f"({'under' if rss_mb < 1024 else 'OVER'} the 1 GB budget)")
     win.close()
+    win.deleteLater()  # Qt objects go before the interpreter finalizes
+    app.processEvents()
     return 0
 
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtCore import QEvent, QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from fetalviewer.atomic import atomic_path
@@ -76,7 +76,16 @@ def run_app(args) -> int:
     if paths:
         window.open_paths(paths)
     log.info("window shown")
-    return int(app.exec())
+    code = int(app.exec())
+    _dispose(app, window)
+    return code
+
+
+def _dispose(app: QApplication, window) -> None:
+    """Delete the window's Qt objects while Python is still fully alive (not during finalization)."""
+    window.close()
+    window.deleteLater()
+    app.sendPostedEvents(None, QEvent.DeferredDelete)
 
 
 def _screenshot_and_close(app: QApplication, window, paths: list[str], png_path: str) -> int:
@@ -100,5 +109,5 @@ def _screenshot_and_close(app: QApplication, window, paths: list[str], png_path:
     except OSError as exc:
         print(f"fetalviewer: {exc}", file=sys.stderr)
         code = 1
-    window.close()
+    _dispose(app, window)
     return code
