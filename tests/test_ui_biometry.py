@@ -120,3 +120,19 @@ def test_editing_the_ellipse_recomputes_everything_and_keeps_the_automatic_value
 def _hc_in_text(text: str) -> float:
     line = next(s for s in text.splitlines() if s.startswith("HC "))
     return float(line.split()[1])
+
+
+def test_automatic_mode_measures_a_paused_head_frame_and_is_a_setting(qtbot, window):  # noqa: F811
+    from fetalviewer.settings import load_settings
+
+    still = _truth_still("US_still_436_HC.dcm")
+    open_and_wait(qtbot, window, [sample_study_dir()])
+    bio = window.biometry
+    index = next(i for i, lp in enumerate(window.instances) if lp.sop_instance_uid == still["sop_instance_uid"])
+    with qtbot.waitSignal(bio.finished, timeout=120000):
+        bio.panel.auto_check.setChecked(True)  # the panel's check box
+        window.select_instance(index)
+    assert load_settings()["auto_head_biometry"] is True
+    hc = bio.head_measurements(still["sop_instance_uid"], 0)["HC"]
+    assert hc.source == "automatic"
+    assert hc.perimeter_mm == pytest.approx(still["hc_mm"], rel=HC_TOLERANCE_REL)

@@ -1,8 +1,9 @@
 """Automatic head biometry in the window: the head model off the GUI thread, results into the exam record.
 
 ``Measure head (automatic)`` captures an immutable :class:`HeadRequest` (instance, frame, request id);
-a superqt worker runs :func:`run_head_segmentation` (decode, default head segmentation on the frame
-cropped to its single 2D tissue region, mask pasted back into original pixels, ellipse fit) and the
+a superqt worker runs :func:`run_head_segmentation` (decode; segmentation by a trained FetalCLIP seg
+head when one fits the loaded FetalCLIP weights, else by the default head model, on the frame cropped
+to its single 2D tissue region, mask pasted back into original pixels; ellipse fit) and the
 result comes back on the GUI thread, where a stale one (another request started since) is dropped.
 A fitted head becomes three automatic measurements of the exam record (HC ellipse, BPD and OFD
 distances: :func:`fetalviewer.analysis.biometry.head_measurements`), drawn and edited by the caliper
@@ -42,6 +43,7 @@ class HeadRequest:
     sop_instance_uid: str
     frame_index: int
     loop: Any = field(repr=False, compare=False)
+    loaded_backbone: Any = field(default=None, repr=False, compare=False)  # FetalCLIP LoadedModel or None
 
     def __post_init__(self) -> None:
         if not isinstance(self.request_id, int) or self.request_id < 1:
@@ -77,12 +79,44 @@ def run_head_segmentation(request: HeadRequest) -> HeadResult:
     try:
         frame = request.loop.frame(request.frame_index)
         region = single_tissue_region(tuple(request.loop.regions or ()))
-        seg = segment_head(frame, region)
+        seg = _fetalclip_seg(request.loaded_backbone, frame, region)
+        if seg is None:
+            seg = segment_head(frame, region)
     except (FetalViewerError, ValueError, OSError) as exc:
         return HeadResult(**base, error=str(exc), seconds=time.perf_counter() - t0)
     fit = fit_head_mask(seg.mask, seg.crop_box)
     return HeadResult(**base, fit=fit, model=f"{seg.model_name} {seg.model_version}",
                       confidence_0_1=seg.confidence_0_1, seconds=time.perf_counter() - t0)
+
+
+_SEG_HEADS: dict[str, Any] = {}
+
+
+def _fetalclip_seg(loaded, frame, region):
+    """A trained FetalCLIP seg head's segmentation when one fits the loaded backbone, else None.
+
+    Heads trained for another backbone are refused by ``find_head`` (WeightsMismatch naming the file);
+    a head that fails at run time falls back to the default head model (logged).
+    """
+    if loaded is None:
+        return None
+    from fetalviewer.errors import FetalViewerError
+    from fetalviewer.model.heads.backbone import BackboneSpec
+    from fetalviewer.model.heads.headfile import find_head
+    from fetalviewer.model.heads.runtime import SegHead
+
+    try:
+        spec = BackboneSpec.from_loaded(loaded)
+        choice = find_head("seg", spec)
+        if choice.path is None:
+            return None
+        key = f"{choice.path}|{spec.describe()}"
+        if key not in _SEG_HEADS:
+            _SEG_HEADS[key] = SegHead(choice.path, spec)
+        return _SEG_HEADS[key].segment(loaded, frame, region)
+    except (FetalViewerError, ValueError, RuntimeError, KeyError, AttributeError) as exc:
+        log.warning("FetalCLIP seg head not used (%s); default head model instead", exc)
+        return None
 
 
 @dataclass
@@ -141,7 +175,10 @@ class BiometryController(QObject):
             return 0
         self.window.player.pause()
         self._request_id += 1
-        request = HeadRequest(self._request_id, loop.sop_instance_uid, int(index), loop)
+        workspace = getattr(self.window, "workspace", None)
+        backend = getattr(getattr(workspace, "worker", None), "backend", None)
+        request = HeadRequest(self._request_id, loop.sop_instance_uid, int(index), loop,
+                              getattr(backend, "loaded", None))
         from superqt.utils import create_worker
 
         worker = create_worker(run_head_segmentation, request, _start_thread=False)
