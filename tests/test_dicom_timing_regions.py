@@ -192,3 +192,17 @@ def test_pixel_aspect_ratio(tmp_path):
     assert loop.pixel_aspect_ratio == pytest.approx(1.5)  # the region wins over PixelAspectRatio
     cal = calibration_for_points(loop.regions, [(1, 1), (10, 10)]).calibration
     assert (cal.mm_per_px_x, cal.mm_per_px_y) == (pytest.approx(0.1), pytest.approx(0.15))
+
+
+def test_unusable_region_item_is_skipped_with_a_warning(tmp_path):
+    import pydicom
+
+    from tests.dicom_reference import write_dataset
+
+    ds = pydicom.dcmread(data_file("OBXXXX1A.dcm"))
+    ds.SequenceOfUltrasoundRegions[1].RegionLocationMaxX1 = 10  # left of MinX0 = 176
+    del ds.SequenceOfUltrasoundRegions[0].RegionLocationMinY0
+    loop = open_instance(write_dataset(tmp_path / "badregion.dcm", ds))
+    assert loop.regions == ()
+    assert len(loop.warnings) == 2 and "item 1" in loop.warnings[1] and "x1" in loop.warnings[1]
+    assert loop.frame(0).shape == (600, 800, 3)  # the image still opens

@@ -52,6 +52,8 @@ def format_table(instances: list[dict], problems: list[dict], skipped: list[str]
             lines.extend(_region_line(r) for r in info["regions"])
         else:
             lines.append("  Ultrasound regions: none (measurements are uncalibrated)")
+        for warning in info.get("warnings", []):
+            lines.append(f"  Warning:           {warning}")
         if info.get("pixel_spacing_mm"):
             row_mm, col_mm = info["pixel_spacing_mm"]
             lines.append(f"  Pixel spacing:     {row_mm} x {col_mm} mm (row x column)")

@@ -196,10 +196,9 @@ class CineLoop:
         plugins = tuple(getattr(self._decoder, "available_plugins", ()))
         jpeg = self.transfer_syntax_uid == _JPEG_BASELINE
         self._preferred_plugin = "pillow" if jpeg and "pillow" in plugins and len(plugins) > 1 else ""
-        try:
-            self.regions: tuple[UltrasoundRegion, ...] = parse_regions(ds)
-        except ValueError as exc:
-            raise DicomReadError(f"{self.path}: {exc}") from None
+        #: Non-fatal header problems a user should see (e.g. an unusable ultrasound region).
+        self.warnings: list[str] = []
+        self.regions: tuple[UltrasoundRegion, ...] = parse_regions(ds, self.warnings)
         self.timing: FrameTiming = resolve_timing(ds, self.n_frames)
         self.header = InstanceHeader.from_dataset(ds)
         self.pixel_spacing_mm = self._pixel_spacing()
@@ -452,6 +451,7 @@ class CineLoop:
             "regions": [r.to_dict() for r in self.regions],
             "pixel_spacing_mm": list(self.pixel_spacing_mm) if self.pixel_spacing_mm else None,
             "pixel_aspect_ratio": self.pixel_aspect_ratio,
+            "warnings": list(self.warnings),
         }
 
 

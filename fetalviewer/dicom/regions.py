@@ -225,28 +225,29 @@ def _float(item: Any, keyword: str) -> float:
     return float(value)
 
 
-def parse_regions(ds: Any) -> tuple[UltrasoundRegion, ...]:
-    """Parse (0018,6011) of a pydicom dataset; items missing the box are skipped, never guessed.
+def parse_regions(ds: Any, skipped: list[str] | None = None) -> tuple[UltrasoundRegion, ...]:
+    """Parse (0018,6011) of a pydicom dataset; unusable items are skipped, never guessed.
 
-    Raises ValueError naming the item when an item's values are contradictory (e.g. x1 < x0).
+    An item without its box, or with contradictory values (e.g. x1 < x0), is left out and the
+    reason appended to ``skipped`` when given. Region indices keep the item's position.
     """
     seq = ds.get("SequenceOfUltrasoundRegions")
     if not seq:
         return ()
     regions: list[UltrasoundRegion] = []
     for i, item in enumerate(seq):
-        box = [
-            _int(item, k, None)
-            for k in (
-                "RegionLocationMinX0",
-                "RegionLocationMinY0",
-                "RegionLocationMaxX1",
-                "RegionLocationMaxY1",
-            )
-        ]
-        if any(v is None for v in box):
-            continue
         try:
+            box = [
+                _int(item, k, None)
+                for k in (
+                    "RegionLocationMinX0",
+                    "RegionLocationMinY0",
+                    "RegionLocationMaxX1",
+                    "RegionLocationMaxY1",
+                )
+            ]
+            if any(v is None for v in box):
+                raise ValueError("the region box (RegionLocationMinX0..MaxY1) is incomplete")
             regions.append(
                 UltrasoundRegion(
                     index=i,
@@ -266,5 +267,6 @@ def parse_regions(ds: Any) -> tuple[UltrasoundRegion, ...]:
                 )
             )
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"ultrasound region item {i}: {exc}") from exc
+            if skipped is not None:
+                skipped.append(f"ultrasound region item {i} ignored: {exc}")
     return tuple(regions)
