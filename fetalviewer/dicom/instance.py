@@ -303,8 +303,10 @@ class CineLoop:
             if arr.ndim == 3 and self.samples_per_pixel == 1:
                 arr = arr[0]  # some plugins keep a leading frame axis for one frame
             return self._converter.to_display(arr, photometric)
-        except (DicomReadError, MemoryError):
+        except DicomReadError:
             raise
+        except MemoryError:
+            raise FrameDecodeError(f"{self.path}: frame {index}: not enough memory to decode it") from None
         except UnsupportedPhotometric as exc:
             raise FrameDecodeError(f"{self.path}: frame {index}: {exc}") from None
         except Exception as exc:
