@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--weights", metavar="W", help="FetalCLIP weights: analyse the study with the model first"
     )
     parser.add_argument(
+        "--config", metavar="C", help="open_clip model config JSON for --weights (default: FetalCLIP)"
+    )
+    parser.add_argument(
         "--formats",
         metavar="LIST",
         help=f"comma list of {','.join(FORMATS)} (default {','.join(DEFAULT_FORMATS)}[,dicom with --deidentify])",
@@ -64,7 +67,7 @@ def _err(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
-def analyse_with_model(instances, weights: str, step: int):
+def analyse_with_model(instances, weights: str, step: int, config: str | None = None):
     """(predictions per SOPInstanceUID, ModelInfo, None) or ({}, None, reason) when the model cannot run."""
     try:
         from fetalviewer.model.engine import AnalyzeOptions
@@ -74,7 +77,7 @@ def analyse_with_model(instances, weights: str, step: int):
         return {}, None, f"the model engine is not installed ({exc})"
     from fetalviewer.errors import FetalViewerError
 
-    service = InferenceService(weights, None, device="auto", precision="auto", batch_size=None)
+    service = InferenceService(weights, config, device="auto", precision="auto", batch_size=None)
     predictions: dict[str, list] = {}
     try:
         try:
@@ -140,7 +143,9 @@ def run(args: argparse.Namespace) -> int:
             _say(
                 f"analysing {len(instances)} instance(s) with FetalCLIP (every {args.analysis_step}th frame)..."
             )
-            predictions, info, reason = analyse_with_model(instances, args.weights, args.analysis_step)
+            predictions, info, reason = analyse_with_model(
+                instances, args.weights, args.analysis_step, args.config
+            )
             if reason:
                 _err(f"model not available: {reason}")
         settings = load_settings()
