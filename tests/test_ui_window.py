@@ -391,3 +391,22 @@ def pg_point(x, y):
     from PySide6.QtCore import QPointF
 
     return QPointF(x, y)
+
+
+def test_put_many_stores_and_removes_in_one_step(qtbot, window):
+    open_and_wait(qtbot, window, [data_file(CALIBRATED)])
+    loop = window.current_loop
+    mc = window.measurements
+    old = mc.add(loop, 0, "distance", {"points_px": ((300.0, 200.0), (350.0, 200.0))})
+    from fetalviewer.ui import measure_adapter as ma
+
+    new = [ma.new_distance(loop, 0, (300.0, 250.0), (400.0, 250.0), label="BPD", source="automatic"),
+           ma.new_ellipse(loop, 0, {"center_px": (350.0, 300.0), "semi_axes_px": (60.0, 40.0), "angle_deg": 0.0},
+                          label="HC", source="automatic")]
+    with qtbot.waitSignal(mc.changed, timeout=1000):
+        mc.put_many(new, remove_ids=[old.measurement_id])
+    assert sorted(m.label for m in mc.measurements()) == ["BPD", "HC"]
+    assert [r["Source"] for r in map(window.measurement_panel.row_values, range(2))] == ["automatic"] * 2
+    assert sorted(window.layer.caliper_ids()) == sorted(m.measurement_id for m in new)
+    stored = ma.load_exam_record(loop.study_instance_uid)
+    assert sorted(m.label for m in stored.measurements) == ["BPD", "HC"]

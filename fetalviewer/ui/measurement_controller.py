@@ -118,6 +118,30 @@ class MeasurementController(QObject):
         self.changed.emit()
         return m
 
+    def put_many(self, measurements, remove_ids=()) -> None:
+        """Store several measurements at once (e.g. automatic biometry) and drop ``remove_ids``.
+
+        One save per exam record, one refresh of the panel and the calipers, one ``changed``.
+        """
+        touched = {}
+        for mid in remove_ids:
+            for record in self._records.values():
+                if record.remove_measurement(mid):
+                    touched[id(record)] = record
+        for m in measurements:
+            record = self._record_for(m.sop_instance_uid)
+            if record is None:
+                continue
+            record.put_measurement(m)
+            touched[id(record)] = record
+        for record in touched.values():
+            self._save(record)
+        if self._selected in set(remove_ids):
+            self._selected = None
+        self._refresh_panel()
+        self._refresh_layer()
+        self.changed.emit()
+
     def delete(self, measurement_id: str) -> bool:
         for record in self._records.values():
             if record.remove_measurement(measurement_id):
