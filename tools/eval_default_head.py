@@ -4,7 +4,7 @@
         [--write]   # store the result in the model's JSON as "heldout_evaluation"
 
 HC is measured the way the app measures it: ``segment_head`` (mask in original pixels) ->
-``fetalviewer.analysis.geometry.fit_ellipse_to_mask`` (outer contour, ellipse fit, half-pixel edge
+``fetalviewer.analysis.frame_biometry.fit_head_mask`` (as ``analyze`` does) (outer contour, ellipse fit, half-pixel edge
 offset, plausibility checks) -> Ramanujan perimeter x the published pixel size. The reference is the
 published HC of the CSV. Dice compares the mask with the filled annotation ellipse.
 """
@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fetalviewer.analysis.geometry import fit_ellipse_to_mask  # noqa: E402
+from fetalviewer.analysis.frame_biometry import fit_head_mask  # noqa: E402
 from fetalviewer.atomic import write_text_atomic  # noqa: E402
 from fetalviewer.model.heads.default_head import (  # noqa: E402
     DEFAULT_HEAD_META,
@@ -37,16 +37,19 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if total == 0 else float(2 * np.logical_and(a, b).sum() / total)
 
 
-def evaluate(data: str | Path, meta_path: str | Path, split: str = "heldout", verbose: bool = False) -> dict:
+def evaluate(
+    data: str | Path, meta_path: str | Path, split: str = "heldout", verbose: bool = False, limit: int = 0
+) -> dict:
     model = load_default_head(meta_path)
     items = [i for i in read_hc18(data) if i.held_out == (split == "heldout")]
+    items = items[:limit] if limit else items
     rows, seconds = [], []
     for item in items:
         image = item.load_image()
         t0 = time.perf_counter()
         seg = model.segment(image)
         seconds.append(time.perf_counter() - t0)
-        fit = fit_ellipse_to_mask(seg.mask)
+        fit = fit_head_mask(seg.mask, seg.crop_box)
         row = {
             "filename": item.filename,
             "hc_true_mm": item.hc_mm,
@@ -76,7 +79,7 @@ def evaluate(data: str | Path, meta_path: str | Path, split: str = "heldout", ve
         "dice_mean": float(dices.mean()) if dices.size else None,
         "dice_min": float(dices.min()) if dices.size else None,
         "seconds_per_frame_mean": float(np.mean(seconds)) if seconds else None,
-        "method": "segment_head -> analysis.geometry.fit_ellipse_to_mask -> Ramanujan perimeter x pixel size",
+        "method": "segment_head -> analysis.frame_biometry.fit_head_mask -> Ramanujan perimeter x pixel size",
         "per_image": rows,
     }
 
@@ -91,12 +94,15 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--write", action="store_true", help="store the result in the model JSON")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N images (quick look)")
     args = parser.parse_args(argv)
 
     import torch
 
     torch.set_num_threads(args.threads)
-    result = evaluate(args.data, args.model, args.split, args.verbose)
+    result = evaluate(args.data, args.model, args.split, args.verbose, args.limit)
+    if args.write and args.limit:
+        parser.error("--write needs the whole split (no --limit)")
     summary = {k: v for k, v in result.items() if k != "per_image"}
     print(json.dumps(summary, indent=2))
     if args.write:

@@ -112,6 +112,11 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --work")
+    parser.add_argument(
+        "--export-only",
+        action="store_true",
+        help="write the model files from the checkpoint in --work without training (e.g. to evaluate it)",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -129,7 +134,7 @@ def main(argv=None) -> int:
         f"holding out {len(items) - len(train_items)}",
         flush=True,
     )
-    images, masks = prepare(train_items, args.input_size)
+    images, masks = (None, None) if args.export_only else prepare(train_items, args.input_size)
 
     spec = UNetSpec(base_channels=args.base_channels, depth=4)
     model = build_unet(spec)
@@ -138,7 +143,9 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed)
     start_epoch, history = 0, []
     checkpoint_path = work / "checkpoint.pt"
-    if args.resume and checkpoint_path.is_file():
+    if args.export_only and not checkpoint_path.is_file():
+        parser.error(f"--export-only: no checkpoint at {checkpoint_path}")
+    if (args.resume or args.export_only) and checkpoint_path.is_file():
         state = torch.load(checkpoint_path, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -148,8 +155,8 @@ def main(argv=None) -> int:
         start_epoch, history = state["epoch"], state["history"]
         print(f"resumed after epoch {start_epoch}", flush=True)
 
-    n = len(images)
-    for epoch in range(start_epoch, args.epochs):
+    n = 0 if images is None else len(images)
+    for epoch in range(start_epoch, start_epoch if args.export_only else args.epochs):
         model.train()
         t0 = time.time()
         order = rng.permutation(n)
@@ -219,6 +226,7 @@ def main(argv=None) -> int:
             "schedule": "cosine to 1e-5",
             "loss": "BCE + soft Dice",
             "seed": args.seed,
+            "epochs_completed": len(history),
             "final_loss": history[-1]["loss"] if history else None,
             "command": "python tools/train_default_head.py --data /work/shared/data/hc18 "
             f"--work build/default_head --out weights/default_head --epochs {args.epochs} "

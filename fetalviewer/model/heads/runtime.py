@@ -81,6 +81,7 @@ class SegHead(_Head):
 
         from fetalviewer.model.preprocess import preprocess_batch
 
+        to_gray_uint8(image)  # same input checks as the default head (uint8, 2-D or RGB)
         rows, cols = image.shape[:2]
         box = None
         if region is not None:
@@ -99,7 +100,6 @@ class SegHead(_Head):
         prob_model = torch.sigmoid(logits)[0, 0].numpy()
         probability = np.clip(map_to_frame(prob_model, mapping, (rows, cols)), 0.0, 1.0)
         mask = (probability > 0.5).astype(np.uint8)
-        to_gray_uint8(image)  # same input validation as the default head
         m = mapping
         return HeadSegmentation(
             mask=mask,
