@@ -28,7 +28,7 @@ from fetalviewer.ui.frame_fetcher import FrameFetcher
 from fetalviewer.ui.loader import LoadOutcome, StudyLoader
 from fetalviewer.ui.measurement_controller import MeasurementController
 from fetalviewer.ui.measurement_panel import MeasurementPanel
-from fetalviewer.ui.metadata_panel import MetadataPanel
+from fetalviewer.ui.metadata_panel import MetadataPanel, format_person_name
 from fetalviewer.ui.player import CinePlayer
 from fetalviewer.ui.problems_panel import ProblemsPanel
 from fetalviewer.ui.shortcuts import SHORTCUTS, ShortcutHelpDialog
@@ -352,7 +352,7 @@ class MainWindow(QMainWindow):
     def _update_static_overlays(self, loop) -> None:
         h = loop.header
         top_left = "  ·  ".join(s for s in (
-            str(getattr(h, "patient_name", "") or ""),
+            format_person_name(getattr(h, "patient_name", "")),
             " ".join(s for s in (str(getattr(h, "manufacturer", "") or ""),
                                  str(getattr(h, "model_name", "") or "")) if s),
             str(getattr(h, "series_description", "") or getattr(h, "study_description", "") or ""),
