@@ -136,3 +136,34 @@ def test_automatic_mode_measures_a_paused_head_frame_and_is_a_setting(qtbot, win
     hc = bio.head_measurements(still["sop_instance_uid"], 0)["HC"]
     assert hc.source == "automatic"
     assert hc.perimeter_mm == pytest.approx(still["hc_mm"], rel=HC_TOLERANCE_REL)
+
+
+def test_panel_lists_manual_calipers_with_ga_efw_and_refusals_with_the_range(qtbot, window):  # noqa: F811
+    still = _truth_still()
+    open_and_wait(qtbot, window, [sample_study_dir()])
+    index = next(i for i, lp in enumerate(window.instances) if lp.sop_instance_uid == still["sop_instance_uid"])
+    window.select_instance(index)
+    loop, mm = window.current_loop, still["pixel_size_mm"]
+    cx, cy = 400.0, 320.0
+    ac_r_px = 150.0 / (2 * math.pi) / mm  # a circle of perimeter 150 mm
+    ac = window.measurements.add(loop, 0, "ellipse", {"center_px": (cx, cy), "semi_axes_px": (ac_r_px, ac_r_px),
+                                                       "angle_deg": 0.0})
+    fl = window.measurements.add(loop, 0, "distance", {"points_px": ((cx - 100, cy), (cx - 100 + 32.0 / mm, cy))})
+    window.measurements.set_label(ac.measurement_id, "AC")
+    window.measurements.set_label(fl.measurement_id, "FL")
+    panel = window.biometry.panel
+    values = panel.parameter_values()
+    assert _number(values["AC"]["Value"]) == pytest.approx(150.0, abs=0.1)
+    assert _number(values["FL"]["Value"]) == pytest.approx(32.0, abs=0.1)
+    assert values["AC"]["Source"] == "manual" and "Hadlock 1984 (AC)" in values["AC"]["GA (equation)"]
+    assert any(e.startswith("Hadlock 1985 (AC+FL): ") and e.endswith(" g") for e in panel.summary.efw)
+    assert panel.summary.combined_ga.startswith("Combined GA, Hadlock 1984 (AC+FL)")
+    # a value outside an equation's range is refused, with the range
+    small = window.measurements.add(loop, 0, "ellipse", {"center_px": (cx, cy), "semi_axes_px": (30.0, 30.0),
+                                                          "angle_deg": 0.0})
+    window.measurements.set_label(small.measurement_id, "HC")
+    values = panel.parameter_values()
+    assert "outside the valid range 68-360 mm" in values["HC"]["GA (equation)"]  # HC 24 mm
+    assert "unavailable" in panel.summary.combined_ga and "68-360 mm" in panel.summary.combined_ga
+    assert {r[0] for r in panel.summary.measurement_rows} == {"AC", "FL", "HC"}
+    assert all(r[2] == "manual" for r in panel.summary.measurement_rows)
