@@ -114,3 +114,23 @@ def test_cine_export_has_video(tmp_path):
 
     info = read_video_info(tmp_path / "o" / "cine_01.mp4")
     assert info.n_frames == 120 and info.fps == pytest.approx(30.0, abs=0.05)
+
+
+def test_scanner_sr_shown_beside_own_measurements(tmp_path, capsys):
+    _, record, _, _ = sample_exam()
+    save_exam_record(record)
+    assert main(["report", OB, "--out", str(tmp_path / "first"), "--formats", "sr"]) == 0
+    sr = tmp_path / "first" / "report_sr.dcm"
+    record.remove_measurement("fl")  # the app now has no FL; the SR still has one
+    save_exam_record(record)
+    capsys.readouterr()
+    assert main(["report", OB, str(sr), "--out", str(tmp_path / "second"), "--formats", "json,pdf"]) == 0
+    printed = capsys.readouterr().out
+    assert "OB-GYN report (TID 5000) by FetalViewer" in printed and "FL: 34.5 mm" in printed
+    rows = {r["label"]: r for r in read_report_json(tmp_path / "second" / "report.json")["sr_comparison"]}
+    assert set(rows) == {"BPD", "HC", "FL"}
+    assert rows["HC"]["difference_mm"] == pytest.approx(0.0, abs=1e-9)
+    assert rows["FL"]["app_value_mm"] is None and rows["FL"]["sr_ga_text"].startswith("20w 6d")
+    # An SR alone: read and printed, nothing exported.
+    assert main(["report", str(sr), "--out", str(tmp_path / "third")]) == 0
+    assert not (tmp_path / "third").exists()

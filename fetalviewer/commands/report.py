@@ -101,6 +101,36 @@ def analyse_with_model(instances, weights: str, step: int, config: str | None = 
         service.shutdown()
 
 
+def _read_structured_reports(load_problems) -> tuple[list, list[str]]:
+    """OB SRs among the files without pixel data (read with ``read_ob_sr``); the other problems."""
+    from fetalviewer.errors import DicomReadError
+    from fetalviewer.report.sr import read_ob_sr
+
+    reports, problems = [], []
+    for problem in load_problems:
+        if getattr(problem, "kind", "") == "no_pixel_data":
+            try:
+                reports.append(read_ob_sr(problem.path))
+                continue
+            except DicomReadError:
+                pass
+        problems.append(problem.message)
+    return reports, problems
+
+
+def _print_sr(report) -> None:
+    kind = "OB-GYN report (TID 5000)" if report.is_ob_report else "structured report"
+    _say(f"{report.path}: {kind} by {report.manufacturer or 'unknown manufacturer'}")
+    for m in report.measurements:
+        ga = f", GA {m.ga_days:.1f} d ({m.ga_equation})" if m.ga_days is not None else ""
+        where = f", image {m.sop_instance_uid}" if m.sop_instance_uid else ""
+        where += f" frame {m.frame_number}" if m.frame_number is not None else ""
+        ai = f", AI: {m.algorithm[0]} {m.algorithm[1]}" if m.algorithm else ""
+        _say(f"  {m.label or m.meaning}: {m.value_mm:.1f} mm{ga}{where}{ai}")
+    if report.model_ga_days is not None:
+        _say(f"  model GA: {report.model_ga_days:.0f} d ({report.model_algorithm[0]})")
+
+
 def run(args: argparse.Namespace) -> int:
     from fetalviewer.dicom import load_study
     from fetalviewer.errors import FetalViewerError
@@ -122,12 +152,18 @@ def run(args: argparse.Namespace) -> int:
         _err(f"report: {exc}")
         return 2
     study = load_study(args.paths)
-    problems = [p.message for p in study.problems]
+    sr_reports, problems = _read_structured_reports(study.problems)
     for message in problems:
         _err(f"problem: {message}")
+    for sr in sr_reports:
+        _print_sr(sr)
     uids = sorted({i.study_instance_uid for i in study.instances})
     chosen = args.study or (uids[0] if uids else None)
     instances = [i for i in study.instances if i.study_instance_uid == chosen]
+    if not instances and sr_reports:
+        _say("no image instance to report: the structured report(s) above were read, nothing exported")
+        study.close()
+        return 0
     if not instances:
         _err(
             f"report: no readable instance{' of study ' + chosen if args.study else ''} in {', '.join(args.paths)}"
@@ -152,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
         content = build_report_content(
             instances, record, predictions, model_info=info, model_unavailable_reason=reason,
             deidentified=args.deidentify, problems=problems,
+            sr_reports=[r for r in sr_reports if r.study_instance_uid == chosen],
             plane_threshold_0_1=float(settings.get("uncertain_threshold_0_1", 0.5)),
             discordance_threshold_days=float(settings.get("discordance_threshold_days", 14)),
         )  # fmt: skip

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fetalviewer import __version__
-from fetalviewer.report.biometry import exam_biometry, ga_for_measurement
+from fetalviewer.report.biometry import exam_biometry, ga_for_measurement, weeks_days
 from fetalviewer.report.content import (
     ChecklistRow,
     ExamHeader,
@@ -22,6 +22,7 @@ from fetalviewer.report.content import (
     MeasurementRow,
     ModelCard,
     ReportContent,
+    SrComparisonRow,
     model_not_available,
     not_available,
 )
@@ -252,6 +253,7 @@ def build_report_content(
     problems: Sequence[str] = (),
     max_key_frames: int = 8,
     biometry_algorithm: tuple[str, str] | None = None,
+    sr_reports: Sequence[Any] = (),
 ) -> ReportContent:
     """Collect everything a report shows. ``predictions`` maps SOPInstanceUID -> FramePrediction list."""
     instances = list(instances)
@@ -317,6 +319,7 @@ def build_report_content(
         problems=tuple(problems) + ((load_problem,) if load_problem else ()),
         algorithm=algorithm,
         biometry_algorithm=biometry_algorithm or ("FetalViewer automatic biometry", __version__),
+        sr_comparison=tuple(sr_comparison_rows(sr_reports, bio.parameters)),
     )
 
 
@@ -363,3 +366,27 @@ def _key_frames(instances, record, predictions, contours, by_frame, threshold_0_
             KeyFrame(inst, frame, f"{_instance_name(instances, uid)}, frame {frame}: {why}", overlay)
         )
     return frames
+
+
+def sr_comparison_rows(sr_reports: Sequence[Any], parameters) -> list[SrComparisonRow]:
+    """Per labelled parameter of each OB SR (``read_ob_sr`` results), its mean value beside the app's."""
+    ours = {p.label: p.value_mm for p in parameters}
+    rows = []
+    for report in sr_reports:
+        source = f"{report.path.name} ({report.manufacturer or 'unknown manufacturer'})"
+        values: dict[str, list] = {}
+        for m in report.measurements:
+            if m.label is not None:
+                values.setdefault(m.label, []).append(m)
+        for label, items in values.items():
+            value = sum(m.value_mm for m in items) / len(items)
+            ga = next((m for m in items if m.ga_days is not None), None)
+            ga_text = (
+                f"{weeks_days(ga.ga_days)} ({ga.ga_equation or 'equation not given'})"
+                if ga is not None
+                else not_available("no GA in the SR for this parameter")
+            )
+            app = ours.get(label)
+            diff = None if app is None else app - value
+            rows.append(SrComparisonRow(label, value, app, diff, ga_text, source))
+    return rows

@@ -149,6 +149,18 @@ class ParameterRow:
 
 
 @dataclass(frozen=True)
+class SrComparisonRow:
+    """A parameter of an OB SR read from a file (a scanner's own report) beside the app's value."""
+
+    label: str
+    sr_value_mm: float
+    app_value_mm: float | None
+    difference_mm: float | None
+    sr_ga_text: str
+    source: str
+
+
+@dataclass(frozen=True)
 class ModelCard:
     available: bool
     fields: tuple[tuple[str, str], ...]
@@ -191,6 +203,7 @@ class ReportContent:
     app_version: str
     predictions: tuple[FramePredictionRow, ...] = ()
     problems: tuple[str, ...] = ()
+    sr_comparison: tuple[SrComparisonRow, ...] = ()
     algorithm: tuple[str, str] | None = None  # (name, version) of FetalCLIP, when it ran (TID 4019)
     biometry_algorithm: tuple[str, str] | None = None  # (name, version) behind automatic measurements
     ai_statement: str = AI_STATEMENT

@@ -202,6 +202,22 @@ def build_story(content: ReportContent, clean_frames: bool | None = None) -> lis
         story.append(_table(rows, [22 * mm, 34 * mm, 24 * mm, 54 * mm, 46 * mm]))
     else:
         story.append(_p("not available: no measurement in the exam record", styles["na"]))
+    if content.sr_comparison:
+        story.append(_p("Structured report from file (e.g. the scanner's own OB report)", styles["h2"]))
+        rows = [
+            [
+                _p(t, styles["cellb"])
+                for t in ("Parameter", "SR value", "FetalViewer value", "Difference", "GA in SR", "Source")
+            ]
+        ]
+        for r in content.sr_comparison:
+            app = "-" if r.app_value_mm is None else f"{r.app_value_mm:.1f} mm"
+            diff = "-" if r.difference_mm is None else f"{r.difference_mm:+.1f} mm"
+            rows.append([_p(r.label, styles["cellb"]), _p(f"{r.sr_value_mm:.1f} mm", styles["cell"]),
+                         _p(app, styles["cell"]), _p(diff, styles["cell"]), _v(r.sr_ga_text, styles),
+                         _p(r.source, styles["cell"])])  # fmt: skip
+        story.append(_table(rows, [22 * mm, 22 * mm, 28 * mm, 22 * mm, 44 * mm, 42 * mm]))
+
     story.append(_p("Plane checklist", styles["h2"]))
     rows = [
         [_p(t, styles["cellb"]) for t in ("Plane", "Status", "Best frame", "Model prob.", "User corrections")]

@@ -83,6 +83,7 @@ class ObSrReport:
     model_ga_days: float | None = None
     model_algorithm: tuple[str, str] | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    manufacturer: str = ""
 
 
 # -- writing --------------------------------------------------------------------------------------------
@@ -450,6 +451,7 @@ def read_ob_sr(path: str | os.PathLike[str]) -> ObSrReport:
     return ObSrReport(
         path, str(ds.SOPInstanceUID), str(ds.StudyInstanceUID), root_code == "125000", tuple(found),
         state["model_ga"], state["model_algorithm"], tuple(state["notes"]),
+        " ".join(str(ds.get(k, "") or "") for k in ("Manufacturer", "ManufacturerModelName")).strip(),
     )  # fmt: skip
 
 

@@ -172,6 +172,7 @@ def report_dict(content: ReportContent, map_uid: Callable[[str], str] = lambda u
         "impression": content.impression,
         "sign_off": content.sign_off,
         "problems": list(content.problems),
+        "sr_comparison": [vars(r).copy() for r in content.sr_comparison],
         "ai_statement": content.ai_statement,
     }
 
