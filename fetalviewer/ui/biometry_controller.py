@@ -219,6 +219,8 @@ class BiometryController(QObject):
             self._heads[key] = _FrameHead(result.fit.contour_px.tolist(), None, result.model)
             self._store_head(loop, result)
         self.refresh()
+        if self.auto:  # the user may have moved to another frame while this one was measured
+            self._auto_timer.start(AUTO_DELAY_MS)
         self.finished.emit(result)
 
     def _store_head(self, loop, result: HeadResult) -> None:
