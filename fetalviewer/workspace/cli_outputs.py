@@ -167,7 +167,9 @@ def _run(args: argparse.Namespace) -> int:
             if missing:
                 print("  missing: " + ", ".join(missing))
         for text, hits in searches.items():
-            print(f"Search \u201c{text}\u201d (cosine image-text similarity, {MODEL_SOURCE}):")
+            print(
+                f"Search \u201c{text}\u201d (cosine image-text similarity, frames 0-based, {MODEL_SOURCE}):"
+            )
             for h in hits:
                 print(
                     f"  {h.rank:2d}. {h.score_cos:+.4f}  {names.get(h.sop_instance_uid)} frame {h.frame_index}"

@@ -10,14 +10,14 @@ from fetalviewer.workspace.badge_text import BadgeText
 
 
 class PlaneBadge(QLabel):
-    """A translucent box at the top centre of the canvas; hidden when there is nothing to say."""
+    """A translucent box at the bottom centre of the canvas; hidden when there is nothing to say."""
 
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
         self.setObjectName("planeBadge")
         self.setAttribute(Qt.WA_TransparentForMouseEvents)
         self.setTextFormat(Qt.RichText)
-        self.setAlignment(Qt.AlignHCenter | Qt.AlignTop)
+        self.setAlignment(Qt.AlignHCenter | Qt.AlignVCenter)
         self._content: BadgeText | None = None
         self.hide()
 
@@ -36,25 +36,29 @@ class PlaneBadge(QLabel):
         border = "#ffa94d" if content.uncertain else plane_color(plane_key or "")
         title_color = "#ffa94d" if content.uncertain else "#ffffff"
         opacity = 150 if content.approximate else 200
-        lines = "".join(
-            f"<div style='color:{MODEL_OUTPUT_COLOR if line.startswith('AI ·') else '#e6e6e6'};"
-            f" font-size:{'9' if line.startswith(('AI ·', '(')) else '11'}pt'>{line}</div>"
-            for line in content.lines
-        )
+        rows = [
+            f"<tr><td align='center' style='color:{title_color}; font-size:13pt; font-weight:bold'>"
+            f"{content.title}</td></tr>"
+        ]
+        for line in content.lines:
+            small = line.startswith(("AI ·", "("))
+            color = MODEL_OUTPUT_COLOR if line.startswith("AI ·") else "#e6e6e6"
+            rows.append(
+                f"<tr><td align='center' style='color:{color}; font-size:{9 if small else 11}pt'>{line}</td></tr>"
+            )
         self.setStyleSheet(
             f"QLabel#planeBadge {{ background: rgba(20, 20, 24, {opacity}); border: 2px solid {border};"
-            " border-radius: 5px; padding: 4px 10px; }"
+            " border-radius: 5px; padding: 3px 8px; }"
         )
-        self.setText(
-            f"<div style='color:{title_color}; font-size:13pt; font-weight:bold'>{content.title}</div>{lines}"
-        )
+        self.setText("<table cellspacing='0' cellpadding='1'>" + "".join(rows) + "</table>")
         self.adjustSize()
         self.place()
         self.show()
         self.raise_()
 
     def place(self) -> None:
+        """Bottom centre of the canvas, between the corner overlays (the top holds the scanner's banner)."""
         parent = self.parentWidget()
         if parent is None:
             return
-        self.move(max(0, (parent.width() - self.width()) // 2), 6)
+        self.move(max(0, (parent.width() - self.width()) // 2), max(0, parent.height() - self.height() - 8))

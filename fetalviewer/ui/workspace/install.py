@@ -55,6 +55,7 @@ def install_workspace(window, service=None) -> WorkspaceController:
     info_dock = getattr(window, "info_dock", None)
     if info_dock is not None:
         window.splitDockWidget(info_dock, dock, Qt.Vertical)
+        window.resizeDocks([info_dock, dock], [300, 560], Qt.Vertical)
     window.ai_review_dock = dock
 
     def on_study_loaded(_n: int) -> None:

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QSizePolicy
 
 from fetalviewer.ui.workspace.colors import display_name, plane_color
 
-LANE_HEIGHT_PX = 13
+LANE_HEIGHT_PX = 14
 LANE_PX = 16  # image rows per lane
 BAR_FRACTION = 0.9
 DIM_ALPHA = 90
@@ -43,7 +43,8 @@ class PlaneTimeline(pg.PlotWidget):
         self.plot_item.hideButtons()
         self.plot_item.setMouseEnabled(x=False, y=False)
         self.plot_item.getAxis("bottom").setHeight(16)
-        self.plot_item.getAxis("left").setWidth(110)
+        self.plot_item.getAxis("left").setWidth(135)
+        self.plot_item.getAxis("left").setStyle(hideOverlappingLabels=False)
         self.plot_item.vb.invertY(True)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot_item.addItem(self.image)
@@ -60,7 +61,7 @@ class PlaneTimeline(pg.PlotWidget):
         ticks = [(k + 0.5, display_name(key)) for k, key in enumerate(self._plane_keys)]
         self.plot_item.getAxis("left").setTicks([ticks])
         self.setFixedHeight(max(40, LANE_HEIGHT_PX * len(self._plane_keys) + 26))
-        self.plot_item.setYRange(0, max(1, len(self._plane_keys)), padding=0.02)
+        self.plot_item.setYRange(-0.35, max(1, len(self._plane_keys)) + 0.05, padding=0)
         self._colors = np.array(
             [QColor(plane_color(k)).getRgb()[:3] for k in self._plane_keys], dtype=np.uint8
         ).reshape(-1, 3)
@@ -71,8 +72,12 @@ class PlaneTimeline(pg.PlotWidget):
         self._done = None
         self.image.clear()
         self.plot_item.setXRange(-0.5, max(1, n_frames) - 0.5, padding=0.01)
+        major = max(1, int(round(max(1, n_frames) / 10 / 5.0)) * 5) if n_frames > 10 else 1
+        self.plot_item.getAxis("bottom").setTickSpacing(major=major, minor=major)
 
-    def set_probabilities(self, plane_probs: np.ndarray, done: np.ndarray, plane_keys: tuple[str, ...]) -> None:
+    def set_probabilities(
+        self, plane_probs: np.ndarray, done: np.ndarray, plane_keys: tuple[str, ...]
+    ) -> None:
         """Show (frames x planes) probabilities; frames not ``done`` show their nearest analysed frame, dimmed."""
         if tuple(plane_keys) != self._plane_keys:
             self.set_planes(tuple(plane_keys))

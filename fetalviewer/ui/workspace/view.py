@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QTimer
-from PySide6.QtWidgets import QFileDialog, QLabel, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QFrame, QLabel, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
 from fetalviewer.ui.workspace.badge import PlaneBadge
 from fetalviewer.ui.workspace.colors import MODEL_OUTPUT_COLOR, display_name
@@ -49,13 +49,19 @@ class WorkspaceView(QObject):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.findings, "Findings")
         self.tabs.addTab(self.search, "Search")
-        self.panel = QWidget()
-        self.panel.setObjectName("aiReviewPanel")
-        layout = QVBoxLayout(self.panel)
+        self.tabs.setMinimumHeight(220)
+        inner = QWidget()
+        inner.setObjectName("aiReviewPanel")
+        layout = QVBoxLayout(inner)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.caption)
         layout.addWidget(self.controls)
         layout.addWidget(self.tabs, 1)
+        layout.addStretch(0)
+        self.panel = QScrollArea()  # never clipped when the dock is short
+        self.panel.setWidgetResizable(True)
+        self.panel.setFrameShape(QFrame.NoFrame)
+        self.panel.setWidget(inner)
         self.badge: PlaneBadge | None = None
         self.heat_item: pg.ImageItem | None = None
         self._lut = _heat_lut()
@@ -137,6 +143,8 @@ class WorkspaceView(QObject):
         c = self.controller
         reason = c.unavailable_reason if c.model_state == "unavailable" else None
         self.controls.set_model_unavailable(reason)
+        self.timeline.setVisible(reason is None or bool(c.results))
+        self.tabs.setVisible(reason is None or bool(c.results))
         self.controls.set_running(c.running)
         analysed = sum(a.n_done for a in c.results.values())
         if reason is not None:
