@@ -95,6 +95,18 @@ def test_sample_still_gets_contour_ellipse_hc_and_ga_without_weights(tmp_path, c
     assert f"head biometry (automatic): HC {frame['hc_mm']:.1f} mm" in text
 
 
+def test_sample_cine_frames_are_measured_in_the_region_calibration(tmp_path, capsys):
+    cine = next(i for i in _truth()["instances"] if "cine" in i["file"])
+    rc, data, _ = _analyze(tmp_path, capsys, sample_study_dir() / cine["file"], "--step", "60")
+    assert rc == 0
+    assert [f["frame_index"] for f in data["frames"]] == [0, 60]
+    for frame in data["frames"]:
+        assert frame["sop_instance_uid"] == cine["sop_instance_uid"]
+        apparent = cine["frames"][frame["frame_index"]]["apparent_hc_mm"]  # the head moves and zooms
+        assert frame["hc_mm"] == pytest.approx(apparent, rel=HC_TOLERANCE_REL)
+        assert frame["mm_per_px"] == pytest.approx([cine["pixel_size_mm"]] * 2, rel=1e-6)
+
+
 def test_plain_png_with_pixel_size_is_measured_in_its_own_pixels(tmp_path, capsys):
     still = _still()
     png, (x0, y0) = _png_of_region(tmp_path, still)
