@@ -247,8 +247,11 @@ def test_corrupt_frame_shows_message_and_playback_continues(qtbot, window, tmp_p
 
 
 def test_instances_pages_regions_and_help(qtbot, window):
-    open_and_wait(qtbot, window, [data_file(CINE), data_file(CALIBRATED)])
+    # The first frame shows as soon as the headers are read; thumbnails follow from a worker.
+    with qtbot.waitSignals([window.study_loaded, window.loader.thumbnails_done], timeout=30000):
+        window.open_paths([data_file(CINE), data_file(CALIBRATED)])
     assert window.browser.count == 2
+    assert window.browser.has_thumbnail(0) and window.browser.has_thumbnail(1)
     first = window.current_loop
     qtbot.keyClick(window, Qt.Key_PageDown)
     assert window.current_loop is not first

@@ -1,8 +1,10 @@
-"""Opening a study off the GUI thread: ``load_study`` plus one thumbnail per instance.
+"""Opening a study off the GUI thread: ``load_study`` first, then one thumbnail per instance.
 
-The main thread captures a frozen :class:`LoadRequest`; a superqt worker runs
-:func:`load_with_thumbnails` and the result comes back on the main thread through the worker's
-``returned`` signal, tagged with the request id so that a result of an older request is dropped.
+The main thread captures a frozen :class:`LoadRequest`; a superqt worker runs :func:`load_headers`
+and the result comes back on the main thread through the worker's ``returned`` signal, tagged with
+the request id so that a result of an older request is dropped. The window shows the first frame at
+once; a second (generator) worker then decodes the thumbnails one by one (:func:`iter_thumbnails`),
+each delivered as it is ready.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ def make_thumbnail(frame: np.ndarray, max_px: int = THUMB_MAX_PX) -> np.ndarray:
     return np.ascontiguousarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
 
 
-def load_with_thumbnails(request: LoadRequest) -> LoadOutcome:
-    """Run on a worker thread: load every path; a bad file becomes a problem, never an exception."""
+def load_headers(request: LoadRequest) -> LoadOutcome:
+    """Run on a worker thread: open every path; a bad file becomes a problem, never an exception."""
     try:
         from fetalviewer.dicom import load_study
     except ImportError as exc:
@@ -56,20 +58,39 @@ def load_with_thumbnails(request: LoadRequest) -> LoadOutcome:
                            [(p, f"the DICOM engine is not available ({exc})") for p in request.paths])
     study = load_study(list(request.paths))
     problems = [(str(p.path), str(p.message)) for p in study.problems]
-    thumbs: dict[str, np.ndarray] = {}
-    for inst in study.instances:
-        try:
-            thumbs[inst.sop_instance_uid] = make_thumbnail(inst.frame(0))
-        except Exception as exc:  # noqa: BLE001 - a thumbnail failure is reported, the instance still opens
-            problems.append((str(inst.path), f"first frame could not be decoded for the thumbnail: {exc}"))
     skipped = tuple(str(p) for p in getattr(study, "skipped", ()))
-    return LoadOutcome(request.request_id, request.paths, list(study.instances), problems, thumbs, skipped)
+    return LoadOutcome(request.request_id, request.paths, list(study.instances), problems, {}, skipped)
+
+
+def iter_thumbnails(request_id: int, instances: list):
+    """Run on a worker thread: yield ``(request_id, sop_uid, thumbnail or None, error)`` per instance."""
+    for inst in instances:
+        try:
+            yield request_id, inst.sop_instance_uid, make_thumbnail(inst.frame(0)), ""
+        except Exception as exc:  # noqa: BLE001 - a thumbnail failure is reported, the instance still opens
+            yield request_id, inst.sop_instance_uid, None, f"first frame could not be decoded ({exc})"
+
+
+def load_with_thumbnails(request: LoadRequest) -> LoadOutcome:
+    """Headers and every thumbnail in one call (for scripts and tools; the window streams them)."""
+    outcome = load_headers(request)
+    problems = list(outcome.problems)
+    thumbs = {}
+    for _rid, uid, thumb, error in iter_thumbnails(request.request_id, outcome.instances):
+        if thumb is not None:
+            thumbs[uid] = thumb
+        else:
+            path = next(str(i.path) for i in outcome.instances if i.sop_instance_uid == uid)
+            problems.append((path, error))
+    return LoadOutcome(outcome.request_id, outcome.paths, outcome.instances, problems, thumbs, outcome.skipped)
 
 
 class StudyLoader(QObject):
     """Starts loads on a worker thread and delivers the latest one's outcome on the main thread."""
 
     loaded = Signal(object)  # LoadOutcome
+    thumbnail_ready = Signal(str, object, str)  # sop_instance_uid, array or None, error
+    thumbnails_done = Signal()
     failed = Signal(str)
     started = Signal(int)  # number of paths
 
@@ -86,7 +107,7 @@ class StudyLoader(QObject):
         """Start loading ``paths``; returns the request id."""
         self._request_id += 1
         request = LoadRequest(self._request_id, tuple(str(p) for p in paths))
-        worker = create_worker(load_with_thumbnails, request, _start_thread=False)
+        worker = create_worker(load_headers, request, _start_thread=False)
         worker.returned.connect(self._on_worker_returned)
         worker.errored.connect(lambda exc, rid=request.request_id: self._on_worker_errored(rid, exc))
         worker.finished.connect(lambda rid=request.request_id: self._workers.pop(rid, None))
@@ -102,6 +123,22 @@ class StudyLoader(QObject):
                 inst.close()
             return
         self.loaded.emit(outcome)
+        if outcome.instances:
+            self._start_thumbnails(outcome)
+
+    def _start_thumbnails(self, outcome: LoadOutcome) -> None:
+        rid = outcome.request_id
+        worker = create_worker(iter_thumbnails, rid, list(outcome.instances), _start_thread=False)
+        worker.yielded.connect(self._on_thumbnail_worker_yielded)
+        worker.finished.connect(lambda: self._workers.pop(("thumbs", rid), None))
+        worker.finished.connect(lambda: self.thumbnails_done.emit() if rid == self._request_id else None)
+        self._workers[("thumbs", rid)] = worker
+        worker.start()
+
+    def _on_thumbnail_worker_yielded(self, item) -> None:
+        request_id, uid, thumb, error = item
+        if request_id == self._request_id:
+            self.thumbnail_ready.emit(uid, thumb, error)
 
     def _on_worker_errored(self, request_id: int, exc: Exception) -> None:
         log.error("study load failed: %s", exc, exc_info=exc)

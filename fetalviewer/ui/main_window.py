@@ -212,6 +212,7 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.loader.loaded.connect(self._on_loader_loaded)
+        self.loader.thumbnail_ready.connect(self._on_loader_thumbnail_ready)
         self.fetcher.ready.connect(self._on_fetcher_ready)
         self.loader.failed.connect(self._on_loader_failed)
         self.browser.instance_selected.connect(self._on_browser_instance_selected)
@@ -310,6 +311,14 @@ class MainWindow(QMainWindow):
             self.current_loop = None
             self.canvas.clear()
         self.study_loaded.emit(len(self.instances))
+
+    def _on_loader_thumbnail_ready(self, sop_uid: str, thumbnail, error: str) -> None:
+        if thumbnail is not None:
+            self.browser.set_thumbnail(sop_uid, thumbnail)
+            return
+        loop = next((i for i in self.instances if i.sop_instance_uid == sop_uid), None)
+        self.problems.add_problem(str(loop.path) if loop is not None else "", error)
+        self.problems_dock.show()
 
     def _on_loader_failed(self, message: str) -> None:
         self.problems.add_problem("", f"The study could not be opened: {message}")

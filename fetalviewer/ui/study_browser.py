@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QWidget
 from fetalviewer.ui.loader import THUMB_MAX_PX
 
 _INDEX_ROLE = Qt.UserRole + 1
+_UID_ROLE = Qt.UserRole + 2
 
 
 def array_to_qimage(frame: np.ndarray) -> QImage:
@@ -46,8 +47,9 @@ class StudyBrowser(QTreeWidget):
         self._items: list[QTreeWidgetItem] = []
         self.currentItemChanged.connect(self._on_tree_current_item_changed)
 
-    def set_instances(self, instances, thumbnails: dict) -> None:
+    def set_instances(self, instances, thumbnails: dict | None = None) -> None:
         """Show ``instances`` (contract CineLoops); ``thumbnails`` maps SOP UID to a small array."""
+        thumbnails = thumbnails or {}
         self.blockSignals(True)
         self.clear()
         self._items = []
@@ -64,6 +66,7 @@ class StudyBrowser(QTreeWidget):
                 series[key] = parent
             item = QTreeWidgetItem(parent, [instance_caption(loop)])
             item.setData(0, _INDEX_ROLE, i)
+            item.setData(0, _UID_ROLE, loop.sop_instance_uid)
             item.setToolTip(0, str(loop.path))
             thumb = thumbnails.get(loop.sop_instance_uid)
             if thumb is not None:
@@ -74,6 +77,17 @@ class StudyBrowser(QTreeWidget):
         for parent in series.values():
             parent.setText(0, f"{parent.text(0)} ({parent.childCount()})")
         self.blockSignals(False)
+
+    def set_thumbnail(self, sop_instance_uid: str, thumbnail: np.ndarray) -> bool:
+        """Show the thumbnail of one instance (delivered when its worker has decoded it)."""
+        for item in self._items:
+            if item.data(0, _UID_ROLE) == sop_instance_uid:
+                item.setIcon(0, QIcon(QPixmap.fromImage(array_to_qimage(thumbnail))))
+                return True
+        return False
+
+    def has_thumbnail(self, index: int) -> bool:
+        return not self._items[index].icon(0).isNull()
 
     @property
     def count(self) -> int:
