@@ -134,3 +134,13 @@ def test_scanner_sr_shown_beside_own_measurements(tmp_path, capsys):
     # An SR alone: read and printed, nothing exported.
     assert main(["report", str(sr), "--out", str(tmp_path / "third")]) == 0
     assert not (tmp_path / "third").exists()
+
+
+def test_png_of_any_frame(tmp_path, capsys):
+    cine = get_testdata_file("color3d_jpeg_baseline.dcm")
+    out = tmp_path / "o"
+    assert main(["report", cine, "--out", str(out), "--formats", "json", "--png-frames", "0,60,500"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert "image01_frame0000.png" in names and "image01_frame0060.png" in names
+    assert "frame 500 skipped" in capsys.readouterr().out
+    assert main(["report", cine, "--out", str(tmp_path / "p"), "--png-frames", "x"]) == 2

@@ -46,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"comma list of {','.join(FORMATS)} (default {','.join(DEFAULT_FORMATS)}[,dicom with --deidentify])",
     )
     parser.add_argument(
+        "--png-frames",
+        metavar="LIST",
+        help="also write PNGs of these frame indices (0-based, comma list) of every image, with overlays",
+    )
+    parser.add_argument(
         "--study", metavar="UID", help="StudyInstanceUID to report when PATH holds several studies"
     )
     parser.add_argument(
@@ -118,6 +123,29 @@ def _read_structured_reports(load_problems) -> tuple[list, list[str]]:
     return reports, problems
 
 
+def chd_unavailable_reason() -> str:
+    """Why the report carries no CHD review prompt: no trained head, or a head this command does not run."""
+    try:
+        from fetalviewer.analysis.chd import NO_HEAD_REASON
+        from fetalviewer.model.heads.headfile import HEAD_SUFFIX, head_dirs, read_header
+    except ImportError as exc:
+        return f"the CHD head support is not installed ({exc})"
+    heads = []
+    for folder in head_dirs():
+        for path in sorted(folder.glob(f"*{HEAD_SUFFIX}")) if folder.is_dir() else ():
+            try:
+                if read_header(path).kind == "chd":
+                    heads.append(path.name)
+            except Exception:  # an unreadable head file is not a CHD head
+                continue
+    if not heads:
+        return NO_HEAD_REASON
+    return (
+        f"a CHD head is installed ({', '.join(heads)}) but 'fetalviewer report' does not run it; "
+        "review CHD prompts in the window's findings panel"
+    )
+
+
 def _print_sr(report) -> None:
     kind = "OB-GYN report (TID 5000)" if report.is_ob_report else "structured report"
     _say(f"{report.path}: {kind} by {report.manufacturer or 'unknown manufacturer'}")
@@ -147,7 +175,10 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.shift_dates_days is not None and not args.deidentify:
             raise ValueError("--shift-dates-days needs --deidentify")
-        options = ExportOptions(formats, args.deidentify, args.shift_dates_days)
+        png_frames = tuple(int(v) for v in args.png_frames.split(",") if v.strip()) if args.png_frames else ()
+        if png_frames and "png" not in formats:
+            formats = (*formats, "png")
+        options = ExportOptions(formats, args.deidentify, args.shift_dates_days, png_frames)
     except ValueError as exc:
         _err(f"report: {exc}")
         return 2
@@ -189,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
             instances, record, predictions, model_info=info, model_unavailable_reason=reason,
             deidentified=args.deidentify, problems=problems,
             sr_reports=[r for r in sr_reports if r.study_instance_uid == chosen],
+            chd_unavailable_reason=chd_unavailable_reason(),
             plane_threshold_0_1=float(settings.get("uncertain_threshold_0_1", 0.5)),
             discordance_threshold_days=float(settings.get("discordance_threshold_days", 14)),
         )  # fmt: skip

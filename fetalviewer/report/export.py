@@ -36,8 +36,11 @@ class ExportOptions:
     formats: tuple[str, ...] = DEFAULT_FORMATS
     deidentify: bool = False
     date_shift_days: int | None = None
+    png_frames: tuple[int, ...] = ()  # extra PNGs: these frame indices of every instance, with overlays
 
     def __post_init__(self) -> None:
+        if any(isinstance(f, bool) or not isinstance(f, int) or f < 0 for f in self.png_frames):
+            raise ValueError(f"png_frames must be frame indices >= 0, got {self.png_frames!r}")
         unknown = [f for f in self.formats if f not in FORMATS]
         if unknown:
             raise ValueError(f"formats: unknown {unknown}; choose from {FORMATS}")
@@ -234,9 +237,23 @@ def _png(
     result,
 ):
     from fetalviewer.report.overlay import render_key_frame, write_png
+    from fetalviewer.report.video import cine_overlays, write_frame_png
 
     for i, kf in enumerate(content.key_frames, start=1):
         write_png(render_key_frame(kf, clean=options.deidentify), staging.path(f"keyframe_{i:02d}.png"))
+    for n, inst in enumerate(instances, start=1):
+        overlays = cine_overlays(content, measurements, inst) if options.png_frames else {}
+        for frame in options.png_frames:
+            if frame >= inst.n_frames:
+                result.notes.append(f"png: image {n} has {inst.n_frames} frame(s); frame {frame} skipped")
+                continue
+            write_frame_png(
+                inst,
+                frame,
+                staging.path(f"image{n:02d}_frame{frame:04d}.png"),
+                overlays.get(frame),
+                options.deidentify,
+            )
 
 
 def _mp4(
