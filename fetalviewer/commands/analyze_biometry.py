@@ -20,6 +20,7 @@ The segmentation model used is the project's default head (``weights/default_hea
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any
@@ -46,13 +47,21 @@ def _discordance_threshold_days() -> float:
 
 
 def _installed_heads(kind: str) -> list[Path]:
-    from fetalviewer.model.heads.headfile import HEAD_SUFFIX, head_dirs
+    from fetalviewer.model.heads.headfile import head_dirs
+
+    return list(_heads_in(kind, tuple(head_dirs())))
+
+
+@functools.lru_cache(maxsize=16)
+def _heads_in(kind: str, folders: tuple[Path, ...]) -> tuple[Path, ...]:
+    """Head files of ``kind`` in ``folders`` (read once per run: headers are not re-read per frame)."""
+    from fetalviewer.model.heads.headfile import HEAD_SUFFIX
 
     found = []
-    for folder in head_dirs():
+    for folder in folders:
         if folder.is_dir():
             found.extend(sorted(folder.glob(f"*{HEAD_SUFFIX}")))
-    return [p for p in found if _head_kind(p) == kind]
+    return tuple(p for p in found if _head_kind(p) == kind)
 
 
 def _head_kind(path: Path) -> str | None:
@@ -120,6 +129,9 @@ def head_fields(context: FrameContext) -> dict[str, Any]:
         return {**biometry_fields(None, unavailable_reason=reason), "head_segmentation": None}
     try:
         frame, region, spacing = frame_pixels(context)
+    except Exception as exc:  # noqa: BLE001 - a frame that cannot be decoded is reported, not fatal
+        return {**biometry_fields(None, unavailable_reason=f"frame not decoded: {exc}"), "head_segmentation": None}
+    try:
         seg = segment_head(frame, region)
     except FetalViewerError as exc:  # weights missing or damaged: say so, per frame
         reason = f"head segmentation model unavailable: {exc}"
