@@ -163,3 +163,25 @@ def test_blocks_and_text_trimming(tiny_loaded):
         full = tiny_loaded.model.encode_text(tokens)
         trimmed = encode_tokens(tiny_loaded.model, tokens)
     torch.testing.assert_close(trimmed, full, atol=1e-5, rtol=1e-5)
+
+
+def test_fast_meta_load_equals_a_plain_build_and_copy(tiny_state, tiny_config):
+    import torch
+
+    from fetalviewer.model.checkpoint import load_into
+    from fetalviewer.model.loader import build_and_load, build_model
+
+    name, _ = register_config(tiny_config)
+    fast = build_and_load(name, dict(tiny_state), "tiny")
+    plain = build_model(name)
+    load_into(plain, tiny_state, "tiny")
+    assert not any(t.is_meta for t in list(fast.parameters()) + list(fast.buffers()))
+    assert torch.equal(fast.attn_mask, plain.attn_mask)
+    assert _same({k: v for k, v in fast.state_dict().items()}, tiny_state)
+    half = {k: (v.half() if v.is_floating_point() else v) for k, v in tiny_state.items()}
+    assert all(p.dtype == torch.float32 for p in build_and_load(name, half, "tiny-fp16").parameters())
+    tokens = torch.tensor([[49406, 320, 1125, 49407] + [0] * 113])
+    with torch.inference_mode():
+        torch.testing.assert_close(fast.encode_text(tokens), plain.encode_text(tokens), rtol=0, atol=0)
+        x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+        torch.testing.assert_close(fast.encode_image(x), plain.encode_image(x), rtol=0, atol=0)

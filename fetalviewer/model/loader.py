@@ -10,6 +10,7 @@ inference service and the segmentation heads use.
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
 import logging
 import os
@@ -88,6 +89,51 @@ def build_model(model_name: str, device: str = "cpu"):
     if "pretrained_text" in inspect.signature(open_clip.create_model).parameters:
         kwargs["pretrained_text"] = False  # never fetch tower weights from the network
     model = open_clip.create_model(model_name, **kwargs)
+    return model.eval()
+
+
+def _causal_mask_like(buffer):
+    import torch
+
+    n = int(buffer.shape[0])
+    return torch.full((n, n), float("-inf"), dtype=torch.float32).triu_(1)
+
+
+#: Non-persistent buffers (not in checkpoints) that :func:`build_and_load` can rebuild itself.
+_REBUILDABLE_BUFFERS = {"attn_mask": _causal_mask_like}
+
+
+def build_and_load(model_name: str, state: dict[str, Any], source: str):
+    """Build the model and load ``state`` strictly, on the CPU, in eval mode.
+
+    Fast path: build on the meta device (no random initialisation of 428 M parameters), check keys and
+    shapes, then ``load_state_dict(assign=True)`` so the parameters are the checkpoint's tensors
+    (memory-mapped, converted to float32 where needed); the only non-persistent buffer of open_clip's
+    CLIP, the text tower's causal mask, is rebuilt exactly as open_clip builds it. Any other
+    architecture with unknown non-persistent buffers takes the plain path (random build, then copy).
+    """
+    import torch
+
+    with torch.device("meta"):
+        meta = build_model(model_name, device="meta")
+    check_state_dict(meta.state_dict(), state, source)  # fails fast, costs no memory
+    persistent = set(meta.state_dict())
+    extra = [n for n, _ in meta.named_buffers() if n not in persistent]
+    if all(n in _REBUILDABLE_BUFFERS for n in extra):
+        fp32 = {
+            k: (v.float() if v.is_floating_point() and v.dtype != torch.float32 else v)
+            for k, v in state.items()
+        }
+        meta.load_state_dict(fp32, strict=True, assign=True)
+        for n in extra:
+            meta.register_buffer(n, _REBUILDABLE_BUFFERS[n](getattr(meta, n)), persistent=False)
+        leftovers = [
+            n for n, t in itertools.chain(meta.named_parameters(), meta.named_buffers()) if t.is_meta
+        ]
+        if not leftovers:
+            return meta.eval()
+    model = build_model(model_name, device="cpu")
+    load_into(model, state, source)
     return model.eval()
 
 
@@ -207,21 +253,16 @@ def load_fetalclip(
             progress(stage, fraction)
 
     weights_path = Path(weights_path)
+    resolved_device, autocast_dtype = resolve_device(device, precision)  # fail fast on a missing GPU
     report("reading weights", 0.0)
     state = read_state_dict(weights_path)
     report("reading weights", 1.0)
     name, cfg = register_config(config_path)
-    import torch
-
-    with torch.device("meta"):  # check keys and shapes first: costs no memory, fails fast
-        check_state_dict(build_model(name, device="meta").state_dict(), state, str(weights_path))
     report("building model", 0.0)
-    model = build_model(name, device="cpu")
-    load_into(model, state, str(weights_path))
+    model = build_and_load(name, state, str(weights_path))
     del state
     report("checking sha256", 0.0)
     sha = file_sha256(weights_path, progress)
-    resolved_device, autocast_dtype = resolve_device(device, precision)
     model.to(resolved_device)
     tokenizer = open_clip.get_tokenizer(name)
     cfg_path = Path(config_path) if config_path is not None else default_config_path()
