@@ -210,3 +210,27 @@ def test_install_from_the_notice_then_labels_and_heat_map(qtbot, tiny_weights_fi
         and heat[region.y0 : region.y1 + 1, region.x0 : region.x1 + 1, 3].max() > 0
     )
     close_window(win, ws)
+
+
+def test_auto_analyse_drops_stale_results_and_skips_the_model_when_cached(qtbot, installed_weights):
+    update_settings(auto_analyze=True)
+    win, ws = make_window(qtbot)
+    # opening the cine starts the analysis by itself; opening another study at once makes its results stale
+    with qtbot.waitSignal(ws.worker.analysis_update, timeout=120000):
+        win.open_paths([data_file(CINE)])
+    cine_uid = win.instances[0].sop_instance_uid
+    with qtbot.waitSignal(ws.analysis_finished, timeout=120000):
+        win.open_paths([data_file(STILL)])
+    still_uid = win.instances[0].sop_instance_uid
+    assert set(ws.results) == {still_uid} and cine_uid not in ws.results
+    assert ws.results[still_uid].is_complete and not ws.running
+    close_window(win, ws)
+
+    # reopening the analysed still: shown from the cache, the model is not loaded, nothing runs
+    win2, ws2 = make_window(qtbot)
+    with qtbot.waitSignal(ws2.cache_checked, timeout=60000):
+        win2.open_paths([data_file(STILL)])
+    qtbot.wait(200)
+    assert ws2.results[still_uid].is_complete
+    assert ws2.model_state == "unloaded" and not ws2.running
+    close_window(win2, ws2)

@@ -84,6 +84,7 @@ class WorkspaceController(QObject):
         self._search_id = 0
         self._pending_analysis = False
         self._pending_search: str | None = None
+        self._own_record = None
         settings = load_settings()
         self.threshold_0_1 = float(settings.get("uncertain_threshold_0_1", 0.5))
         self.auto_analyse = bool(settings.get("auto_analyze", False))
@@ -174,6 +175,9 @@ class WorkspaceController(QObject):
         from fetalviewer.workspace.study_analysis import target_from_cine
 
         self.cancel()
+        self.running = False
+        self.last_progress = None
+        self._own_record = None
         self.request_id += 1
         self.instances = list(instances)
         self.targets = []
@@ -192,9 +196,8 @@ class WorkspaceController(QObject):
             return
         if self.check_weights() is not None:
             self._refresh()
-        elif self.auto_analyse:
-            self.analyse()
         else:
+            # cached results first (no model needed); auto-analyse continues once the cache is read
             self._check_cache()
 
     def _check_cache(self) -> None:
@@ -210,6 +213,12 @@ class WorkspaceController(QObject):
         if found:
             self.results_changed.emit()
         self.cache_checked.emit(len(found))
+        complete = all(
+            uid in self.results and self.results[uid].is_complete
+            for uid in (t.sop_instance_uid for t in self.targets)
+        )
+        if self.auto_analyse and not complete:
+            self.analyse()
 
     def analyse(self) -> None:
         """The 'Analyse study' action."""
@@ -339,9 +348,11 @@ class WorkspaceController(QObject):
         record = provider(self.study_uid) if provider is not None else None
         if record is not None:
             return record, False
-        from fetalviewer.exam.record import load_exam_record
+        if self._own_record is None or self._own_record.study_instance_uid != self.study_uid:
+            from fetalviewer.exam.record import load_exam_record
 
-        return load_exam_record(self.study_uid), True
+            self._own_record = load_exam_record(self.study_uid)
+        return self._own_record, True
 
     def user_label_of_current(self) -> str | None:
         if not self.study_uid or not self.current_uid:
