@@ -148,6 +148,7 @@ class BiometryController(QObject):
         self._known_hc: dict[str, tuple] = {}
         self._syncing = False
         self._preview: tuple[str, dict] | None = None
+        self._panel_uid: str | None = None
         self.auto = bool(load_settings().get(AUTO_SETTING, False))
         self._auto_timer = QTimer(self)
         self._auto_timer.setSingleShot(True)
@@ -158,6 +159,9 @@ class BiometryController(QObject):
         window.layer.preview.connect(self._on_layer_preview)
         window.layer.edited.connect(self._on_layer_edited)
         panel.measure_requested.connect(self.measure_current)
+        workspace_results = getattr(getattr(window, "workspace", None), "results_changed", None)
+        if workspace_results is not None:  # model GA and CHD come from the AI review
+            workspace_results.connect(self.refresh_panel)
         panel.auto_toggled.connect(self.set_auto)
         panel.set_auto(self.auto)
 
@@ -256,7 +260,11 @@ class BiometryController(QObject):
 
     def _on_window_frame_displayed(self, index: int) -> None:
         self._preview = None
-        self.refresh()
+        self.refresh_overlay()  # cheap: done on every frame, also while playing
+        loop = self.window.current_loop
+        uid = None if loop is None else loop.sop_instance_uid
+        if uid != self._panel_uid:  # the panel depends on the instance (CHD, model GA), not the frame
+            self.refresh_panel()
         if self.auto and not self.window.player.is_playing:
             self._auto_timer.start(AUTO_DELAY_MS)
 
@@ -377,6 +385,11 @@ class BiometryController(QObject):
 
     def refresh(self) -> None:
         self.refresh_overlay()
+        self.refresh_panel()
+
+    def refresh_panel(self) -> None:
+        loop = self.window.current_loop
+        self._panel_uid = None if loop is None else loop.sop_instance_uid
         self.panel.show_summary(self.summary())
         self.values_changed.emit()
 
