@@ -50,6 +50,8 @@ def install_crash_handler(show: ShowCallback | None = None) -> None:
         if issubclass(exc_type, KeyboardInterrupt):
             sys.__excepthook__(exc_type, exc, tb)
             return
+        if issubclass(exc_type, BrokenPipeError):  # output piped into e.g. 'head' that closed early
+            return
         try:
             path = write_crash_report(exc_type, exc, tb)
         except Exception:  # the log folder itself is broken: fall back to stderr

@@ -21,5 +21,5 @@ fi
 
 PYTHON=${PYTHON:-python3}
 "$PYTHON" -m pip install -q -e ".[test]"
-lint-imports
+lint-imports --no-cache
 QT_QPA_PLATFORM=offscreen "$PYTHON" -m pytest "$@"
