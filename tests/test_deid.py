@@ -134,3 +134,26 @@ def test_cli_deidentify(tmp_path, capsys):
     assert "notes.txt: not a DICOM file" in captured.err
     assert pydicom.dcmread(tmp_path / "out" / "DEID_0001.dcm").StudyDate == "20110601"
     assert main(["deidentify", str(tmp_path / "in" / "notes.txt"), "--out", str(tmp_path / "o2")]) == 2
+
+
+@pytest.mark.parametrize(
+    "name", ["OBXXXX1A_expb.dcm", "gdcm-US-ALOKA-16_big.dcm", "JPGLosslessP14SV1_1s_1f_8b.dcm"]
+)
+def test_other_vendor_encodings_validate(tmp_path, name):
+    """Big endian sources are rewritten little endian; empty vendor code items are dropped; 2D regions kept."""
+    source = get_testdata_file(name)
+    (exported,) = deidentify_files([source], tmp_path / "out", DeidOptions())
+    assert _dciodvfy_errors(exported.output) == []
+    ds = pydicom.dcmread(exported.output)
+    assert ds.file_meta.TransferSyntaxUID in ("1.2.840.10008.1.2.5", "1.2.840.10008.1.2.1")
+    shown = open_instance(source).frame(0)
+    for region in ds.SequenceOfUltrasoundRegions:
+        if region.RegionSpatialFormat == 1:
+            x0, y0 = region.RegionLocationMinX0, region.RegionLocationMinY0
+            x1, y1 = (
+                min(region.RegionLocationMaxX1, ds.Columns - 1),
+                min(region.RegionLocationMaxY1, ds.Rows - 1),
+            )
+            np.testing.assert_array_equal(
+                ds.pixel_array[y0 : y1 + 1, x0 : x1 + 1], shown[y0 : y1 + 1, x0 : x1 + 1]
+            )

@@ -334,6 +334,27 @@ def _repair_code_strings(ds: Dataset) -> None:
                 elem.value = fixed if elem.VM > 1 else fixed[0]
 
 
+def _repair_code_sequences(ds: Dataset) -> None:
+    """Drop code sequence items without a code value and meaning (vendor files carry empty ones, which
+    validators reject); a code sequence left empty is removed."""
+    for elem in list(ds):
+        if elem.VR != "SQ":
+            continue
+        for item in elem.value:
+            _repair_code_sequences(item)
+        if elem.keyword.endswith("CodeSequence"):
+            kept = [
+                item
+                for item in elem.value
+                if "CodeMeaning" in item
+                and any(k in item for k in ("CodeValue", "LongCodeValue", "URNCodeValue"))
+            ]
+            if not kept:
+                del ds[elem.tag]
+            elif len(kept) != len(elem.value):
+                elem.value = Sequence(kept)
+
+
 def _code_item(value: str, meaning: str) -> Dataset:
     item = Dataset()
     item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, "DCM", meaning
@@ -362,6 +383,7 @@ def deidentify_dataset(ds: Dataset, options: DeidOptions, uid_map: UidMap, path:
     if has_pixels and "PatientOrientation" not in out:
         out.PatientOrientation = ""  # Type 2C of General Image
     _repair_code_strings(out)
+    _repair_code_sequences(out)
     if has_pixels and options.clean_pixels:
         _store_pixels(out, cleaned, photometric)
         out.BurnedInAnnotation = "NO"
@@ -376,6 +398,8 @@ def deidentify_dataset(ds: Dataset, options: DeidOptions, uid_map: UidMap, path:
         "Dates removed" if options.remove_dates else "Dates shifted",
     ]
     out.DeidentificationMethodCodeSequence = Sequence([_code_item(v, m) for v, m in codes])
+    # Whatever the source's encoding (big endian, implicit VR), the copy is written explicit VR little endian.
+    out.set_original_encoding(False, True, out.get("SpecificCharacterSet"))
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = out.SOPClassUID
     meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
