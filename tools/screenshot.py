@@ -54,7 +54,8 @@ def main(argv=None) -> int:
     win.resize(*args.size)
     win.show()
     loop = QEventLoop()
-    win.study_loaded.connect(lambda _n: loop.quit())
+    win.loader.thumbnails_done.connect(loop.quit)
+    win.study_loaded.connect(lambda n: None if n else loop.quit())  # nothing opened: no thumbnails
     QTimer.singleShot(60000, loop.quit)
     win.open_paths(args.paths or _default_paths())
     loop.exec()

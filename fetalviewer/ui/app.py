@@ -89,14 +89,16 @@ def _dispose(app: QApplication, window) -> None:
 
 
 def _screenshot_and_close(app: QApplication, window, paths: list[str], png_path: str) -> int:
-    """Load ``paths``, let the first frame render, save the PNG, close the window.
+    """Load ``paths``, let the first frame and the thumbnails render, save the PNG, close the window.
 
     Runs a local event loop rather than ``app.exec()``/``app.quit()``: quitting the application
     would make every later event loop of this process return at once (Qt's quitNow flag).
     """
     loop = QEventLoop()
     if paths:
-        window.study_loaded.connect(lambda _n: QTimer.singleShot(300, loop.quit))
+        # After the thumbnails (or at once when nothing opened), plus a moment to render.
+        window.loader.thumbnails_done.connect(lambda: QTimer.singleShot(300, loop.quit))
+        window.study_loaded.connect(lambda n: None if n else QTimer.singleShot(300, loop.quit))
         window.open_paths(paths)
         QTimer.singleShot(120_000, loop.quit)  # a load that never ends still gives a picture
     else:

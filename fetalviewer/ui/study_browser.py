@@ -67,6 +67,7 @@ class StudyBrowser(QTreeWidget):
             item = QTreeWidgetItem(parent, [instance_caption(loop)])
             item.setData(0, _INDEX_ROLE, i)
             item.setData(0, _UID_ROLE, loop.sop_instance_uid)
+            item.setSizeHint(0, QSize(-1, THUMB_MAX_PX * 3 // 4 + 6))  # thumbnail height before it arrives
             item.setToolTip(0, str(loop.path))
             thumb = thumbnails.get(loop.sop_instance_uid)
             if thumb is not None:

@@ -28,6 +28,7 @@ QHeaderView::section {{ background: #2b2d31; color: {MUTED}; border: 0; padding:
 QPushButton {{ background: #2f3237; border: 1px solid #44474d; border-radius: 3px; padding: 4px 10px; }}
 QPushButton:hover {{ background: #3a3d42; }}
 QPushButton#primary {{ background: #1c6e8f; border-color: {ACCENT}; font-weight: bold; }}
+QPushButton#primary:disabled {{ background: #263238; border-color: #37474f; color: #78858f; }}
 QComboBox {{ background: #2f3237; border: 1px solid #44474d; border-radius: 3px; padding: 2px 6px; }}
 QSlider::groove:horizontal {{ height: 6px; background: #3a3d42; border-radius: 3px; }}
 QSlider::handle:horizontal {{ background: {ACCENT}; width: 12px; margin: -5px 0; border-radius: 6px; }}
