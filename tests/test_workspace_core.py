@@ -235,3 +235,28 @@ def test_target_from_real_cine_uses_the_engine_crop_and_pixel_size():
         assert target.ga_unavailable_reason
     else:
         assert target.pixel_size_mm == pytest.approx(region.mm_per_px_x)
+
+
+def test_badge_text_marks_model_output_uncertainty_subplane_and_ga_band():
+    from fetalviewer.model.readout import who_hc_percentile_mm
+    from fetalviewer.workspace.badge_text import badge_text, format_ga_days
+    from fetalviewer.workspace.results import FrameReading
+
+    names = {"brain": "Brain", "heart": "Thorax / heart", "trans-thalamic": "Trans-thalamic"}
+    head = FrameReading(7, "brain", 0.82, "trans-thalamic", 0.64, 156.0)
+    text = badge_text(head, 0.5, names)
+    lo, hi = who_hc_percentile_mm(156.0, "p2.5"), who_hc_percentile_mm(156.0, "p97.5")
+    assert text.title == "Brain 82%" and not text.uncertain
+    assert "Trans-thalamic 64%" in text.lines
+    assert f"Model GA 22w 2d → WHO HC {lo:.0f}–{hi:.0f} mm (P2.5–97.5)" in text.lines
+    assert text.lines[-1].startswith("AI · FetalCLIP")
+    assert format_ga_days(156) == "22w 2d" and 150 < lo < hi < 220
+
+    heart = FrameReading(3, "heart", 0.41, None, None, None)
+    text = badge_text(heart, 0.5, names, shown_frame=5, user_label="brain")
+    assert text.title == "Thorax / heart 41% · uncertain" and text.uncertain and text.approximate
+    assert "User label: Brain" in text.lines and not any("GA" in line for line in text.lines)
+    no_cal = badge_text(
+        FrameReading(1, "brain", 0.9, None, None, None), 0.5, names, ga_unavailable_reason="no pixel size"
+    )
+    assert "Model GA unavailable: no pixel size" in no_cal.lines
