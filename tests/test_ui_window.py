@@ -413,3 +413,41 @@ def test_put_many_stores_and_removes_in_one_step(qtbot, window):
     assert sorted(window.layer.caliper_ids()) == sorted(m.measurement_id for m in new)
     stored = ma.load_exam_record(loop.study_instance_uid)
     assert sorted(m.label for m in stored.measurements) == ["BPD", "HC"]
+
+
+def test_playback_honours_trim_and_sweep_in_the_window(qtbot, window, tmp_path):
+    from tests.dicom_reference import synthetic_cine, write_dataset
+
+    ds, _ = synthetic_cine(n_frames=10, rows=16, columns=16)
+    ds.FrameTime = "20"
+    ds.FrameIncrementPointer = 0x00181063
+    ds.StartTrim = 3  # 1-based frame numbers in DICOM: frames 3..6 play (0-based 2..5)
+    ds.StopTrim = 6
+    ds.PreferredPlaybackSequencing = 1  # sweep
+    path = write_dataset(tmp_path / "trim_sweep.dcm", ds)
+    open_and_wait(qtbot, window, [path])
+    timing = window.current_loop.timing
+    assert (timing.start_trim, timing.stop_trim, timing.sequencing) == (2, 5, "sweep")
+    assert window.player.index == 2  # the first played frame is shown on opening
+    shown = []
+
+    def collect(i):
+        shown.append(i)
+        return len(shown) >= 14
+
+    with qtbot.waitSignal(window.frame_displayed, timeout=10000, check_params_cb=collect):
+        window.player.play()
+    window.player.pause()
+    assert set(shown) <= {2, 3, 4, 5}
+    steps = [b - a for a, b in zip(shown, shown[1:], strict=False) if b != a]
+    assert any(s > 0 for s in steps) and any(s < 0 for s in steps)  # forwards and backwards
+    assert "sweep" in window.controls.mode_label.text()
+
+
+def test_a_newer_open_wins_over_an_older_one(qtbot, window):
+    window.open_paths([data_file(CINE)])
+    with qtbot.waitSignal(window.study_loaded, timeout=30000):
+        window.open_paths([data_file(CALIBRATED)])
+    qtbot.waitUntil(lambda: not window.loader.busy, timeout=30000)  # the older load has finished too
+    assert [loop.n_frames for loop in window.instances] == [1]
+    assert window.browser.count == 1
