@@ -82,16 +82,16 @@ def test_uids_consistent_and_dates_shifted(tmp_path):
 
 
 def test_leak_fails_export_and_leaves_nothing(tmp_path, monkeypatch):
-    import fetalviewer.dicom.deid as deid
+    import fetalviewer.dicom.deid.export as deid_export
 
-    real = deid.deidentify_dataset
+    real = deid_export.deidentify_dataset
 
     def leaky(ds, options, uid_map, path=""):
         out = real(ds, options, uid_map, path)
         out.ManufacturerModelName = str(ds.PatientID)  # a bug that would leak the ID
         return out
 
-    monkeypatch.setattr(deid, "deidentify_dataset", leaky)
+    monkeypatch.setattr(deid_export, "deidentify_dataset", leaky)
     out_dir = tmp_path / "out"
     with pytest.raises(ExportError, match=r"DEID_0001\.dcm.*11-05-25-142825"):
         deidentify_files([OB, OB_RLE], out_dir, DeidOptions())

@@ -1,0 +1,136 @@
+"""All-or-nothing export of de-identified copies: staging folder, atomic writes, read-back check."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset
+
+from fetalviewer.atomic import atomic_path
+from fetalviewer.dicom.deid.leaks import find_identifier_leaks, identifier_strings
+from fetalviewer.dicom.deid.profile import DeidOptions, UidMap, deidentify_dataset
+from fetalviewer.errors import ExportError
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class ExportStaging:
+    """All-or-nothing export into ``out_dir``: files are written into a hidden staging folder beside
+    their targets and moved into place only by :meth:`commit`; any failure removes everything staged."""
+
+    def __init__(self, out_dir: Path | str) -> None:
+        self.out_dir = Path(out_dir)
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self.staging_dir = Path(tempfile.mkdtemp(prefix=".fetalviewer-export-", dir=self.out_dir))
+        except OSError as exc:
+            raise ExportError(f"{self.out_dir}: cannot create the export folder ({exc})") from exc
+        self.names: list[str] = []
+
+    def path(self, name: str) -> Path:
+        """Staged path for output file ``name`` (a plain file name, unique within the export)."""
+        if not name or Path(name).name != name or name.startswith("."):
+            raise ValueError(f"name must be a plain file name, got {name!r}")
+        if name in self.names:
+            raise ValueError(f"name {name!r} is already part of this export")
+        self.names.append(name)
+        return self.staging_dir / name
+
+    def commit(self) -> list[Path]:
+        moved: list[Path] = []
+        try:
+            for name in self.names:
+                if (self.staging_dir / name).exists():
+                    os.chmod(self.staging_dir / name, 0o644 & ~_current_umask())
+                    os.replace(self.staging_dir / name, self.out_dir / name)
+                    moved.append(self.out_dir / name)
+        except OSError as exc:
+            for path in moved:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            self.abort()
+            raise ExportError(f"{self.out_dir / name}: cannot move the export into place ({exc})") from exc
+        shutil.rmtree(self.staging_dir, ignore_errors=True)
+        return moved
+
+    def abort(self) -> None:
+        shutil.rmtree(self.staging_dir, ignore_errors=True)
+
+    def __enter__(self) -> ExportStaging:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+def write_dataset_atomic(ds: Dataset, target: Path | str) -> Path:
+    """Save ``ds`` as a DICOM Part 10 file through a temporary file and a rename."""
+    with atomic_path(target) as tmp:
+        ds.save_as(tmp, enforce_file_format=True)
+    return Path(target)
+
+
+@dataclass(frozen=True)
+class DeidExported:
+    """One de-identified file: where it came from and where it went (inside the export folder)."""
+
+    source: Path
+    output: Path
+    sop_instance_uid: str
+
+
+def deidentify_files(
+    paths, out_dir: Path | str, options: DeidOptions, uid_map: UidMap | None = None, staging=None
+) -> list[DeidExported]:
+    """De-identify DICOM files into ``out_dir`` (names ``DEID_0001.dcm``...), then read every written
+    file back and check it for the original identifiers; all-or-nothing.
+
+    With ``staging`` (an :class:`ExportStaging` owned by a larger export) files are only staged and
+    the caller commits. Raises :class:`ExportError` naming the file and the problem.
+    """
+    uid_map = uid_map or UidMap()
+    own = staging is None
+    staging = ExportStaging(out_dir) if own else staging
+    written: list[tuple[Path, Path, str, frozenset[str]]] = []
+    try:
+        for number, source in enumerate(paths, start=1):
+            source = Path(source)
+            try:
+                ds = pydicom.dcmread(source)
+            except Exception as exc:
+                raise ExportError(f"{source}: not readable as DICOM ({exc})") from exc
+            identifiers = identifier_strings(ds, options)
+            clean = deidentify_dataset(ds, options, uid_map, source)
+            name = f"DEID_{number:04d}.dcm"
+            try:
+                write_dataset_atomic(clean, staging.path(name))
+            except ExportError:
+                raise
+            except Exception as exc:
+                raise ExportError(f"{source}: writing the de-identified copy {name} failed ({exc})") from exc
+            written.append((source, staging.staging_dir / name, str(clean.SOPInstanceUID), identifiers))
+        for source, staged, _, identifiers in written:
+            leaks = find_identifier_leaks(staged, identifiers)
+            if leaks:
+                raise ExportError(
+                    f"{staged.name} (from {source}): original identifiers still present after "
+                    f"de-identification: {', '.join(leaks)}; nothing was exported"
+                )
+    except BaseException:
+        if own:
+            staging.abort()
+        raise
+    if own:
+        staging.commit()
+    return [DeidExported(src, staging.out_dir / staged.name, uid) for src, staged, uid, _ in written]

@@ -1,0 +1,286 @@
+"""PS3.15 Annex E Basic Application Level Confidentiality Profile on the header: Table E.1-1 actions for
+the attributes of ultrasound files, UID remapping, date removal or shifting, and the de-identified copy
+of one dataset (pixels cleaned through :mod:`.pixels`)."""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+
+from fetalviewer.dicom.deid.pixels import (
+    _decode_with_engine,
+    _store_pixels,
+    blackout_outside,
+    decode_frames_uint8,
+    imaging_boxes,
+)
+from fetalviewer.errors import ExportError
+
+#: Table E.1-1 actions (subset for US and general modules). Z: empty (Type 2), X: remove.
+ZERO_KEYWORDS = frozenset(
+    {
+        "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+        "ReferringPhysicianName", "StudyID", "AccessionNumber", "ContentDate", "ContentTime",
+        "ContentCreatorName", "VerifyingObserverName", "PersonName",
+    }
+)  # fmt: skip
+REMOVE_KEYWORDS = frozenset(
+    {
+        "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "InstitutionCodeSequence",
+        "ReferringPhysicianAddress", "ReferringPhysicianTelephoneNumbers",
+        "ReferringPhysicianIdentificationSequence", "ConsultingPhysicianName", "StationName",
+        "StudyDescription", "SeriesDescription", "PhysiciansOfRecord", "PhysiciansOfRecordIdentificationSequence",
+        "PerformingPhysicianName", "PerformingPhysicianIdentificationSequence", "NameOfPhysiciansReadingStudy",
+        "PhysiciansReadingStudyIdentificationSequence", "OperatorsName", "OperatorIdentificationSequence",
+        "AdmittingDiagnosesDescription", "AdmittingDiagnosesCodeSequence", "DerivationDescription",
+        "IssuerOfPatientID", "IssuerOfPatientIDQualifiersSequence", "OtherPatientIDs", "OtherPatientNames",
+        "OtherPatientIDsSequence", "PatientBirthName", "PatientBirthTime", "PatientAge", "PatientSize",
+        "PatientWeight", "PatientAddress", "PatientMotherBirthName", "MilitaryRank", "BranchOfService",
+        "MedicalRecordLocator", "MedicalAlerts", "Allergies", "CountryOfResidence", "RegionOfResidence",
+        "PatientTelephoneNumbers", "EthnicGroup", "Occupation", "SmokingStatus", "AdditionalPatientHistory",
+        "PregnancyStatus", "LastMenstrualDate", "PatientReligiousPreference", "PatientComments",
+        "PatientSexNeutered", "PatientInsurancePlanCodeSequence", "PatientPrimaryLanguageCodeSequence",
+        "PatientState", "PatientTransportArrangements", "CurrentPatientLocation",
+        "PatientInstitutionResidence", "ResponsiblePerson", "ResponsibleOrganization", "DeviceSerialNumber",
+        "ProtocolName", "ImageComments", "FrameComments", "RequestAttributesSequence", "StudyComments",
+        "RequestingPhysician", "RequestingService", "ReferencedPatientSequence", "ReferencedStudySequence",
+        "ReferencedPerformedProcedureStepSequence", "PerformedProcedureStepID",
+        "PerformedProcedureStepDescription", "PerformedProcedureStepStartDate",
+        "PerformedProcedureStepStartTime", "PerformedProcedureStepEndDate", "PerformedProcedureStepEndTime",
+        "PerformedLocation", "PerformedStationName", "PerformedStationAETitle",
+        "ScheduledProcedureStepDescription", "ScheduledPerformingPhysicianName",
+        "RequestedProcedureDescription", "RequestedProcedureID", "ReasonForStudy",
+        "ReasonForTheRequestedProcedure", "AcquisitionComments", "AuthorObserverSequence",
+        "ContributingEquipmentSequence", "SoftwareVersions", "TextComments", "TextString",
+        "VisitComments", "ServiceEpisodeDescription", "ServiceEpisodeID", "AdmissionID",
+        "DischargeDiagnosisDescription", "OrderEnteredBy", "OrderEntererLocation", "OrderCallbackPhoneNumber",
+        "PlacerOrderNumberImagingServiceRequest", "FillerOrderNumberImagingServiceRequest",
+        "IssuerOfAccessionNumberSequence", "DigitalSignaturesSequence", "DataSetTrailingPadding",
+        "TimezoneOffsetFromUTC", "GraphicAnnotationSequence", "InterpretationText",
+        "ClinicalTrialSponsorName", "ClinicalTrialSubjectID", "ClinicalTrialSubjectReadingID",
+        "ReferencedImageSequence", "SourceImageSequence", "ReferencedSeriesSequence",
+    }
+)  # fmt: skip
+
+#: Free-text VRs removed wherever they occur (the Basic Profile's "clean descriptors" done bluntly).
+_FREE_TEXT_VRS = frozenset({"LT", "ST", "UT"})
+_DATE_VRS = frozenset({"DA", "DT", "TM"})
+_BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN", "US", "SS", "UL", "SL", "FL", "FD", "AT"})
+
+#: CID 7050 de-identification method codes (PS3.16).
+CODE_BASIC_PROFILE = ("113100", "Basic Application Confidentiality Profile")
+CODE_CLEAN_PIXELS = ("113101", "Clean Pixel Data Option")
+CODE_MODIFIED_DATES = ("113107", "Retain Longitudinal Temporal Information Modified Dates Option")
+
+#: Identifier attributes whose original values the after-export check looks for.
+_IDENTIFIER_KEYWORDS = (
+    "PatientName", "PatientID", "PatientBirthDate", "AccessionNumber", "InstitutionName",
+    "InstitutionAddress", "OperatorsName", "ReferringPhysicianName", "PerformingPhysicianName",
+    "NameOfPhysiciansReadingStudy", "OtherPatientIDs", "OtherPatientNames", "StationName",
+    "DeviceSerialNumber", "PatientAddress", "PatientTelephoneNumbers", "PatientBirthName",
+    "PatientMotherBirthName", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
+)  # fmt: skip
+_DATE_KEYWORDS = ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate", "PatientBirthDate")
+
+
+@dataclass(frozen=True)
+class DeidOptions:
+    """What to do with dates; ``date_shift_days`` None means remove every date and time."""
+
+    date_shift_days: int | None = None
+    clean_pixels: bool = True
+
+    def __post_init__(self) -> None:
+        if self.date_shift_days is not None:
+            if isinstance(self.date_shift_days, bool) or not isinstance(self.date_shift_days, int):
+                raise TypeError(f"date_shift_days must be an int or None, got {self.date_shift_days!r}")
+            if abs(self.date_shift_days) > 365 * 200:
+                raise ValueError(f"date_shift_days {self.date_shift_days} is out of range")
+
+    @property
+    def remove_dates(self) -> bool:
+        return self.date_shift_days is None
+
+
+@dataclass
+class UidMap:
+    """Deterministic UID remapping within one export: same input UID, same output UID."""
+
+    salt: str = field(default_factory=lambda: secrets.token_hex(16))
+    _map: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, uid: str) -> str:
+        uid = str(uid).strip().rstrip("\x00")
+        if not uid:
+            return uid
+        if uid not in self._map:
+            self._map[uid] = str(generate_uid(prefix=None, entropy_srcs=[self.salt, uid]))
+        return self._map[uid]
+
+    def pseudonym(self, value: str, prefix: str = "ANON") -> str:
+        digest = hashlib.sha256(f"{self.salt}|{value}".encode()).hexdigest()[:10].upper()
+        return f"{prefix}-{digest}"
+
+
+def _is_registered_uid(uid: str) -> bool:
+    """True for SOP classes, transfer syntaxes and other UIDs of the DICOM registry (kept as is)."""
+    return UID(uid).name != uid
+
+
+def _shift_date_text(value: str, days: int, vr: str) -> str | None:
+    """Shift a DA or DT value by ``days``; None when it cannot be parsed (then it is removed)."""
+    text = value.strip()
+    if len(text) < 8 or not text[:8].isdigit():
+        return None
+    try:
+        day = _dt.date(int(text[:4]), int(text[4:6]), int(text[6:8])) + _dt.timedelta(days=days)
+    except ValueError:
+        return None
+    return day.strftime("%Y%m%d") + (text[8:] if vr == "DT" else "")
+
+
+def _clean_dataset(ds: Dataset, options: DeidOptions, uid_map: UidMap) -> None:
+    """Apply the header actions to ``ds`` and every nested sequence item, in place."""
+    for elem in list(ds):
+        tag = elem.tag
+        group = tag.group
+        if tag.is_private or 0x5000 <= group <= 0x50FF or 0x6000 <= group <= 0x60FF:
+            del ds[tag]
+            continue
+        if tag == 0x7FE00010:
+            continue
+        keyword = elem.keyword
+        if keyword in REMOVE_KEYWORDS:
+            del ds[tag]
+            continue
+        if elem.VR == "SQ":
+            for item in elem.value:
+                _clean_dataset(item, options, uid_map)
+            continue
+        if keyword in ZERO_KEYWORDS and elem.VR not in _DATE_VRS:
+            elem.value = ""
+            continue
+        if elem.VR == "UI":
+            values = elem.value if elem.VM > 1 else [elem.value]
+            mapped = [v if not v or _is_registered_uid(v) else uid_map(v) for v in values]
+            elem.value = mapped if elem.VM > 1 else mapped[0]
+        elif elem.VR in _DATE_VRS:
+            _clean_date_element(ds, elem, options)
+        elif elem.VR == "PN":
+            elem.value = ""
+        elif elem.VR in _FREE_TEXT_VRS:
+            del ds[tag]
+
+
+def _clean_date_element(ds: Dataset, elem, options: DeidOptions) -> None:
+    keep_empty = elem.keyword in ZERO_KEYWORDS
+    if elem.keyword == "PatientBirthDate" or options.remove_dates:
+        if keep_empty:
+            elem.value = ""
+        else:
+            del ds[elem.tag]
+        return
+    if elem.VR == "TM" or not elem.value:
+        return  # times are kept with the modified-dates option
+    values = elem.value if elem.VM > 1 else [elem.value]
+    shifted = [_shift_date_text(str(v), options.date_shift_days, elem.VR) for v in values]
+    if any(s is None for s in shifted):
+        if keep_empty:
+            elem.value = ""
+        else:
+            del ds[elem.tag]
+        return
+    elem.value = shifted if elem.VM > 1 else shifted[0]
+
+
+def _repair_code_strings(ds: Dataset) -> None:
+    """Replace characters that VR CS forbids (vendor files carry e.g. "ABDOM/RAD") with "_"."""
+    for elem in ds:
+        if elem.VR == "CS" and elem.value:
+            values = elem.value if elem.VM > 1 else [elem.value]
+            fixed = [re.sub(r"[^A-Z0-9 _]", "_", str(v)) for v in values]
+            if fixed != [str(v) for v in values]:
+                elem.value = fixed if elem.VM > 1 else fixed[0]
+
+
+def _repair_code_sequences(ds: Dataset) -> None:
+    """Drop code sequence items without a code value and meaning (vendor files carry empty ones, which
+    validators reject); a code sequence left empty is removed."""
+    for elem in list(ds):
+        if elem.VR != "SQ":
+            continue
+        for item in elem.value:
+            _repair_code_sequences(item)
+        if elem.keyword.endswith("CodeSequence"):
+            kept = [
+                item
+                for item in elem.value
+                if "CodeMeaning" in item
+                and any(k in item for k in ("CodeValue", "LongCodeValue", "URNCodeValue"))
+            ]
+            if not kept:
+                del ds[elem.tag]
+            elif len(kept) != len(elem.value):
+                elem.value = Sequence(kept)
+
+
+def _code_item(value: str, meaning: str) -> Dataset:
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, "DCM", meaning
+    return item
+
+
+def deidentify_dataset(ds: Dataset, options: DeidOptions, uid_map: UidMap, path: Path | str = "") -> Dataset:
+    """Return a de-identified copy of ``ds`` (pixel data cleaned when it has any)."""
+    out = copy.deepcopy(ds)
+    has_pixels = "PixelData" in out
+    if has_pixels and options.clean_pixels:
+        boxes = imaging_boxes(out)
+        if not boxes:
+            raise ExportError(
+                f"{path}: no 2D imaging region in the Sequence of Ultrasound Regions, so burned-in text "
+                "cannot be removed safely; this file is not exported"
+            )
+        frames, photometric = _decode_with_engine(path) if path else decode_frames_uint8(out, path)
+        cleaned = blackout_outside(frames, boxes, 3 if photometric == "RGB" else 2)
+    original_id = str(ds.get("PatientID", ""))
+    _clean_dataset(out, options, uid_map)
+    out.PatientName = "ANONYMOUS^"  # family name only (trailing caret: one component on purpose)
+    out.PatientID = uid_map.pseudonym(original_id or str(ds.get("StudyInstanceUID", "")))
+    if str(out.get("Modality", "")) == "US" and "Laterality" not in out and has_pixels:
+        out.Laterality = ""  # Type 2C of General Series; absent in some vendor files (dciodvfy error)
+    if has_pixels and "PatientOrientation" not in out:
+        out.PatientOrientation = ""  # Type 2C of General Image
+    _repair_code_strings(out)
+    _repair_code_sequences(out)
+    if has_pixels and options.clean_pixels:
+        _store_pixels(out, cleaned, photometric)
+        out.BurnedInAnnotation = "NO"
+    out.PatientIdentityRemoved = "YES"
+    codes = [CODE_BASIC_PROFILE] + ([CODE_CLEAN_PIXELS] if has_pixels and options.clean_pixels else [])
+    if not options.remove_dates:
+        codes.append(CODE_MODIFIED_DATES)
+    out.LongitudinalTemporalInformationModified = "REMOVED" if options.remove_dates else "MODIFIED"
+    out.DeidentificationMethod = [
+        "FetalViewer PS3.15 Basic Profile",
+        *(["Clean Pixel Data (outside 2D regions)"] if has_pixels and options.clean_pixels else []),
+        "Dates removed" if options.remove_dates else "Dates shifted",
+    ]
+    out.DeidentificationMethodCodeSequence = Sequence([_code_item(v, m) for v, m in codes])
+    # Whatever the source's encoding (big endian, implicit VR), the copy is written explicit VR little endian.
+    out.set_original_encoding(False, True, out.get("SpecificCharacterSet"))
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = out.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
+    meta.TransferSyntaxUID = out.file_meta.TransferSyntaxUID if has_pixels else ExplicitVRLittleEndian
+    out.file_meta = meta
+    return out
