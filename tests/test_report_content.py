@@ -109,3 +109,16 @@ def test_validation_names_the_argument():
         FrameOverlay(contours_px=(((0, 0), (1, 1)),))
     with pytest.raises(ValueError, match="instances"):
         build_report_content([], None)
+
+
+def test_deidentified_content_withholds_paths():
+    loop, record, predictions, info = sample_exam()
+    problems = ["/data/Smith_Jane/scan7.dcm: truncated"]
+    content = build_report_content(
+        [loop], record, predictions, model_info=info, deidentified=True, problems=problems
+    )
+    assert content.problems == ("1 problem(s) while loading; file paths withheld in a de-identified export",)
+    assert dict(content.model_card.fields)["Weights file"] == "FetalCLIP_weights.pt"
+    plain = build_report_content([loop], record, predictions, model_info=info, problems=problems)
+    assert plain.problems == tuple(problems)
+    assert dict(plain.model_card.fields)["Weights file"] == "/weights/FetalCLIP_weights.pt"

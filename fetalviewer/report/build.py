@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from fetalviewer import __version__
@@ -214,7 +215,7 @@ def _model_ga(predictions, instances, model_reason) -> tuple[str, float | None]:
     return text, float(p.ga_days)
 
 
-def _model_card(model_info, model_reason) -> ModelCard:
+def _model_card(model_info, model_reason, deidentified: bool = False) -> ModelCard:
     if model_info is None:
         fields = (("Model", model_not_available(model_reason or "no weights given")),)
         return ModelCard(False, fields + (("App version", __version__),), EVALUATION_FACTS)
@@ -226,7 +227,10 @@ def _model_card(model_info, model_reason) -> ModelCard:
         prompt_set = not_available(f"prompt files unreadable ({exc})")
     fields = (
         ("Model", f"FetalCLIP ({model_info.config_name}), zero-shot"),
-        ("Weights file", str(model_info.weights_path)),
+        (
+            "Weights file",
+            Path(model_info.weights_path).name if deidentified else str(model_info.weights_path),
+        ),
         ("SHA-256", model_info.weights_sha256),
         ("Size", f"{model_info.weights_size_bytes:,} bytes"),
         ("Device", f"{model_info.device}, {model_info.dtype}"),
@@ -310,16 +314,16 @@ def build_report_content(
         model_ga=model_ga,
         discordance=discordance,
         chd_flags=tuple(chd_flags) if chd_flags else (not_available(chd_unavailable_reason or CHD_NO_HEAD),),
-        model_card=_model_card(model_info, model_reason),
+        model_card=_model_card(model_info, model_reason, deidentified),
         impression=str(getattr(record, "impression", "") or ""),
         sign_off=sign_text,
         generated_at_utc=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         app_version=__version__,
         predictions=pred_rows,
-        problems=tuple(problems) + ((load_problem,) if load_problem else ()),
+        problems=_problems(tuple(problems) + ((load_problem,) if load_problem else ()), deidentified),
         algorithm=algorithm,
         biometry_algorithm=biometry_algorithm or ("FetalViewer automatic biometry", __version__),
-        sr_comparison=tuple(sr_comparison_rows(sr_reports, bio.parameters)),
+        sr_comparison=tuple(sr_comparison_rows(sr_reports, bio.parameters, deidentified)),
     )
 
 
@@ -368,12 +372,23 @@ def _key_frames(instances, record, predictions, contours, by_frame, threshold_0_
     return frames
 
 
-def sr_comparison_rows(sr_reports: Sequence[Any], parameters) -> list[SrComparisonRow]:
+def _problems(problems: tuple[str, ...], deidentified: bool) -> tuple[str, ...]:
+    """Loading problems name files, and file or folder names can name the patient: a de-identified
+    report only counts them."""
+    if not deidentified or not problems:
+        return problems
+    return (f"{len(problems)} problem(s) while loading; file paths withheld in a de-identified export",)
+
+
+def sr_comparison_rows(
+    sr_reports: Sequence[Any], parameters, deidentified: bool = False
+) -> list[SrComparisonRow]:
     """Per labelled parameter of each OB SR (``read_ob_sr`` results), its mean value beside the app's."""
     ours = {p.label: p.value_mm for p in parameters}
     rows = []
-    for report in sr_reports:
-        source = f"{report.path.name} ({report.manufacturer or 'unknown manufacturer'})"
+    for number, report in enumerate(sr_reports, start=1):
+        name = f"SR file {number}" if deidentified else report.path.name
+        source = f"{name} ({report.manufacturer or 'unknown manufacturer'})"
         values: dict[str, list] = {}
         for m in report.measurements:
             if m.label is not None:
