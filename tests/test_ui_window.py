@@ -451,3 +451,22 @@ def test_a_newer_open_wins_over_an_older_one(qtbot, window):
     qtbot.waitUntil(lambda: not window.loader.busy, timeout=30000)  # the older load has finished too
     assert [loop.n_frames for loop in window.instances] == [1]
     assert window.browser.count == 1
+
+
+def test_window_layout_is_kept_between_sessions(qtbot):
+    ensure_application()
+    from fetalviewer.ui.main_window import MainWindow
+
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.show()
+    qtbot.waitExposed(first)
+    first.browser_dock.hide()
+    first.save_layout()
+    second = MainWindow()
+    qtbot.addWidget(second)
+    assert second.restore_layout()
+    second.show()
+    qtbot.waitExposed(second)
+    assert not second.browser_dock.isVisible()
+    assert second.info_dock.isVisible()

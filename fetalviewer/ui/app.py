@@ -63,6 +63,9 @@ def run_app(args) -> int:
 
     window = MainWindow()
     install_crash_handler(window.report_unexpected_error)
+    if not getattr(args, "screenshot", None):  # screenshots always use the default layout
+        window.persist_layout = True
+        window.restore_layout()
     window.show()
     paths = [str(p) for p in (getattr(args, "paths", None) or [])]
     if getattr(args, "sample", False):

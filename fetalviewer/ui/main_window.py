@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -58,6 +58,7 @@ class MainWindow(QMainWindow):
         self.current_loop = None
         self._current_index: int | None = None
         self.weights_path: str | None = None  # --weights for this session (read by the workspace)
+        self.persist_layout = False  # run_app turns it on: size and docks kept between sessions
 
         self.canvas = CineCanvas()
         self.controls = CineControls()
@@ -476,7 +477,27 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             QTimer.singleShot(0, lambda: self.open_paths(paths))
 
+    def save_layout(self) -> None:
+        """Keep the window's size and dock layout in the settings for the next start."""
+        geometry = bytes(self.saveGeometry().toBase64()).decode("ascii")
+        state = bytes(self.saveState().toBase64()).decode("ascii")
+        try:
+            settings.update_settings(window_geometry=geometry, window_state=state)
+        except OSError as exc:
+            log.warning("window layout not saved: %s", exc)
+
+    def restore_layout(self) -> bool:
+        """Restore what :meth:`save_layout` kept (True when something was restored)."""
+        stored = settings.load_settings()
+        geometry, state = stored.get("window_geometry"), stored.get("window_state")
+        if not isinstance(geometry, str) or not isinstance(state, str):
+            return False
+        ok = self.restoreGeometry(QByteArray.fromBase64(geometry.encode("ascii")))
+        return self.restoreState(QByteArray.fromBase64(state.encode("ascii"))) and ok
+
     def closeEvent(self, event):  # noqa: N802 (Qt override)
+        if self.persist_layout:
+            self.save_layout()
         self.player.clear()
         self.fetcher.shutdown()
         for loop in self.instances:
