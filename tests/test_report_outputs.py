@@ -59,7 +59,11 @@ def test_secondary_capture(tmp_path, deidentified):
     assert pixels.shape == (600, 800, 3)
     assert not np.array_equal(pixels, loop.frame(0))  # overlays are burnt in
     if deidentified:
-        assert ds.BurnedInAnnotation == "NO" and pixels[:60, 300:].max() == 0 and ds.PatientIdentityRemoved == "YES"
+        assert (
+            ds.BurnedInAnnotation == "NO"
+            and pixels[:60, 300:].max() == 0
+            and ds.PatientIdentityRemoved == "YES"
+        )
         assert b"11-05-25-142825" not in path.read_bytes()
     else:
         assert ds.BurnedInAnnotation == "YES"
@@ -80,6 +84,10 @@ def test_annotated_video_keeps_timing(tmp_path):
     ok, first = cap.read()
     cap.release()
     assert ok and first[:25].max() < 40  # cleaned: black above the 2D region (lossy codec tolerance)
+    ffmpeg = pytest.importorskip("imageio_ffmpeg").get_ffmpeg_exe()  # an independent decoder
+    proc = subprocess.run([ffmpeg, "-hide_banner", "-i", str(tmp_path / "cine.mp4"), "-f", "null", "-"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0 and "frame=  120" in proc.stderr and "time=00:00:04.00" in proc.stderr
 
 
 def test_uneven_frame_time_vector_is_resampled():
