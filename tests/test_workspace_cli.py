@@ -62,6 +62,8 @@ def test_best_frames_and_search_from_one_call_then_cached(
             "2",
             "--json",
             str(out_json),
+            "--heatmap",
+            str(tmp_path / "heat"),
         ],
         capsys,
     )
@@ -78,6 +80,12 @@ def test_best_frames_and_search_from_one_call_then_cached(
     assert {h["file"] for h in hits} == {"a.dcm", "b.dcm"}
     assert [c["plane"] for c in data["checklist"]["items"] if not c["required"]] == ["cervix"]
     assert "model output" in data["value_source"]
+    pngs = sorted((tmp_path / "heat").glob("*.png"))
+    assert len(pngs) == 9 and {h["plane"] for h in data["heatmaps"]} == set(data["best_frames"])
+    from PIL import Image
+
+    with Image.open(pngs[0]) as img:
+        assert img.mode == "RGB" and img.size in ((800, 600), (640, 480))
     assert "Best frame per plane" in captured.out and "Search “stomach bubble”" in captured.out
 
     # the second call reads the result cache: no frame goes through the model again

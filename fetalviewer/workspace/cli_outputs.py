@@ -35,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--top", type=int, default=10, metavar="K", help="hits per search (default 10)")
     group.add_argument(
+        "--heatmap",
+        metavar="DIR",
+        help="write each plane's best frame with the heat-map overlay as PNG into DIR (with --best-frames)",
+    )
+    group.add_argument(
         "--threshold",
         type=float,
         metavar="P",
@@ -150,7 +155,11 @@ def _run(args: argparse.Namespace) -> int:
         },
         "problems": problems + [{"path": uid, "message": why} for uid, why in job.problems.items()],
     }
+    if args.heatmap and args.best_frames:
+        out["heatmaps"] = write_heatmaps(Path(args.heatmap), best, results, targets, names)
     if args.json != "-":
+        if args.heatmap and args.best_frames:
+            print(f"Heat maps of the best frames written to {args.heatmap}")
         if args.best_frames:
             print(f"Best frame per plane ({MODEL_SOURCE}):")
             for key in backend.plane_keys:
@@ -185,3 +194,54 @@ def _run(args: argparse.Namespace) -> int:
 
             write_text_atomic(args.json, text)
     return 0
+
+
+def overlay_heatmap(frame, heat):
+    """RGB uint8 frame with the 0..1 heat map blended on top (inferno-like ramp, alpha grows with heat)."""
+    import numpy as np
+
+    rgb = np.repeat(frame[..., None], 3, axis=2) if frame.ndim == 2 else frame[..., :3]
+    h = heat[..., None].astype(np.float32)
+    color = (
+        np.concatenate([np.clip(h * 2.0, 0, 1), np.clip(h * 2.0 - 0.6, 0, 1), np.clip(0.4 - h, 0, 1)], axis=2)
+        * 255.0
+    )
+    alpha = (h**1.5) * 0.6
+    return (rgb.astype(np.float32) * (1 - alpha) + color * alpha).clip(0, 255).astype(np.uint8)
+
+
+def write_heatmaps(folder: Path, best, results, targets, names) -> list[dict[str, Any]]:
+    """PNG per plane's best frame with the heat map of that plane (see :mod:`fetalviewer.workspace.heatmap`)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from fetalviewer.atomic import write_bytes_atomic
+    from fetalviewer.dicom import open_instance
+    from fetalviewer.workspace.heatmap import heatmap_for_frame
+
+    by_uid = {t.sop_instance_uid: t for t in targets}
+    written = []
+    for key, b in best.items():
+        target = by_uid[b.sop_instance_uid]
+        analysis = results[b.sop_instance_uid]
+        maps = analysis.class_maps[b.frame_index].astype(np.float32)
+        if np.isnan(maps).any():
+            continue
+        cine = open_instance(target.path)
+        try:
+            frame = cine.frame(b.frame_index)
+        finally:
+            cine.close()
+        heat = heatmap_for_frame(
+            maps, analysis.plane_keys.index(key), frame.shape[0], frame.shape[1], target.crop_box_px
+        )
+        buf = io.BytesIO()
+        Image.fromarray(overlay_heatmap(frame, heat)).save(buf, format="PNG")
+        path = (
+            folder / f"{key}_{Path(names.get(b.sop_instance_uid, 'instance')).stem}_frame{b.frame_index}.png"
+        )
+        write_bytes_atomic(path, buf.getvalue())
+        written.append({"plane": key, "path": str(path), "frame_index": b.frame_index})
+    return written
