@@ -122,3 +122,19 @@ def test_non_sr_is_refused(tmp_path):
     (tmp_path / "x.dcm").write_text("nope")
     with pytest.raises(DicomReadError, match="x.dcm: not readable as DICOM"):
         read_ob_sr(tmp_path / "x.dcm")
+
+
+def test_signed_record_gives_verified_sr(tmp_path):
+    loop, record, predictions, info = sample_exam()
+    record.sign("Dr Example")
+    content = build_report_content([loop], record, predictions, model_info=info)
+    ds = pydicom.dcmread(
+        write_sr(build_sr_dataset(content, record.measurements, [loop], [loop.dataset()]), tmp_path / "s.dcm")
+    )
+    assert (ds.VerificationFlag, ds.CompletionFlag, ds.PreliminaryFlag) == ("VERIFIED", "COMPLETE", "FINAL")
+    assert "Dr Example" in str(ds.VerifyingObserverSequence[0].VerifyingObserverName)
+    deid = build_report_content([loop], record, predictions, model_info=info, deidentified=True)
+    uid_map = UidMap()
+    evidence = [deidentify_dataset(loop.dataset(), DeidOptions(), uid_map)]
+    ds = build_sr_dataset(deid, record.measurements, [loop], evidence, uid_map)
+    assert ds.VerificationFlag == "UNVERIFIED" and "VerifyingObserverSequence" not in ds

@@ -317,6 +317,7 @@ def build_report_content(
         model_card=_model_card(model_info, model_reason, deidentified),
         impression=str(getattr(record, "impression", "") or ""),
         sign_off=sign_text,
+        signed_by=None if sign is None else sign.signed_by,
         generated_at_utc=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         app_version=__version__,
         predictions=pred_rows,

@@ -306,11 +306,20 @@ def build_sr_dataset(
 def _comprehensive_sr(content, root, evidence, institution, series_instance_uid):
     import highdicom as hd
 
+    # A signed exam record gives a final, verified document naming the signer; a de-identified export
+    # drops the signer (Verifying Observer Name is Z in PS3.15 Table E.1-1) and stays unverified.
+    verified = content.signed_by is not None and not content.header.deidentified
+    signer = None
+    if verified:
+        from pydicom.valuerep import PersonName
+
+        signer = PersonName.from_named_components(family_name=content.signed_by)
     return hd.sr.ComprehensiveSR(
         evidence=list(evidence), content=root, series_instance_uid=series_instance_uid or hd.UID(),
         series_number=SR_SERIES_NUMBER, sop_instance_uid=hd.UID(), instance_number=1,
-        manufacturer="FetalViewer", institution_name=institution, is_complete=False,
-        is_final=False, is_verified=False,
+        manufacturer="FetalViewer", institution_name=institution, is_complete=verified,
+        is_final=verified, is_verified=verified, verifying_observer_name=signer,
+        verifying_organization=(institution or "not recorded") if verified else None,
     )  # fmt: skip
 
 
