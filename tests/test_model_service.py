@@ -134,3 +134,24 @@ def test_shutdown_cancels_queued_requests(tiny_weights, tiny_config):
     assert queued.cancelled()
     with pytest.raises(RuntimeError, match="shut down"):
         svc.submit(AnalyzeRequest("r6", _inputs(1)))
+
+
+def test_out_of_memory_at_batch_one_on_a_gpu_falls_back_to_the_cpu(service, monkeypatch):
+    import torch
+
+    service.load().result(120)
+    loaded = service.engine.loaded
+    real = service.engine.embed_images
+    monkeypatch.setattr(loaded, "device", "cuda")  # pretend the model sits on a GPU
+    moved = []
+    monkeypatch.setattr(loaded, "to", lambda device: moved.append(device) or setattr(loaded, "device", device))
+
+    def flaky(images):
+        if loaded.device == "cuda":
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(images)
+
+    monkeypatch.setattr(service.engine, "embed_images", flaky)
+    result = service.submit(AnalyzeRequest("r7", _inputs(3), AnalyzeOptions(batch_size=2))).result(60)
+    assert result.error is None and len(result.predictions) == 3
+    assert moved == ["cpu"]
