@@ -144,3 +144,25 @@ def test_png_of_any_frame(tmp_path, capsys):
     assert "image01_frame0000.png" in names and "image01_frame0060.png" in names
     assert "frame 500 skipped" in capsys.readouterr().out
     assert main(["report", cine, "--out", str(tmp_path / "p"), "--png-frames", "x"]) == 2
+
+
+def test_deidentified_export_refuses_uncleanable_image(tmp_path, capsys):
+    no_region = get_testdata_file("US1_UNCR.dcm")
+    assert main(["report", no_region, "--out", str(tmp_path / "o"), "--deidentify"]) == 1
+    err = capsys.readouterr().err
+    assert "US1_UNCR.dcm" in err and "no 2D imaging region" in err
+    assert list((tmp_path / "o").iterdir()) == []
+
+
+def test_cancelled_export_leaves_nothing(tmp_path):
+    import threading
+
+    loop, record, predictions, info = sample_exam()
+    content = build_report_content([loop], record, predictions, model_info=info)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Exception, match="export cancelled"):
+        export_exam(
+            content, [loop], record.measurements, tmp_path / "o", ExportOptions(("json",)), cancel=cancel
+        )
+    assert list((tmp_path / "o").iterdir()) == []

@@ -11,6 +11,7 @@ and the problem. The same function serves the window's export dialog and ``fetal
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,8 +96,12 @@ def export_exam(
     out_dir,
     options: ExportOptions,
     progress: Callable[[str], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> ExportResult:
-    """Write ``content`` (built with ``deidentified=options.deidentify``) in every requested format."""
+    """Write ``content`` (built with ``deidentified=options.deidentify``) in every requested format.
+
+    Meant to run off the GUI thread: ``progress`` gets a short text per format, ``cancel`` is checked
+    between formats (a cancelled export leaves nothing behind and raises :class:`ExportError`)."""
     from fetalviewer.dicom.deid import (
         DeidOptions,
         ExportStaging,
@@ -124,6 +129,8 @@ def export_exam(
     current = "the export"
     try:
         for fmt in options.formats:
+            if cancel is not None and cancel.is_set():
+                raise ExportError(f"{staging.out_dir}: export cancelled; nothing was written")
             current = fmt
             say(f"writing {fmt}")
             _WRITERS[fmt](content, instances, measurements, staging, headers, map_uid, uid_map, options,

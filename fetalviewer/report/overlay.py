@@ -153,9 +153,12 @@ def render_overlay(
 def render_key_frame(key_frame, clean: bool = False) -> np.ndarray:
     """Decode the key frame from its instance and burn its overlay in (RGB uint8)."""
     inst = key_frame.instance
-    return render_overlay(
-        inst.frame(key_frame.frame_index), key_frame.overlay, getattr(inst, "regions", ()), clean
-    )
+    try:
+        return render_overlay(
+            inst.frame(key_frame.frame_index), key_frame.overlay, getattr(inst, "regions", ()), clean
+        )
+    except ValueError as exc:
+        raise ValueError(f"{getattr(inst, 'path', 'instance')} frame {key_frame.frame_index}: {exc}") from exc
 
 
 def write_png(rgb: np.ndarray, target) -> None:

@@ -112,7 +112,12 @@ def _key_frame_cells(content: ReportContent, styles, width_pt: float, clean: boo
             cells.append([_frame_image(rgb, width_pt), _p(kf.title, styles["caption"])])
         except Exception as exc:  # one bad frame must not sink the report; say so in its place
             cells.append(
-                [_p(f"not available: {kf.title}: frame could not be rendered ({exc})", styles["na"])]
+                [
+                    _p(
+                        f"not available: {kf.title}: frame could not be rendered ({exc.__cause__ or exc})",
+                        styles["na"],
+                    )
+                ]
             )
     return cells
 

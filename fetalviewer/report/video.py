@@ -111,9 +111,12 @@ def write_annotated_video(
             cache: tuple[int, np.ndarray] | None = None
             for index in schedule:
                 if cache is None or cache[0] != index:
-                    rgb = render_overlay(
-                        instance.frame(index), overlays.get(index, empty), instance.regions, clean
-                    )
+                    try:
+                        rgb = render_overlay(
+                            instance.frame(index), overlays.get(index, empty), instance.regions, clean
+                        )
+                    except ValueError as exc:
+                        raise ExportError(f"{instance.path} frame {index}: {exc}") from exc
                     t_s = instance.timing.timestamps_ms[index] / 1000.0
                     _stamp(rgb, f"frame {index + 1}/{instance.n_frames}  {t_s:.3f} s")
                     cache = (index, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
@@ -156,6 +159,9 @@ def write_frame_png(
     """PNG of one frame with its overlay burnt in (atomic)."""
     if not 0 <= frame_index < instance.n_frames:
         raise ValueError(f"frame_index {frame_index} is outside 0..{instance.n_frames - 1}")
-    rgb = render_overlay(instance.frame(frame_index), overlay or FrameOverlay(), instance.regions, clean)
+    try:
+        rgb = render_overlay(instance.frame(frame_index), overlay or FrameOverlay(), instance.regions, clean)
+    except ValueError as exc:
+        raise ValueError(f"{instance.path} frame {frame_index}: {exc}") from exc
     write_png(rgb, target)
     return Path(target)
