@@ -53,3 +53,14 @@ def test_atomic_write_leaves_target_untouched_on_failure(tmp_path):
             raise RuntimeError("boom")
     assert json.loads(target.read_text()) == {"v": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_atomic_write_gives_normal_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        target = write_text_atomic(tmp_path / "report.txt", "x")
+    finally:
+        os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o644
