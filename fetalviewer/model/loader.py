@@ -218,19 +218,30 @@ class LoadedModel:
         return out["image_features"].float(), {b: maps[b] for b in blocks}
 
     def encode_text(self, texts: Sequence[str], batch_size: int = 256):
-        """Prompts -> [N, D] float32 L2-normalised text embeddings (batched)."""
+        """Prompts -> [N, D] float32 L2-normalised text embeddings, in the order given.
+
+        Prompts are encoded in batches of similar token length (each batch runs only on its used
+        context, see :mod:`fetalviewer.model.text_encode`), then put back in order.
+        """
         import torch
         import torch.nn.functional as F
 
         from fetalviewer.model.text_encode import encode_tokens
 
+        if len(texts) == 0:
+            raise ValueError("texts: need at least one prompt")
         self.text_encode_calls += 1
-        chunks = []
+        tokens = self.tokenize(list(texts))
+        order = torch.argsort(tokens.argmax(dim=-1), stable=True)
+        out = None
         for start in range(0, len(texts), batch_size):
-            tokens = self.tokenize(texts[start : start + batch_size]).to(self.device)
+            idx = order[start : start + batch_size]
             with torch.inference_mode(), self._autocast():
-                chunks.append(encode_tokens(self.model, tokens).float())
-        return F.normalize(torch.cat(chunks), dim=-1).cpu()
+                feats = encode_tokens(self.model, tokens[idx].to(self.device)).float().cpu()
+            if out is None:
+                out = torch.empty(len(texts), feats.shape[1], dtype=torch.float32)
+            out[idx] = feats
+        return F.normalize(out, dim=-1)
 
 
 def load_fetalclip(
