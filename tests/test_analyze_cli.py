@@ -175,3 +175,35 @@ def test_bundled_weights_folder_is_the_last_resort(tmp_path, monkeypatch, tiny_w
     (folder / "FetalCLIP_weights.pt").write_bytes(tiny_weights.read_bytes())
     location = weights.resolve_weights()
     assert location.origin == "bundled" and location.path.name == "FetalCLIP_weights.pt"
+
+
+def test_a_corrupt_frame_is_reported_and_the_others_analysed(
+    tmp_path, tiny_weights, tiny_config, capsys, monkeypatch
+):
+    from model_fixtures import write_us_dicom
+
+    from fetalviewer.dicom.instance import CineLoop
+    from fetalviewer.errors import FrameDecodeError
+
+    path = write_us_dicom(tmp_path / "cine.dcm", np.zeros((3, 40, 50), np.uint8))
+    real = CineLoop.frame
+
+    def frame(self, index):
+        if index == 1:
+            raise FrameDecodeError(f"{self.path}: frame 1 is corrupt (simulated)")
+        return real(self, index)
+
+    monkeypatch.setattr(CineLoop, "frame", frame)
+    code, data, _ = _run_json([path, "--weights", tiny_weights, "--config", tiny_config], tmp_path, capsys)
+    assert code == 0
+    assert [f["frame_index"] for f in data["frames"]] == [0, 2]
+    assert any("frame 1" in p["message"] and "corrupt" in p["message"] for p in data["problems"])
+
+
+def test_cuda_asked_for_without_a_gpu_is_a_clear_error(png, tiny_weights, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert main(["analyze", str(png), "--weights", str(tiny_weights), "--device", "cuda"]) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fetalviewer import __version__
-from fetalviewer.errors import FetalViewerError, WeightsNotFound
+from fetalviewer.errors import FetalViewerError, FrameDecodeError, WeightsNotFound
 
 NAME = "analyze"
 HELP = "FetalCLIP decision support per image/frame: plane probabilities, brain sub-plane, gestational age"
@@ -265,13 +265,18 @@ def _run(args: argparse.Namespace) -> int:
                 continue
             try:
                 for start in range(0, len(indices), 64):  # bounded memory for long cines
-                    inputs = frame_inputs_from_cine(
-                        cine,
-                        indices[start : start + 64],
-                        crop=not args.no_crop,
-                        pixel_size_mm=args.pixel_size_mm,
-                    )
-                    analyse(inputs, cine)
+                    inputs = []
+                    for i in indices[start : start + 64]:
+                        try:  # one corrupt frame does not lose the others
+                            inputs.extend(
+                                frame_inputs_from_cine(
+                                    cine, [i], crop=not args.no_crop, pixel_size_mm=args.pixel_size_mm
+                                )
+                            )
+                        except FrameDecodeError as exc:
+                            problems.append({"path": str(cine.path), "message": f"frame {i}: {exc}"})
+                    if inputs:
+                        analyse(inputs, cine)
             except FetalViewerError as exc:
                 problems.append({"path": str(cine.path), "message": str(exc)})
             finally:
