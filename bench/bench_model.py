@@ -104,6 +104,11 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=4)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--threads", type=int, default=0, help="torch threads on the CPU (0: leave as is)")
+    parser.add_argument(
+        "--repeat",
+        action="store_true",
+        help="time each path twice (naive, batched, naive, batched), keep the best",
+    )
     parser.add_argument("--text", type=int, default=0, metavar="N", help="also time N GA prompts (0: skip)")
     args = parser.parse_args()
 
@@ -115,9 +120,12 @@ def main() -> None:
     loaded = _loaded(args.device, args.precision)
     build_s = time.perf_counter() - t0
     images = _images(args.images)
-    batched(loaded, images[:1], 1)  # warm-up (allocator, kernels)
+    naive(loaded, images[:1])  # warm-up both paths (allocator, kernels)
+    batched(loaded, images[:1], 1)
     t_naive = naive(loaded, images)
     t_batched = batched(loaded, images, args.batch)
+    t_naive = min(t_naive, naive(loaded, images)) if args.repeat else t_naive
+    t_batched = min(t_batched, batched(loaded, images, args.batch)) if args.repeat else t_batched
     result = {
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "device": loaded.device,
