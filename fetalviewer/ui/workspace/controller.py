@@ -237,7 +237,13 @@ class WorkspaceController(QObject):
         from fetalviewer.workspace.study_analysis import StudyAnalysis
 
         self.request_id += 1
-        job = StudyAnalysis(self.request_id, self.targets, self.worker.backend, AnalysisCache())
+        # One frame per step on a CPU (~6 s per frame for ViT-L/14): cancel, a search or closing the
+        # window waits one frame at most; larger batches where the model runs on a GPU.
+        device = str(getattr(getattr(self.worker.backend, "loaded", None), "device", "cpu"))
+        batch = 1 if device.startswith("cpu") else 16
+        job = StudyAnalysis(
+            self.request_id, self.targets, self.worker.backend, AnalysisCache(), batch_size=batch
+        )
         self.running = True
         self.last_progress = None
         self.worker.start_analysis(job)

@@ -178,4 +178,6 @@ class ModelWorker(QObject):
         self.cancel()
         self._closed = True
         if self._own_service:
-            self.service.shutdown(wait=True)
+            # Not waiting: a batch in progress finishes on its thread (its results are dropped, nothing is
+            # emitted after this), so closing the window never waits for the model.
+            self.service.shutdown(wait=False)
