@@ -84,6 +84,25 @@ def evaluate(
     }
 
 
+def calibrate_threshold(data: str | Path, meta_path: str | Path, thresholds: list[float]) -> dict:
+    """HC mean absolute error on the TRAINING images for each probability threshold (never held-out)."""
+    model = load_default_head(meta_path)
+    items = [i for i in read_hc18(data) if not i.held_out]
+    errors: dict[float, list[float]] = {t: [] for t in thresholds}
+    for item in items:
+        seg = model.segment(item.load_image())
+        for t in thresholds:
+            fit = fit_head_mask((seg.probability > t).astype(np.uint8), seg.crop_box)
+            if fit.ok:
+                errors[t].append(abs(fit.ellipse.perimeter_px * item.pixel_size_mm - item.hc_mm))
+    table = {
+        str(t): {"hc_mean_abs_error_mm": float(np.mean(e)) if e else None, "n_measured": len(e)}
+        for t, e in errors.items()
+    }
+    best = min(thresholds, key=lambda t: np.mean(errors[t]) if errors[t] else np.inf)
+    return {"split": "train", "n_images": len(items), "by_threshold": table, "chosen_threshold_prob": best}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -95,11 +114,27 @@ def main(argv=None) -> int:
     parser.add_argument("--write", action="store_true", help="store the result in the model JSON")
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--limit", type=int, default=0, help="only the first N images (quick look)")
+    parser.add_argument(
+        "--calibrate-threshold",
+        action="store_true",
+        help="choose the mask threshold on the TRAINING images (HC error) and store it in the model JSON",
+    )
     args = parser.parse_args(argv)
 
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.calibrate_threshold:
+        result = calibrate_threshold(args.data, args.model, [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7])
+        print(json.dumps(result, indent=2))
+        meta_path = Path(args.model)
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta["output"]["threshold_prob"] = result["chosen_threshold_prob"]
+        meta["output"]["threshold_calibration"] = result
+        meta.pop("heldout_evaluation", None)  # any earlier evaluation used another threshold
+        write_text_atomic(meta_path, json.dumps(meta, indent=2) + "\n")
+        print(f"stored threshold {result['chosen_threshold_prob']} in {meta_path}")
+        return 0
     result = evaluate(args.data, args.model, args.split, args.verbose, args.limit)
     if args.write and args.limit:
         parser.error("--write needs the whole split (no --limit)")
