@@ -69,3 +69,53 @@ def test_spec_two_executables_one_folder_no_upx_and_qt_trimmed():
         assert upx and upx[0].value.value is False
     assert len(_calls("COLLECT")) == 1
     assert "__main__.py" in SPEC.read_text()
+
+
+def _excluded_by_spec(rel: str) -> bool:
+    return any(re.search(p, rel) for p in _spec_literals()["EXCLUDED_DATA_PATTERNS"])
+
+
+def test_every_resource_file_is_bundled_model_configs_included():
+    # The FetalCLIP *config* is needed at run time (the weights are not): a pattern that drops every
+    # "FetalCLIP*" file would leave the frozen app unable to load any weights.
+    resources = [p.relative_to(ROOT).as_posix() for p in (ROOT / "resources").rglob("*") if p.is_file()]
+    assert "resources/model_configs/FetalCLIP_config.json" in resources
+    dropped = [rel for rel in resources if _excluded_by_spec(rel) and "__pycache__" not in rel]
+    assert dropped == []
+    assert _excluded_by_spec("weights/fetalclip_weights.PT")
+    assert _excluded_by_spec("weights/sub/FetalCLIP_weights.pt")
+    assert _excluded_by_spec("weights/heads/model.safetensors.tmp")
+
+
+def _imported_top_level_modules() -> set[str]:
+    names: set[str] = set()
+    for path in (ROOT / "fetalviewer").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_no_module_the_app_imports_is_excluded():
+    excluded = _spec_literals()["EXCLUDED_MODULES"]
+    imported = _imported_top_level_modules()
+    assert "PySide6.QtWidgets" in imported and "torch" in imported  # the scan sees the real imports
+    clashes = sorted(
+        name for name in imported for ex in excluded if name == ex or name.startswith(ex + ".")
+    )
+    assert clashes == [], f"the spec excludes modules the app imports: {clashes}"
+
+
+def test_torchvision_operator_library_is_matched():
+    import fnmatch
+    from importlib.util import find_spec
+
+    patterns = _spec_literals()["TORCHVISION_LIBRARY_PATTERNS"]
+    folder = Path(find_spec("torchvision").origin).parent
+    libraries = [p.name for p in folder.iterdir() if p.suffix in (".so", ".pyd") and p.name.startswith("_C")]
+    assert libraries, f"no torchvision operator library in {folder}"
+    for name in libraries:
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name
