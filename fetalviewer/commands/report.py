@@ -54,6 +54,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--study", metavar="UID", help="StudyInstanceUID to report when PATH holds several studies"
     )
     parser.add_argument(
+        "--measure-head",
+        metavar="LIST",
+        help="automatic head biometry (default head model, as the window's 'Measure head') on these frame "
+        "indices of every image (0-based comma list; 'best' = each image's frame the model rates most "
+        "likely a head, needs analysis results); contours of the exam record's automatic heads are "
+        "always drawn",
+    )
+    parser.add_argument(
+        "--impression",
+        metavar="TEXT",
+        help="free-text impression, stored in the exam record (as the window's export dialog does)",
+    )
+    parser.add_argument(
+        "--sign-off", metavar="NAME", help="sign the exam record as NAME (cleared by any later change)"
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not reuse the window's cached analysis results (re-run the model with --weights)",
+    )
+    parser.add_argument(
         "--analysis-step",
         type=int,
         default=5,
@@ -106,8 +127,9 @@ def analyse_with_model(instances, weights: str, step: int, config: str | None = 
         service.shutdown()
 
 
-def _read_structured_reports(load_problems) -> tuple[list, list[str]]:
-    """OB SRs among the files without pixel data (read with ``read_ob_sr``); the other problems."""
+def _read_structured_reports(load_problems, skipped=()) -> tuple[list, list[str]]:
+    """OB SRs among the files without pixel data (read with ``read_ob_sr``), also those met while
+    walking a folder (skipped as not images); the other problems."""
     from fetalviewer.errors import DicomReadError
     from fetalviewer.report.sr import read_ob_sr
 
@@ -120,7 +142,65 @@ def _read_structured_reports(load_problems) -> tuple[list, list[str]]:
             except DicomReadError:
                 pass
         problems.append(problem.message)
+    for path in skipped:
+        try:
+            reports.append(read_ob_sr(path))
+        except DicomReadError:
+            continue
     return reports, problems
+
+
+def _head_frames(text: str | None) -> tuple[tuple[int, ...], bool]:
+    """``"0,12,best"`` -> ((0, 12), True); raises ValueError naming a bad item."""
+    frames, best = [], False
+    for item in (v.strip().lower() for v in (text or "").split(",") if v.strip()):
+        if item == "best":
+            best = True
+        elif item.isdigit():
+            frames.append(int(item))
+        else:
+            raise ValueError(f"--measure-head: {item!r} is neither a frame index (0-based) nor 'best'")
+    return tuple(frames), best
+
+
+def _analysis(instances, args):
+    """(predictions, ModelInfo, reason): the window's cached results first, the model for the rest."""
+    from fetalviewer.report.build import cached_analyses, predictions_from_analyses
+
+    predictions, info, reason = {}, None, "no weights given (use --weights W to analyse with FetalCLIP)"
+    if not args.no_cache:
+        found, cached_info, why = cached_analyses(instances, args.weights, args.config)
+        if found:
+            predictions, info, reason = predictions_from_analyses(found), cached_info, None
+            done = sum(a.n_done for a in found.values())
+            _say(f"reusing the window's cached analysis: {done} frame(s) of {len(found)} instance(s)")
+        elif args.weights:
+            _say(f"no cached analysis to reuse ({why})")
+    missing = [i for i in instances if i.sop_instance_uid not in predictions]
+    if args.weights and missing:
+        _say(f"analysing {len(missing)} instance(s) with FetalCLIP (every {args.analysis_step}th frame)...")
+        more, new_info, new_reason = analyse_with_model(
+            missing, args.weights, args.analysis_step, args.config
+        )
+        if new_reason:
+            _err(f"model not available: {new_reason}")
+            if not predictions:
+                reason = new_reason
+        else:
+            predictions.update(more)
+            info, reason = info or new_info, None
+    return predictions, info, reason
+
+
+def _best_head_frames(predictions, instances) -> list[tuple[str, int]]:
+    out = []
+    for inst in instances:
+        preds = [p for p in predictions.get(inst.sop_instance_uid, []) if p.frame_index is not None]
+        if preds:
+            best = max(preds, key=lambda p: p.plane_probs.get("brain", 0.0))
+            if best.top_plane == "brain":
+                out.append((inst.sop_instance_uid, best.frame_index))
+    return out
 
 
 def chd_unavailable_reason() -> str:
@@ -146,6 +226,17 @@ def chd_unavailable_reason() -> str:
     )
 
 
+def _sign_and_save(record, impression: str | None, signer: str | None) -> None:
+    """Store the impression and sign the record (the window's export dialog does the same)."""
+    from fetalviewer.exam.record import save_exam_record
+
+    if impression is not None:
+        record.set_impression(impression)
+    if signer is not None:
+        record.sign(signer.strip())
+    save_exam_record(record)
+
+
 def _print_sr(report) -> None:
     kind = "OB-GYN report (TID 5000)" if report.is_ob_report else "structured report"
     _say(f"{report.path}: {kind} by {report.manufacturer or 'unknown manufacturer'}")
@@ -162,8 +253,8 @@ def _print_sr(report) -> None:
 def run(args: argparse.Namespace) -> int:
     from fetalviewer.dicom import load_study
     from fetalviewer.errors import FetalViewerError
-    from fetalviewer.exam.record import load_exam_record
-    from fetalviewer.report.build import build_report_content
+    from fetalviewer.exam.record import load_exam_record, save_exam_record
+    from fetalviewer.report.build import build_report_content, head_contours_and_measurements
     from fetalviewer.report.export import ExportOptions, export_exam, parse_formats
     from fetalviewer.settings import load_settings
 
@@ -175,6 +266,9 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.shift_dates_days is not None and not args.deidentify:
             raise ValueError("--shift-dates-days needs --deidentify")
+        head_frames, head_best = _head_frames(args.measure_head)
+        if args.sign_off is not None and not args.sign_off.strip():
+            raise ValueError("--sign-off must name the person signing")
         png_frames = tuple(int(v) for v in args.png_frames.split(",") if v.strip()) if args.png_frames else ()
         if png_frames and "png" not in formats:
             formats = (*formats, "png")
@@ -183,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
         _err(f"report: {exc}")
         return 2
     study = load_study(args.paths)
-    sr_reports, problems = _read_structured_reports(study.problems)
+    sr_reports, problems = _read_structured_reports(study.problems, study.skipped)
     for message in problems:
         _err(f"problem: {message}")
     for sr in sr_reports:
@@ -205,19 +299,25 @@ def run(args: argparse.Namespace) -> int:
         _err(f"note: {len(uids)} studies found; reporting {chosen} (choose with --study)")
     try:
         record = load_exam_record(chosen)
-        predictions, info, reason = {}, None, "no weights given (use --weights W to analyse with FetalCLIP)"
-        if args.weights:
-            _say(
-                f"analysing {len(instances)} instance(s) with FetalCLIP (every {args.analysis_step}th frame)..."
-            )
-            predictions, info, reason = analyse_with_model(
-                instances, args.weights, args.analysis_step, args.config
-            )
-            if reason:
-                _err(f"model not available: {reason}")
+        predictions, info, reason = _analysis(instances, args)
+        frames = [(i.sop_instance_uid, f) for i in instances for f in head_frames if f < i.n_frames]
+        if head_best:
+            frames += _best_head_frames(predictions, instances)
+            if not predictions:
+                _err("--measure-head best: no analysis results, so no frame is known to be a head frame")
+        contours, heads, notes = head_contours_and_measurements(instances, record, frames)
+        for note in notes:
+            _err(f"head biometry: {note}")
+        for m in heads:  # kept in the exam record, as the window's 'Measure head' does
+            record.put_measurement(m)
+        if heads:
+            save_exam_record(record)
+            _say(f"automatic head biometry: {len(heads)} measurement(s) stored in the exam record")
+        if args.impression is not None or args.sign_off is not None:
+            _sign_and_save(record, args.impression, args.sign_off)
         settings = load_settings()
         content = build_report_content(
-            instances, record, predictions, model_info=info, model_unavailable_reason=reason,
+            instances, record, predictions, model_info=info, model_unavailable_reason=reason, contours=contours,
             deidentified=args.deidentify, problems=problems,
             sr_reports=[r for r in sr_reports if r.study_instance_uid == chosen],
             chd_unavailable_reason=chd_unavailable_reason(),

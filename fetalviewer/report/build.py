@@ -406,3 +406,117 @@ def sr_comparison_rows(
             diff = None if app is None else app - value
             rows.append(SrComparisonRow(label, value, app, diff, ga_text, source))
     return rows
+
+
+# -- inputs shared by the window's export dialog and 'fetalviewer report' (export UI engineer) -----------
+def predictions_from_analyses(analyses: Mapping[str, Any]) -> dict[str, list]:
+    """The workspace's per-frame results (``InstanceAnalysis`` by SOPInstanceUID) as ``FramePrediction``
+    lists, analysed frames only, so a report shows exactly what the window's AI review showed."""
+    import math
+
+    from fetalviewer.model.planes import BRAIN_SUBPLANE_CLASSES, PLANE_CLASSES
+    from fetalviewer.model.results import FramePrediction
+
+    out: dict[str, list] = {}
+    for uid, analysis in analyses.items():
+        keys = tuple(analysis.plane_keys)
+        if set(keys) != set(PLANE_CLASSES):
+            continue  # results of another class set cannot be reported as FetalCLIP planes
+        brain_keys = tuple(analysis.brain_keys)
+        preds = []
+        for frame in (int(i) for i in analysis.done.nonzero()[0]):
+            row = analysis.plane_probs[frame]
+            probs = {k: min(1.0, max(0.0, float(row[keys.index(k)]))) for k in PLANE_CLASSES}
+            top = max(probs, key=probs.get)
+            brain = analysis.brain_probs[frame]
+            brain_probs = None
+            if set(brain_keys) == set(BRAIN_SUBPLANE_CLASSES) and not any(
+                math.isnan(float(v)) for v in brain
+            ):
+                brain_probs = {k: min(1.0, max(0.0, float(brain[brain_keys.index(k)])))
+                               for k in BRAIN_SUBPLANE_CLASSES}  # fmt: skip
+            ga = float(analysis.ga_days[frame])
+            ga_days = None if math.isnan(ga) else int(round(ga))
+            reason = None
+            if ga_days is None:
+                reason = analysis.ga_unavailable_reason or "no GA read-out for this frame (not a head frame)"
+            preds.append(
+                FramePrediction("workspace", frame, probs, top, probs[top], brain_probs, ga_days, reason)
+            )
+        if preds:
+            out[uid] = preds
+    return out
+
+
+def cached_analyses(instances: Sequence[Any], weights: str | None = None, config: str | None = None):
+    """(analyses by SOPInstanceUID, ModelInfo, None) from the window's on-disk result cache
+    (:mod:`fetalviewer.workspace.cache`) without loading the model, or ({}, None, reason)."""
+    from fetalviewer.errors import FetalViewerError
+    from fetalviewer.model.hashing import file_sha256
+    from fetalviewer.model.loader import register_config
+    from fetalviewer.model.results import ModelInfo
+    from fetalviewer.model.weights import configured_config_path, resolve_weights
+    from fetalviewer.workspace.cache import AnalysisCache
+    from fetalviewer.workspace.fetalclip_backend import identity_for
+    from fetalviewer.workspace.study_analysis import load_cached_results, target_from_cine
+
+    try:
+        location = resolve_weights(weights)
+        config = config or (configured_config_path() if location.origin == "settings" else None)
+        name, _cfg = register_config(config)
+        sha = file_sha256(location.path)
+        targets = [target_from_cine(i) for i in instances]
+    except (FetalViewerError, OSError, ValueError) as exc:
+        return {}, None, str(exc)
+    found = load_cached_results(targets, identity_for(sha, name), AnalysisCache())
+    if not found:
+        return {}, None, "no cached analysis of this study for these weights"
+    info = ModelInfo(str(location.path), location.path.stat().st_size, sha, name,
+                     "not loaded (results from the analysis cache)", "as analysed", config_path=config)  # fmt: skip
+    return found, info, None
+
+
+def head_contours_and_measurements(
+    instances: Sequence[Any], record: Any, frames: Sequence[tuple[str, int]] = ()
+):
+    """Automatic head biometry with the default head model (as the window's 'Measure head' and
+    ``fetalviewer analyze`` do: :mod:`fetalviewer.commands.analyze_biometry`).
+
+    Returns (contours {(uid, frame): [polygon]}, new automatic measurements, notes). Frames whose
+    record already holds an automatic or edited HC get their contour only (the record's values stay);
+    ``frames`` are measured anew (HC ellipse, BPD, OFD; Hadlock 1984 by the report's GA rules)."""
+    from fetalviewer.analysis.biometry import head_biometry_in_regions, head_measurements
+    from fetalviewer.analysis.frame_biometry import fit_head_mask
+    from fetalviewer.dicom.calibration import single_tissue_region
+    from fetalviewer.errors import FetalViewerError
+    from fetalviewer.model.heads.default_head import segment_head
+
+    by_uid = {i.sop_instance_uid: i for i in instances}
+    have = {(m.sop_instance_uid, m.frame_index) for m in getattr(record, "measurements", []) or []
+            if m.label == "HC" and m.source in ("automatic", "edited")}  # fmt: skip
+    wanted = list(dict.fromkeys([*sorted(have), *[(u, int(f)) for u, f in frames]]))
+    contours: dict[tuple[str, int], list] = {}
+    new: list = []
+    notes: list[str] = []
+    for uid, frame in wanted:
+        inst = by_uid.get(uid)
+        if inst is None or not 0 <= frame < int(inst.n_frames):
+            continue
+        regions = tuple(inst.regions or ())
+        try:
+            seg = segment_head(inst.frame(frame), single_tissue_region(regions))
+        except (FetalViewerError, ValueError, OSError) as exc:
+            notes.append(f"{_instance_name(instances, uid)} frame {frame}: head model not run ({exc})")
+            continue
+        fit = fit_head_mask(seg.mask, seg.crop_box)
+        if len(fit.contour_px) >= 3:
+            contours[(uid, frame)] = [[tuple(map(float, p)) for p in fit.contour_px]]
+        if (uid, frame) in have:
+            continue
+        if fit.ellipse is None:
+            notes.append(
+                f"{_instance_name(instances, uid)} frame {frame}: no head measurement ({fit.reason})"
+            )
+            continue
+        new.extend(head_measurements(head_biometry_in_regions(fit.ellipse, regions), uid, frame, regions))
+    return contours, new, notes

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,6 +72,7 @@ class SrMeasurement:
     edited: bool = False
     ga_days: float | None = None
     ga_equation: str | None = None
+    automatic_value_mm: float | None = None  # an edited measurement's value before the edit
 
 
 @dataclass(frozen=True)
@@ -157,13 +159,27 @@ def _measurement_item(m, instance, content: ReportContent, map_uid):
     if m.source == "edited":
         children.append(
             hd.sr.TextContentItem(
-                name=codes.DCM.Comment, value="edited by the user from an automatic measurement",
-                relationship_type="HAS CONCEPT MOD",
+                name=codes.DCM.Comment, value=edited_comment(m), relationship_type="HAS CONCEPT MOD",
             )
         )  # fmt: skip
     if children:
         item.ContentSequence = children
     return item
+
+
+EDITED_COMMENT = "edited by the user from an automatic measurement"
+_AUTO_VALUE_RE = re.compile(r"automatic value ([0-9]+(?:\.[0-9]+)?) mm")
+
+
+def edited_comment(m) -> str:
+    """The comment of an edited measurement, with the automatic (pre-edit) value when it was in mm.
+
+    The pre-edit value is kept as text in the same TEXT item (no extra NUM item: a second numeric
+    value of the same concept in a biometry group would read as a second measurement)."""
+    before = (m.automatic_values or {}).get("value_mm")
+    if isinstance(before, (int, float)) and not isinstance(before, bool) and math.isfinite(before):
+        return f"{EDITED_COMMENT}; automatic value {float(before):.2f} mm"
+    return EDITED_COMMENT
 
 
 def _ga_item(ga_days: float, equation: tuple[str, str] | None):
@@ -418,10 +434,10 @@ def _walk(items, section: str, out: list, state: dict) -> None:
             state["notes"].append(f"{meaning}: unit {unit!r} is not a length; skipped")
             continue
         uid, frame, gtype, data = _reference(item)
-        edited = any(
-            _code(c)[0] == "121106" and "edited" in str(c.get("TextValue", ""))
-            for c in item.get("ContentSequence", [])
-        )
+        comments = [str(c.get("TextValue", "")) for c in item.get("ContentSequence", [])
+                    if _code(c)[0] == "121106"]  # fmt: skip
+        edited = any("edited" in c for c in comments)
+        before = next((float(x.group(1)) for c in comments if (x := _AUTO_VALUE_RE.search(c))), None)
         out.append(
             SrMeasurement(
                 CODE_TO_LABEL.get(code),
@@ -435,6 +451,7 @@ def _walk(items, section: str, out: list, state: dict) -> None:
                 data,
                 _algorithm_of(item),
                 edited,
+                automatic_value_mm=before,
             )  # fmt: skip
         )
 

@@ -98,6 +98,9 @@ class MainWindow(QMainWindow):
         from fetalviewer.ui.biometry_controller import install_biometry  # automatic head biometry (issue 5)
 
         self.biometry = install_biometry(self)
+        from fetalviewer.ui.export_controller import install_export  # File > Export…, SR tab (issue 6)
+
+        self.exporter = install_export(self)
         self.statusBar().showMessage("Ready")
 
     # -- construction ----------------------------------------------------------------------------
