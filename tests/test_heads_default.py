@@ -177,3 +177,31 @@ def test_shipped_model_segments_held_out_heads():
         fit = fit_ellipse_to_mask(seg.mask)
         if fit.ok:  # a head cut off by the image border is refused, as in the app
             assert abs(fit.ellipse.perimeter_px * item.pixel_size_mm - item.hc_mm) < 10.0, item.filename
+
+
+def test_hc18_style_folder_is_a_seg_data_folder(tmp_path):
+    import cv2
+
+    from fetalviewer.model.heads.datasets import seg_samples
+
+    (tmp_path / "images").mkdir()
+    for i in range(3):
+        image = np.full((60, 80), 30, np.uint8)
+        outline = np.zeros((60, 80), np.uint8)
+        cv2.ellipse(outline, (40, 30), (20 + i, 12), 10, 0, 360, 255, 1)
+        cv2.imwrite(str(tmp_path / "images" / f"00{i}_HC.png"), image)
+        cv2.imwrite(str(tmp_path / "images" / f"00{i}_HC_Annotation.png"), outline)
+    (tmp_path / "pixel_size_and_hc.csv").write_text("filename,pixel size(mm),head circumference (mm)\n")
+    samples = seg_samples(tmp_path)
+    assert [s.key for s in samples] == ["images/000_HC.png", "images/001_HC.png", "images/002_HC.png"]
+    image, mask = samples[0].load()
+    assert image.shape == mask.shape == (60, 80)
+    assert mask[30, 40] == 1 and mask[0, 0] == 0  # filled, not just the outline
+
+
+def test_auto_selection_falls_back_to_the_default_head_without_fetalclip():
+    from fetalviewer.model.heads.select import segment_head_auto
+
+    seg, note = segment_head_auto(np.zeros((120, 160), np.uint8))
+    assert seg.source == "default-head" and seg.mask.shape == (120, 160)
+    assert "default head model" in note and "no FetalCLIP weights loaded" in note
