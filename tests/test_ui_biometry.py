@@ -59,7 +59,7 @@ def test_automatic_head_biometry_draws_and_measures_the_sample_head(qtbot, windo
     assert _number(values["HC"]["Value"]) == pytest.approx(still["hc_mm"], rel=HC_TOLERANCE_REL)
     assert values["HC"]["Source"] == "automatic"
     assert "Hadlock 1984 (HC)" in values["HC"]["GA (equation)"]
-    assert "outer-outer" in values["BPD"]["Value"]
+    assert values["BPD"]["Parameter"] == "BPD\nouter-outer"  # BPD from the outer outline
     summary = bio.panel.summary
     assert summary.combined_ga.startswith("Combined GA, Hadlock 1984")
     assert "needs AC and FL" in summary.efw[0]

@@ -22,6 +22,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="screenshot of automatic head biometry")
     parser.add_argument("out", help="PNG to write")
     parser.add_argument("--file", default="US_still_254_HC.dcm", help="sample instance to show")
+    parser.add_argument("--panel", metavar="PNG", help="also save the whole Biometry panel (unscrolled)")
     args = parser.parse_args(argv)
     if "FETALVIEWER_HOME" not in os.environ:  # keep the user's own exam records out of it
         import tempfile
@@ -55,6 +56,12 @@ def main(argv=None) -> int:
         app.processEvents()
     print(window.biometry.overlay.text)
     print(f"screenshot written to {save_screenshot(window, args.out)}")
+    if args.panel:
+        from PySide6.QtWidgets import QScrollArea
+
+        body = window.biometry.panel.findChild(QScrollArea).widget()
+        body.adjustSize()
+        print(f"panel written to {save_screenshot(body, args.panel)}")
     window.close()
     return 0
 

@@ -90,10 +90,9 @@ def build_summary(controller) -> BiometrySummary:
     params = []
     for row in table.rows.values():
         value = f"{row.value_mm:.1f} mm"
-        if row.convention:
-            value += f" ({row.convention})"
-        source = row.source + (f", mean of {row.n_measurements}" if row.n_measurements > 1 else "")
-        params.append((row.label, value, source, _ga_lines(row.ga)))
+        name = row.label + (f"\n{row.convention}" if row.convention else "")
+        source = row.source + (f"\nmean of {row.n_measurements}" if row.n_measurements > 1 else "")
+        params.append((name, value, source, _ga_lines(row.ga)))
         cite(row.ga)
     names = {lp.sop_instance_uid: i + 1 for i, lp in enumerate(window.instances)}
     rows = []
@@ -305,5 +304,5 @@ class BiometryPanel(QWidget):
         out = {}
         for r in range(self.parameters.rowCount()):
             cells = {PARAMETER_COLUMNS[c]: self.parameters.item(r, c).text() for c in range(len(PARAMETER_COLUMNS))}
-            out[cells["Parameter"]] = cells
+            out[cells["Parameter"].split("\n")[0]] = cells
         return out
