@@ -191,8 +191,12 @@ def test_text_embeddings_are_cached_on_disk_per_weights_and_spacing(tiny_weights
     path = tmp_path / "x.png"
     Image.fromarray(_smooth_image(5, (100, 140))).save(path)
     first = load_fetalclip(tiny_weights, tiny_config)
-    before = FetalClipEngine(first).predict([frame_input_from_image(path, 0.2)], ALL_HEAD)[0]
+    first_engine = FetalClipEngine(first)
+    told = []
+    first_engine.text_cache.on_encode = lambda what, n: told.append((what, n))
+    before = first_engine.predict([frame_input_from_image(path, 0.2)], ALL_HEAD)[0]
     assert first.text_encode_calls == 3  # planes, brain sub-planes, one GA spacing string
+    assert [n for _, n in told] == [45, 15, 875] and "pixel spacing 0.12 mm" in told[2][0]
     again = load_fetalclip(tiny_weights, tiny_config)  # "re-opening": a new model object, same file
     engine = FetalClipEngine(again)
     after = engine.predict([frame_input_from_image(path, 0.2)], ALL_HEAD)[0]

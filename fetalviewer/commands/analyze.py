@@ -173,6 +173,8 @@ def _open_service(args):
     finally:
         if sys.stderr is not None:
             print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
+    if sys.stderr is not None:
+        service.engine.text_cache.on_encode = lambda what, n: print(f"{what}...", file=sys.stderr, flush=True)
     return service, info, None, time.perf_counter() - start
 
 

@@ -41,6 +41,9 @@ class TextEmbeddingCache:
         self.model_key = hashlib.sha256(ident.encode("utf-8")).hexdigest()[:24]
         self._memory: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
+        #: Called as ``on_encode(description, n_prompts)`` before prompts are encoded (not on cache hits),
+        #: so a front end can say why it pauses (875 GA prompts take minutes on a CPU).
+        self.on_encode = None
 
     @property
     def folder(self) -> Path:
@@ -76,7 +79,16 @@ class TextEmbeddingCache:
     def prompt_embeddings(self, texts: Sequence[str]) -> np.ndarray:
         """[N, D] L2-normalised embeddings of ``texts`` (in order)."""
         texts = [str(t) for t in texts]
-        return self._get("prompts", prompts_digest(texts), lambda: self._loaded.encode_text(texts).numpy())
+
+        def compute() -> np.ndarray:
+            self._notify(f"encoding {len(texts)} prompts", len(texts))
+            return self._loaded.encode_text(texts).numpy()
+
+        return self._get("prompts", prompts_digest(texts), compute)
+
+    def _notify(self, description: str, n: int) -> None:
+        if self.on_encode is not None:
+            self.on_encode(description, n)
 
     def class_prompt_embeddings(self, prompts: dict[str, Sequence[str]]) -> list[np.ndarray]:
         """Per class (dict order), its [P, D] normalised prompt embeddings; one cache entry for the set."""
@@ -95,6 +107,10 @@ class TextEmbeddingCache:
 
         def compute() -> np.ndarray:
             flat = [t for row in grid for t in row]
+            self._notify(
+                f"encoding {len(flat)} GA prompts for pixel spacing {pixel_spacing} mm (cached afterwards)",
+                len(flat),
+            )
             emb = self._loaded.encode_text(flat).numpy().reshape(len(grid), len(grid[0]), -1)
             return ga_template_mean(emb)
 
