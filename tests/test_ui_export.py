@@ -113,6 +113,8 @@ def test_dialog_exports_pdf_sr_csv_and_the_sr_reads_back(qtbot, window, tmp_path
     assert rows["BPD"]["SR value"] == f"{bpd.length_mm:.1f} mm"
     assert rows["BPD"]["App value"] == f"{bpd.length_mm:.1f} mm" and rows["BPD"]["App - SR"] == "+0.0 mm"
     assert "edited from an automatic" in window.sr_panel.panel.note_label.text()
+    assert not any("report_sr.dcm" in m for m in window.problems.messages())  # an SR is no loading problem
+    assert window.right_tabs.tabText(window.right_tabs.indexOf(window.sr_panel.panel)) == "SR (1)"
 
 
 def test_deidentified_export_carries_no_identifier(qtbot, window, tmp_path):  # noqa: F811
@@ -261,3 +263,56 @@ def test_cli_reuses_the_windows_cached_analysis(tmp_path, capsys):
     assert len(rows) == 1 and rows[0]["top_plane"] == "brain"
     data = json.loads((out / "report.json").read_text())
     assert data["model_ga"].startswith("21w 3d")  # 150 days, from the cached read-out
+
+
+def _head_model_present() -> bool:
+    from fetalviewer.model.heads.default_head import DEFAULT_HEAD_META, default_head_dir
+
+    return (default_head_dir() / DEFAULT_HEAD_META).exists()
+
+
+def test_cli_head_contours_without_the_head_model_say_why(monkeypatch, tmp_path):
+    from fetalviewer.dicom import open_instance
+    from fetalviewer.model.heads import default_head
+    from fetalviewer.report.build import head_contours_and_measurements
+
+    still = sample_study_dir() / STILL
+    if not still.exists():
+        pytest.skip("no sample")
+    monkeypatch.setattr(default_head, "default_head_dir", lambda: tmp_path / "no_model_here")
+    default_head._cached_model.cache_clear() if hasattr(default_head._cached_model, "cache_clear") else None
+    cine = open_instance(still)
+    try:
+        contours, new, notes = head_contours_and_measurements([cine], None, [(cine.sop_instance_uid, 0)])
+    finally:
+        cine.close()
+    assert contours == {} and new == []
+    assert len(notes) == 1 and "frame 0: head model not run" in notes[0] and "no_model_here" in notes[0]
+
+
+@pytest.mark.skipif(not _head_model_present(), reason="the default head model is not in weights/default_head")
+def test_cli_measure_head_gives_contour_and_automatic_head_measurements():
+    from fetalviewer.dicom import open_instance
+    from fetalviewer.exam.record import ExamRecord
+    from fetalviewer.report.build import build_report_content, head_contours_and_measurements
+
+    still = sample_study_dir() / STILL
+    truth = json.loads((sample_study_dir() / "sample_truth.json").read_text())
+    hc_truth = next(i for i in truth["instances"] if i["file"] == STILL)["hc_mm"]
+    cine = open_instance(still)
+    try:
+        contours, new, notes = head_contours_and_measurements([cine], None, [(cine.sop_instance_uid, 0)])
+        assert notes == [] and {m.label for m in new} == {"HC", "BPD", "OFD"}
+        assert all(m.source == "automatic" for m in new)
+        hc = next(m for m in new if m.label == "HC")
+        assert hc.perimeter_mm == pytest.approx(hc_truth, rel=0.06)
+        (polygon,) = contours[(cine.sop_instance_uid, 0)]
+        assert len(polygon) >= 20
+        record = ExamRecord(cine.study_instance_uid, measurements=list(new))
+        again, more, _ = head_contours_and_measurements([cine], record, ())  # the record's head: contour only
+        assert more == [] and (cine.sop_instance_uid, 0) in again
+        content = build_report_content([cine], record, contours=again)
+        (key,) = content.key_frames
+        assert key.overlay.contours_px and len(key.overlay.measurements) == 3
+    finally:
+        cine.close()

@@ -88,7 +88,9 @@ class SrPanel(QWidget):
         rows = []
         for row in sr_comparison_rows(self.reports, parameters):
             app = f"{row.app_value_mm:.1f} mm" if row.app_value_mm is not None else "not measured in the app"
-            diff = f"{row.difference_mm:+.1f} mm" if row.difference_mm is not None else "-"
+            diff = "-"
+            if row.difference_mm is not None:  # no "-0.0": a difference under 0.05 mm prints as +0.0
+                diff = f"{row.difference_mm + 0.0 if abs(row.difference_mm) >= 0.05 else 0.0:+.1f} mm"
             rows.append((row.label, f"{row.sr_value_mm:.1f} mm", app, diff, row.sr_ga_text, row.source))
         for report in self.reports:
             for m in report.measurements:
@@ -146,6 +148,9 @@ class SrController(QObject):
         self._load_id += 1
         load_id = self._load_id
         self.reports = []
+        tabs = getattr(self.window, "right_tabs", None)
+        if tabs is not None:
+            tabs.setTabText(tabs.indexOf(self.panel), "SR")
         self.refresh()
         worker = create_worker(read_reports, sr_candidates(outcome), _start_thread=False, _ignore_errors=True)
         worker.returned.connect(lambda found, i=load_id: self._on_worker_returned(i, found))
@@ -156,8 +161,30 @@ class SrController(QObject):
         if load_id != self._load_id:
             return  # a newer study was opened meanwhile
         self.reports, self.panel.notes = found
+        self._unlist_problems({str(r.path) for r in self.reports})
         self.refresh()
+        if self.reports:
+            tabs = getattr(self.window, "right_tabs", None)
+            if tabs is not None:
+                tabs.setTabText(tabs.indexOf(self.panel), f"SR ({len(self.reports)})")
+            self.window.statusBar().showMessage(
+                f"{len(self.reports)} structured report(s) read: see the SR tab", 10000
+            )
         self.loaded.emit(len(self.reports))
+
+    def _unlist_problems(self, paths: set[str]) -> None:
+        """An SR is no loading problem: take its 'no pixel data' line out of the Problems panel."""
+        problems = getattr(self.window, "problems", None)
+        if problems is None or not paths:
+            return
+        for row in reversed(range(problems.count())):
+            path, _, message = problems.item(row).toolTip().partition("\n")
+            if path in paths and "no pixel data" in message:
+                problems.takeItem(row)
+                getattr(problems, "_seen", set()).discard((path, message))
+        dock = getattr(self.window, "problems_dock", None)
+        if dock is not None and problems.count() == 0:
+            dock.hide()
 
     def refresh(self) -> None:
         from fetalviewer.settings import load_settings
