@@ -316,3 +316,42 @@ def test_cli_measure_head_gives_contour_and_automatic_head_measurements():
         assert key.overlay.contours_px and len(key.overlay.measurements) == 3
     finally:
         cine.close()
+
+
+def _brain_analysis(loop):
+    from fetalviewer.model.planes import BRAIN_SUBPLANE_CLASSES, PLANE_CLASSES
+    from fetalviewer.workspace.results import InstanceAnalysis
+
+    analysis = InstanceAnalysis(loop.sop_instance_uid, loop.n_frames, tuple(PLANE_CLASSES),
+                                tuple(BRAIN_SUBPLANE_CLASSES), 4)  # fmt: skip
+    probs = np.full(len(PLANE_CLASSES), 0.02, np.float32)
+    probs[PLANE_CLASSES.index("brain")] = 1.0 - 0.02 * (len(PLANE_CLASSES) - 1)
+    analysis.store([0], plane_probs=probs[None], brain_probs=np.full((1, 3), 1 / 3, np.float32),
+                   ga_days=np.array([150.0], np.float32), embeddings=np.zeros((1, 4), np.float32))  # fmt: skip
+    return analysis
+
+
+def test_export_carries_the_ai_review_results_and_the_head_contours(qtbot, window, tmp_path):  # noqa: F811
+    from fetalviewer.report.export import ExportOptions
+    from fetalviewer.report.tables import read_table_csv
+    from fetalviewer.ui.export_controller import collect_export_inputs
+
+    loop = _open_still(qtbot, window)
+    window.workspace.results[loop.sop_instance_uid] = _brain_analysis(loop)  # as after 'Analyse study'
+    if _head_model_present():
+        with qtbot.waitSignal(window.biometry.finished, timeout=120000):
+            window.actions["measure_head"].trigger()
+    request = collect_export_inputs(window, tmp_path / "x", ExportOptions(("json",)), 1)
+    (pred,) = request.predictions[loop.sop_instance_uid]
+    assert pred.top_plane == "brain" and pred.ga_days == 150 and pred.frame_index == 0
+    assert request.model_unavailable_reason is None
+    assert {i.sop_instance_uid for i in request.instances} == {i.sop_instance_uid for i in window.instances}
+    if _head_model_present():
+        (polygon,) = request.contours[(loop.sop_instance_uid, 0)]
+        assert len(polygon) >= 20
+        assert {m.label for m in request.record.measurements} >= {"HC", "BPD", "OFD"}
+    out = tmp_path / "out"
+    _export(qtbot, _dialog(window, out, {"csv", "json"}))
+    rows = read_table_csv(out / "model_outputs.csv")
+    assert [(r["top_plane"], r["frame_index"]) for r in rows] == [("brain", 0)]
+    assert json.loads((out / "report.json").read_text())["model_ga"].startswith("21w 3d")

@@ -242,7 +242,7 @@ class ExportController(QObject):
     def _done(self, request_id: int) -> bool:
         if self._current is None or self._current.request_id != request_id:
             return False
-        self._current, self._worker = None, None
+        self._current = None  # the worker object stays referenced until the next export
         self.busy_changed.emit(False)
         return True
 
