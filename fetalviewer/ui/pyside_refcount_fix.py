@@ -1,16 +1,16 @@
-"""Work around reference-count leaks of the installed PySide6 (seen with 6.12.0, CPython 3.11).
+"""Work around PySide6's reference counting of None/True/False on CPython < 3.12 (seen: PySide6 6.12.0, 3.11).
 
-Measured here: every ``SignalInstance.emit(...)`` called from Python returns ``True`` without taking a
-reference to it, and every ``QCoreApplication.processEvents()`` returns ``None`` the same way. Each call
-therefore removes one reference from the interpreter's ``True`` / ``None``; after a few hundred signal
-emissions (True starts with ~600 references) CPython 3.11 aborts with "Fatal Python error: bool_dealloc:
-deallocating True or False" (or ``none_dealloc``). A window that plays a cine emits thousands of signals a
-minute, so the app would crash within minutes.
+Measured here: every PySide6 call that returns ``None`` (``QLabel.setText``, ``QWidget.update``,
+``QTimer.start``, ``QGraphicsItem.setPos``, ``processEvents``, ...) gives back ``None`` without taking a
+reference to it, and ``SignalInstance.emit`` does the same with ``True``; other paths add references. On
+CPython 3.12+ these objects are immortal and the bug is harmless; on 3.11 each call moves their reference
+counts, and when one reaches zero the interpreter aborts ("Fatal Python error: bool_dealloc: deallocating
+True or False" after a few hundred signal emissions; ``none_dealloc`` later or at exit). A window playing a
+cine makes thousands of such calls a minute.
 
-:func:`install` probes each function once (a few calls, counting the references before and after) and,
-only when the leak is present, wraps it so that the missing reference is added back after every call. A
-PySide6 without the bug is left untouched. Imported by :mod:`fetalviewer.ui`, so it is in force before
-any widget exists.
+:func:`install` makes the three singletons effectively immortal, as CPython 3.12 does, by adding 2**40 to
+their reference counts (the first field of every object in a release build). Drift in either direction then
+never reaches zero within any session. Nothing is done on CPython 3.12+ or on a debug build.
 """
 
 from __future__ import annotations
@@ -18,78 +18,28 @@ from __future__ import annotations
 import ctypes
 import sys
 
-_PROBE_CALLS = 8
-_installed: dict[str, int] = {}
+#: References added to each singleton: far more than any session can drain, far below overflow.
+EXTRA_REFERENCES = 1 << 40
+_done: dict[str, int] = {}
 
 
-def _incref():
-    fn = ctypes.pythonapi.Py_IncRef
-    fn.argtypes = [ctypes.py_object]
-    fn.restype = None
-    return fn
-
-
-def _fix_signal_emit() -> int:
-    from PySide6.QtCore import QObject, Signal, SignalInstance
-
-    class _Probe(QObject):
-        probe = Signal(int)
-
-    obj = _Probe()
-    obj.probe.connect(lambda _value: None)
-    before = sys.getrefcount(True)
-    for _ in range(_PROBE_CALLS):
-        obj.probe.emit(1)
-    lost = before - sys.getrefcount(True)
-    if lost <= 0:
-        return 0
-    incref = _incref()
-    for _ in range(lost):  # give back what the probe took
-        incref(True)
-    per_call = max(1, round(lost / _PROBE_CALLS))
-    original = SignalInstance.emit
-
-    def emit(self, *args):
-        result = original(self, *args)
-        if result is True:
-            for _ in range(per_call):
-                incref(True)
-        return result
-
-    emit.__doc__ = original.__doc__
-    SignalInstance.emit = emit
-    return per_call
-
-
-def _fix_process_events() -> int:
-    from PySide6.QtCore import QCoreApplication
-
-    original = QCoreApplication.processEvents
-    before = sys.getrefcount(None)
-    for _ in range(_PROBE_CALLS):
-        original()
-    lost = before - sys.getrefcount(None)
-    if lost <= 0:
-        return 0
-    incref = _incref()
-    for _ in range(lost):
-        incref(None)
-    per_call = max(1, round(lost / _PROBE_CALLS))
-
-    def process_events(*args, **kwargs):
-        result = original(*args, **kwargs)
-        if result is None:
-            for _ in range(per_call):
-                incref(None)
-        return result
-
-    QCoreApplication.processEvents = staticmethod(process_events)
-    return per_call
+def needed() -> bool:
+    """True on the interpreters where the singletons are mortal (CPython < 3.12, release build)."""
+    return (
+        sys.implementation.name == "cpython"
+        and sys.version_info < (3, 12)
+        and not hasattr(sys, "gettotalrefcount")  # debug builds have another object layout
+    )
 
 
 def install() -> dict[str, int]:
-    """Apply the fixes that this PySide6 needs (idempotent); returns {function: references per call}."""
-    if not _installed:
-        _installed["SignalInstance.emit"] = _fix_signal_emit()
-        _installed["QCoreApplication.processEvents"] = _fix_process_events()
-    return dict(_installed)
+    """Make None, True and False effectively immortal where needed (idempotent); returns what was added."""
+    if _done or not needed():
+        return dict(_done)
+    for name, obj in (("None", None), ("True", True), ("False", False)):
+        refcount = ctypes.c_ssize_t.from_address(id(obj))
+        if refcount.value != sys.getrefcount(obj) - 1:  # layout check: ob_refcnt must be the first field
+            return dict(_done)
+        refcount.value += EXTRA_REFERENCES
+        _done[name] = EXTRA_REFERENCES
+    return dict(_done)
