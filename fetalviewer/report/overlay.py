@@ -99,6 +99,31 @@ def _cross(img: np.ndarray, x: float, y: float, half: float, color, thick: int) 
     cv2.line(img, _fixed(x, y - half), _fixed(x, y + half), color, thick, cv2.LINE_AA, _SHIFT)
 
 
+def _overlaps(img, placed, text: str, anchor, font: float, thick: int) -> bool:
+    """True when a label at ``anchor`` would cover one already drawn (text boxes intersect)."""
+    import cv2
+
+    (w, h), _ = cv2.getTextSize(ascii_text(text), cv2.FONT_HERSHEY_SIMPLEX, font, thick)
+    x, y = anchor
+    for other, ox, oy in placed:
+        (ow, oh), _ = cv2.getTextSize(other, cv2.FONT_HERSHEY_SIMPLEX, font, thick)
+        if x < ox + ow and ox < x + w and y - h - 2 < oy and oy - oh - 2 < y:
+            return True
+    return False
+
+
+def _caliper_label_spots(p1, p2, w: int, h: int) -> list[tuple[float, float]]:
+    """Where a caliper's label may go, in order: beside its midpoint, then inside the line near either
+    end, above or below it (BPD and OFD of one head share their midpoint, the ellipse centre)."""
+    (x1, y1), (x2, y2) = p1, p2
+    spots = [((x1 + x2) / 2 + 8, (y1 + y2) / 2 - 8)]
+    cx = (x1 + x2) / 2
+    for x, y in sorted((p1, p2), key=lambda p: -p[1]):  # the lower end first
+        left = x - w - 8 if x > cx else x + 8  # towards the middle of the line
+        spots += [(left, y - 10), (left, y + h + 10)]
+    return spots
+
+
 def render_overlay(
     frame: np.ndarray, overlay: FrameOverlay, regions: Sequence = (), clean: bool = False
 ) -> np.ndarray:
@@ -109,6 +134,7 @@ def render_overlay(
     if clean:
         img = clean_outside_regions(img, regions)
     font, thick = _scale(img)
+    placed: list[tuple[str, float, float]] = []  # labels drawn so far: (text, x, baseline y)
     for contour in overlay.contours_px:
         pts = np.array([_fixed(x, y) for x, y in contour], dtype=np.int32).reshape(-1, 1, 2)
         cv2.polylines(img, [pts], True, CONTOUR_RGB, thick, cv2.LINE_AA, _SHIFT)
@@ -140,11 +166,17 @@ def render_overlay(
             cv2.line(img, _fixed(x1, y1), _fixed(x2, y2), CALIPER_RGB, thick, cv2.LINE_AA, _SHIFT)
             for x, y in ((x1, y1), (x2, y2)):
                 _cross(img, x, y, 4 + 2 * thick, CALIPER_RGB, thick)
-            anchor = ((x1 + x2) / 2 + 8, (y1 + y2) / 2 - 8)
+            (w, h), _ = cv2.getTextSize(ascii_text(text), cv2.FONT_HERSHEY_SIMPLEX, font, thick)
+            candidates = _caliper_label_spots((x1, y1), (x2, y2), w, h)
+            anchor = next(
+                (c for c in candidates if not _overlaps(img, placed, text, c, font, thick)), candidates[0]
+            )
             color = CALIPER_RGB
-        x = min(max(2.0, anchor[0]), img.shape[1] - 10.0)
+        (text_w, _), _ = cv2.getTextSize(ascii_text(text), cv2.FONT_HERSHEY_SIMPLEX, font, thick)
+        x = min(max(2.0, anchor[0]), img.shape[1] - text_w - 4.0)  # the whole label stays on the image
         y = min(max(20.0 * font + 4, anchor[1]), img.shape[0] - 4.0)
         _text(img, text, x, y, color, font, thick)
+        placed.append((ascii_text(text), x, y))
     if overlay.plane_text:
         _label_box(img, overlay.plane_text, font * 1.1, thick)
     return img
