@@ -355,3 +355,15 @@ def test_export_carries_the_ai_review_results_and_the_head_contours(qtbot, windo
     rows = read_table_csv(out / "model_outputs.csv")
     assert [(r["top_plane"], r["frame_index"]) for r in rows] == [("brain", 0)]
     assert json.loads((out / "report.json").read_text())["model_ga"].startswith("21w 3d")
+
+
+def test_report_key_frame_keeps_bpd_and_ofd_labels_apart():
+    """BPD and OFD of one head share their midpoint: the second label moves near its caliper's end."""
+    from fetalviewer.report.overlay import _caliper_label_spots, _overlaps
+
+    img = np.zeros((600, 800, 3), np.uint8)
+    placed = [("BPD 49.2 mm (auto)", 408.0, 292.0)]  # drawn at the shared midpoint (400, 300)
+    spots = _caliper_label_spots((250.0, 300.0), (550.0, 300.0), 120, 12)
+    assert _overlaps(img, placed, "OFD 59.4 mm (auto)", spots[0], 0.5, 1)
+    free = next(s for s in spots if not _overlaps(img, placed, "OFD 59.4 mm (auto)", s, 0.5, 1))
+    assert free != spots[0] and (free[0] < 300 or free[0] > 400)
