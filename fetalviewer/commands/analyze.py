@@ -1,7 +1,14 @@
 """``fetalviewer analyze PATH...``: FetalCLIP plane, brain sub-plane and GA read-outs per image/frame.
 
 Per-frame output is built by :func:`frame_record`; other modules add fields to it with
-:func:`register_frame_extender` (e.g. biometry that works without the model weights).
+:func:`register_frame_extender` (e.g. biometry that works without the model weights). After the last
+frame of a DICOM instance, :func:`register_clip_extender` functions build its clip-level block (e.g. the
+CHD review prompt from the heart frames' embeddings) and may update that instance's frame records.
+
+Extenders get the loaded FetalCLIP model only through ``context.run_on_model(fn)``, which runs
+``fn(loaded)`` on the inference service's worker thread (the thread that owns the model) and returns
+its result; each frame's un-normalised image embedding (the input of the FetalCLIP linear probes) is in
+``context.embedding``.
 """
 
 from __future__ import annotations
@@ -27,7 +34,10 @@ MODEL_SOURCE = "model output (FetalCLIP zero-shot, research use, not a diagnosis
 @dataclass(frozen=True)
 class FrameContext:
     """What a frame-record extender may use. ``cine`` is None for plain images; ``frame_input`` holds the
-    (cropped) pixels the model saw, or None when no model ran; ``prediction`` is None without weights."""
+    (cropped) pixels the model saw, or None when no model ran; ``prediction`` is None without weights;
+    ``embedding`` is the frame's un-normalised FetalCLIP image embedding [D] (None without weights);
+    ``run_on_model(fn)`` returns ``fn(loaded_model)`` computed on the model's worker thread (None
+    without weights)."""
 
     source: str
     frame_index: int | None
@@ -35,10 +45,36 @@ class FrameContext:
     frame_input: Any = None
     prediction: Any = None
     model_unavailable_reason: str | None = None
+    embedding: Any = None
+    run_on_model: Callable[[Callable[[Any], Any]], Any] | None = None
+
+
+@dataclass(frozen=True)
+class ClipContext:
+    """What a clip extender may use: one DICOM instance after all its analysed frames.
+
+    ``frames`` are the :class:`FrameContext` of its analysed frames (in order), ``records`` their output
+    dicts (extenders may update them, e.g. clip-level fields on the frames they concern).
+    """
+
+    source: str
+    cine: Any
+    frames: tuple[FrameContext, ...]
+    records: tuple[dict[str, Any], ...]
+    model_unavailable_reason: str | None = None
+    run_on_model: Callable[[Callable[[Any], Any]], Any] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.frames) != len(self.records):
+            raise ValueError(
+                f"frames ({len(self.frames)}) and records ({len(self.records)}) differ in length"
+            )
 
 
 FrameExtender = Callable[[dict[str, Any], FrameContext], None]
+ClipExtender = Callable[[dict[str, Any], ClipContext], None]
 _EXTENDERS: list[FrameExtender] = []
+_CLIP_EXTENDERS: list[ClipExtender] = []
 
 
 def register_frame_extender(extender: FrameExtender) -> FrameExtender:
@@ -48,6 +84,31 @@ def register_frame_extender(extender: FrameExtender) -> FrameExtender:
     if extender not in _EXTENDERS:
         _EXTENDERS.append(extender)
     return extender
+
+
+def register_clip_extender(extender: ClipExtender) -> ClipExtender:
+    """Add ``extender(clip_record, context)``, called once per DICOM instance (usable as decorator)."""
+    if not callable(extender):
+        raise TypeError("extender must be callable")
+    if extender not in _CLIP_EXTENDERS:
+        _CLIP_EXTENDERS.append(extender)
+    return extender
+
+
+def clip_record(context: ClipContext) -> dict[str, Any]:
+    """The per-instance dict written by ``analyze`` under ``clips`` (then extended by clip extenders)."""
+    if not isinstance(context, ClipContext):
+        raise TypeError("context must be a ClipContext")
+    cine = context.cine
+    record: dict[str, Any] = {
+        "source": context.source,
+        "sop_instance_uid": getattr(cine, "sop_instance_uid", None),
+        "n_frames": int(getattr(cine, "n_frames", 1) or 1),
+        "frames_analysed": [f.frame_index for f in context.frames],
+    }
+    for extender in _CLIP_EXTENDERS:
+        extender(record, context)
+    return record
 
 
 def frame_record(context: FrameContext) -> dict[str, Any]:
@@ -178,6 +239,18 @@ def _open_service(args):
     return service, info, None, time.perf_counter() - start
 
 
+def model_runner(service) -> Callable[[Callable[[Any], Any]], Any]:
+    """``run_on_model(fn)``: ``fn(loaded)`` run on ``service``'s worker thread, its result returned
+    (its exception raised) here; the model is never touched from the calling thread."""
+
+    def run_on_model(fn: Callable[[Any], Any]) -> Any:
+        if not callable(fn):
+            raise TypeError("fn must be callable")
+        return service.call(lambda engine: fn(engine.loaded)).result()
+
+    return run_on_model
+
+
 def _print_frame(record: dict[str, Any]) -> None:
     where = record["source"] + ("" if record["frame_index"] is None else f" [frame {record['frame_index']}]")
     if record.get("top_plane") is None:
@@ -227,25 +300,42 @@ def _run(args: argparse.Namespace) -> int:
         head_readouts_for_all_frames=args.head_readouts_all_frames, batch_size=args.batch_size
     )
     records: list[dict[str, Any]] = []
+    clips: list[dict[str, Any]] = []
+    run_on_model = None if service is None else model_runner(service)
     problems: list[dict[str, str]] = [{"path": p, "message": f"{p}: no such file or folder"} for p in missing]
     analysis_s, n_model_frames = 0.0, 0
     dicom_paths = [p for p in dicom_paths if p not in missing]
 
-    def analyse(inputs, cine=None) -> None:
+    def analyse(inputs, cine=None) -> list[FrameContext]:
         nonlocal analysis_s, n_model_frames
+        contexts = []
         if service is None:
             for item in inputs:
-                records.append(
-                    frame_record(FrameContext(item.source, item.frame_index, cine, item, None, unavailable))
-                )
-            return
-        result = service.submit(AnalyzeRequest(next_request_id(), tuple(inputs), options)).result()
+                contexts.append(FrameContext(item.source, item.frame_index, cine, item, None, unavailable))
+                records.append(frame_record(contexts[-1]))
+            return contexts
+        request = AnalyzeRequest(next_request_id(), tuple(inputs), options, want_raw_embeddings=True)
+        result = service.submit(request).result()
         if result.error:
             raise FetalViewerError(result.error)
         analysis_s += result.seconds
         n_model_frames += len(result.predictions)
-        for item, pred in zip(inputs, result.predictions, strict=True):
-            records.append(frame_record(FrameContext(item.source, item.frame_index, cine, item, pred)))
+        raw = result.raw_embeddings
+        for k, (item, pred) in enumerate(zip(inputs, result.predictions, strict=True)):
+            embedding = None if raw is None else raw[k]
+            contexts.append(
+                FrameContext(item.source, item.frame_index, cine, item, pred, None, embedding, run_on_model)
+            )
+            records.append(frame_record(contexts[-1]))
+        return contexts
+
+    def finish_clip(cine, contexts: list[FrameContext], first_record: int) -> None:
+        if int(getattr(cine, "n_frames", 1) or 1) < 2 or not contexts:
+            return  # clip-level read-outs (CHD) are for multi-frame instances
+        own = tuple(records[first_record:])
+        clips.append(
+            clip_record(ClipContext(str(cine.path), cine, tuple(contexts), own, unavailable, run_on_model))
+        )
 
     try:
         for path in images:
@@ -259,11 +349,13 @@ def _run(args: argparse.Namespace) -> int:
         problems.extend(dicom_problems)
         for cine in instances:
             indices = list(range(0, cine.n_frames, args.step))
+            first_record, contexts = len(records), []
             if service is None:
                 for i in indices:
-                    records.append(
-                        frame_record(FrameContext(str(cine.path), i, cine, None, None, unavailable))
-                    )
+                    contexts.append(FrameContext(str(cine.path), i, cine, None, None, unavailable))
+                    records.append(frame_record(contexts[-1]))
+                finish_clip(cine, contexts, first_record)
+                cine.close()
                 continue
             try:
                 for start in range(0, len(indices), 64):  # bounded memory for long cines
@@ -278,7 +370,8 @@ def _run(args: argparse.Namespace) -> int:
                         except FrameDecodeError as exc:
                             problems.append({"path": str(cine.path), "message": f"frame {i}: {exc}"})
                     if inputs:
-                        analyse(inputs, cine)
+                        contexts.extend(analyse(inputs, cine))
+                finish_clip(cine, contexts, first_record)
             except FetalViewerError as exc:
                 problems.append({"path": str(cine.path), "message": str(exc)})
             finally:
@@ -292,6 +385,7 @@ def _run(args: argparse.Namespace) -> int:
         "model": None if info is None else info.to_dict(),
         "model_unavailable_reason": unavailable,
         "frames": records,
+        "clips": clips,
         "problems": problems,
         "timings": {
             "model_load_s": round(load_s, 3),
@@ -310,6 +404,9 @@ def _run(args: argparse.Namespace) -> int:
             _print_frame(record)
             if record.get("biometry_text"):  # added by the biometry extender (analyze_biometry)
                 print(f"    {record['biometry_text']}")
+        for clip in clips:
+            if clip.get("chd_summary"):  # added by the CHD clip extender (analyze_biometry)
+                print(f"{clip['source']} (clip of {clip['n_frames']} frames): {clip['chd_summary']}")
         for problem in problems:
             print(f"problem: {problem['message']}")
         if unavailable:

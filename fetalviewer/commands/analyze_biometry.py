@@ -12,10 +12,16 @@ Registered on import as a frame extender of :mod:`fetalviewer.commands.analyze`.
   reason said;
 * when the FetalCLIP model ran and its top plane is not "brain", no head biometry is attempted (the
   reason names the plane); without weights every frame is tried;
-* CHD: the review prompt needs FetalCLIP embeddings and a trained CHD head; otherwise the fields say why.
+* CHD (clip level, :mod:`fetalviewer.commands.analyze_chd`): on a multi-frame instance, the installed
+  CHD head scores the un-normalised embeddings of the frames the model labels heart; the clip block
+  (``clips[i]``) gets the score, the review prompt, the frames used and the head's provenance, and the
+  heart frames' records get the same CHD fields. Otherwise the fields say why there is no score.
 
-The segmentation model used is the project's default head (``weights/default_head``), named in
-``head_segmentation``; a FetalCLIP-feature seg head is reported with the reason it did not run.
+Segmentation model: when the FetalCLIP weights are loaded and a trained FetalCLIP ``seg`` head for the
+``head`` structure that fits the loaded backbone is installed (user heads folder or ``weights/heads``),
+it runs (on the model's worker thread, through ``context.run_on_model``) instead of the project's
+default head (``weights/default_head``); a head for another backbone is refused with the reason.
+``head_segmentation.source`` says which ran, ``head_segmentation.fetalclip_seg_head`` why.
 """
 
 from __future__ import annotations
@@ -27,7 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from fetalviewer.commands.analyze import FrameContext, register_frame_extender
+from fetalviewer.commands.analyze import (
+    ClipContext,
+    FrameContext,
+    register_clip_extender,
+    register_frame_extender,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +86,30 @@ def _head_kind(path: Path) -> str | None:
 
 
 def fetalclip_seg_head_note(context: FrameContext) -> str:
-    """Why the FetalCLIP seg head did not take over from the default head for this frame."""
-    if context.prediction is None:
+    """Why no FetalCLIP seg head can run for this frame (no model to run it on)."""
+    if context.prediction is None or context.run_on_model is None:
         return "no FetalCLIP weights loaded, so no FetalCLIP segmentation head can run"
-    if not _installed_heads("seg"):
-        return ("no FetalCLIP segmentation head is installed (train one with "
-                "'fetalviewer train-head seg --data DIR')")
-    return ("a FetalCLIP segmentation head is installed but 'analyze' does not pass the loaded backbone "
-            "to frame extenders yet; the default head model was used")
+    return "the loaded FetalCLIP model is not available to this frame"
+
+
+def segment_frame(context: FrameContext, frame: np.ndarray, region: Any):
+    """``(HeadSegmentation, note)``: an installed FetalCLIP seg head that fits the loaded backbone when
+    there is one (run on the model's worker thread), else the default head model; the note says which
+    ran and why. A FetalCLIP head that fails at run time falls back to the default head (said)."""
+    from fetalviewer.errors import FetalViewerError
+    from fetalviewer.model.heads.default_head import segment_head
+
+    if context.run_on_model is None:
+        return segment_head(frame, region), f"default head model ({fetalclip_seg_head_note(context)})"
+    from fetalviewer.model.heads.select import segment_head_auto
+
+    try:
+        return context.run_on_model(lambda loaded: segment_head_auto(frame, region, loaded))
+    except (FetalViewerError, ValueError, RuntimeError, KeyError) as exc:
+        log.warning("%s: FetalCLIP seg head failed (%s); default head model used", context.source, exc)
+        return segment_head(
+            frame, region
+        ), f"default head model (the FetalCLIP segmentation head failed: {exc})"
 
 
 def frame_pixels(context: FrameContext) -> tuple[np.ndarray, Any, tuple[float, float] | None]:
@@ -120,7 +147,6 @@ def head_fields(context: FrameContext) -> dict[str, Any]:
     """The biometry fields of one frame (see the module docstring)."""
     from fetalviewer.analysis.frame_biometry import biometry_fields, fit_head_mask
     from fetalviewer.errors import FetalViewerError
-    from fetalviewer.model.heads.default_head import segment_head
 
     pred = context.prediction
     threshold = _discordance_threshold_days()
@@ -130,15 +156,20 @@ def head_fields(context: FrameContext) -> dict[str, Any]:
     try:
         frame, region, spacing = frame_pixels(context)
     except Exception as exc:  # noqa: BLE001 - a frame that cannot be decoded is reported, not fatal
-        return {**biometry_fields(None, unavailable_reason=f"frame not decoded: {exc}"), "head_segmentation": None}
+        return {
+            **biometry_fields(None, unavailable_reason=f"frame not decoded: {exc}"),
+            "head_segmentation": None,
+        }
     try:
-        seg = segment_head(frame, region)
+        seg, seg_note = segment_frame(context, frame, region)
     except FetalViewerError as exc:  # weights missing or damaged: say so, per frame
         reason = f"head segmentation model unavailable: {exc}"
         return {**biometry_fields(None, unavailable_reason=reason), "head_segmentation": None}
     except ValueError as exc:
-        return {**biometry_fields(None, unavailable_reason=f"head segmentation not run: {exc}"),
-                "head_segmentation": None}
+        return {
+            **biometry_fields(None, unavailable_reason=f"head segmentation not run: {exc}"),
+            "head_segmentation": None,
+        }
     fit = fit_head_mask(seg.mask, seg.crop_box)
     regions = None if context.cine is None else tuple(getattr(context.cine, "regions", ()) or ())
     fields = biometry_fields(
@@ -158,7 +189,7 @@ def head_fields(context: FrameContext) -> dict[str, Any]:
         "confidence_0_1": round(seg.confidence_0_1, 4),
         "crop_box_px": list(seg.crop_box),
         "mask_area_px": seg.area_px,
-        "fetalclip_seg_head": fetalclip_seg_head_note(context),
+        "fetalclip_seg_head": seg_note,
     }
     if pred is None:
         fields["ga_discordance_note"] = "no model GA (no FetalCLIP weights): discordance not checked"
@@ -166,30 +197,44 @@ def head_fields(context: FrameContext) -> dict[str, Any]:
 
 
 def chd_frame_fields(context: FrameContext) -> dict[str, Any]:
-    """CHD review fields of one frame: why there is no score, or the installed head's state."""
+    """CHD review fields of one frame before its clip is scored: why there is no score here.
+
+    A heart frame of a multi-frame instance gets its clip's fields afterwards (:func:`add_clip_chd`).
+    """
     from fetalviewer.analysis.chd import chd_review
     from fetalviewer.analysis.frame_biometry import chd_fields
 
     pred = context.prediction
     if pred is None:
-        return chd_fields(None, "no FetalCLIP weights loaded: the CHD head works on FetalCLIP frame embeddings")
+        return chd_fields(
+            None, "no FetalCLIP weights loaded: the CHD head works on FetalCLIP frame embeddings"
+        )
     if pred.top_plane != HEART_PLANE:
         return chd_fields(None, f"not a heart frame (model top plane: {pred.top_plane})")
     if not _installed_heads("chd"):
         return chd_fields(chd_review(None, 1, head_installed=False))
-    return chd_fields(None, "a CHD head is installed but 'analyze' does not pass frame embeddings to it "
-                            "yet; open the clip in the window's AI review")
+    if context.cine is None or int(getattr(context.cine, "n_frames", 1) or 1) < 2:
+        return chd_fields(
+            None, "the CHD head scores heart clips (multi-frame instances); this is a single image"
+        )
+    return chd_fields(None, "scored with its clip (see the clip's CHD block)")
 
 
 def biometry_text(fields: dict[str, Any]) -> str:
     """One line for the text output of ``analyze``."""
     if fields.get("hc_mm") is not None:
-        parts = [f"HC {fields['hc_mm']:.1f} mm", f"BPD {fields['bpd_mm']:.1f} mm", f"OFD {fields['ofd_mm']:.1f} mm"]
+        parts = [
+            f"HC {fields['hc_mm']:.1f} mm",
+            f"BPD {fields['bpd_mm']:.1f} mm",
+            f"OFD {fields['ofd_mm']:.1f} mm",
+        ]
         for ga in fields.get("ga_formulas", []):
             value = ga["ga_weeks_days"] or f"unavailable ({ga['unavailable_reason']})"
             parts.append(f"GA {ga['method']} {value}")
         if fields.get("ga_discordance_flag") is not None:
-            parts.append("DISCORDANT with model GA" if fields["ga_discordance_flag"] else "concordant with model GA")
+            parts.append(
+                "DISCORDANT with model GA" if fields["ga_discordance_flag"] else "concordant with model GA"
+            )
         return "head biometry (automatic): " + "; ".join(parts)
     if fields.get("hc_px") is not None:
         return f"head contour found, HC {fields['hc_px']:.1f} px; {fields['biometry_unavailable_reason']}"
@@ -203,3 +248,18 @@ def add_biometry_and_chd(record: dict[str, Any], context: FrameContext) -> None:
     record.update(fields)
     record.update(chd_frame_fields(context))
     record["biometry_text"] = biometry_text(fields)
+
+
+@register_clip_extender
+def add_clip_chd(record: dict[str, Any], context: ClipContext) -> None:
+    """The analyze clip extender: the clip-level CHD block, copied onto the clip's heart frames."""
+    from fetalviewer.commands.analyze_chd import clip_chd_block, heart_frames
+
+    used, embeddings = heart_frames(context.frames)
+    block = clip_chd_block(used, embeddings, context.run_on_model, context.model_unavailable_reason)
+    record["chd"] = block
+    record["chd_summary"] = block["chd_text"] or f"CHD review unavailable: {block['chd_unavailable_reason']}"
+    frame_fields = {k: v for k, v in block.items() if k.startswith("chd_")}
+    for frame, frame_record in zip(context.frames, context.records, strict=True):
+        if frame.frame_index in used:
+            frame_record.update(frame_fields)

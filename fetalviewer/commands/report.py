@@ -93,14 +93,21 @@ def _err(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
-def analyse_with_model(instances, weights: str, step: int, config: str | None = None):
-    """(predictions per SOPInstanceUID, ModelInfo, None) or ({}, None, reason) when the model cannot run."""
+def analyse_with_model(
+    instances, weights: str, step: int, config: str | None = None, chd: dict | None = None
+):
+    """(predictions per SOPInstanceUID, ModelInfo, None) or ({}, None, reason) when the model cannot run.
+
+    ``chd``: when given, gets the clip-level CHD block (:func:`fetalviewer.commands.analyze_chd.clip_chd_block`)
+    of every multi-frame instance, by SOPInstanceUID, scored while the model is loaded."""
     try:
         from fetalviewer.model.engine import AnalyzeOptions
         from fetalviewer.model.inputs import frame_inputs_from_cine
         from fetalviewer.model.service import AnalyzeRequest, InferenceService, next_request_id
     except ImportError as exc:
         return {}, None, f"the model engine is not installed ({exc})"
+    from fetalviewer.commands.analyze import model_runner
+    from fetalviewer.commands.analyze_chd import clip_chd_block, heart_rows
     from fetalviewer.errors import FetalViewerError
 
     service = InferenceService(weights, config, device="auto", precision="auto", batch_size=None)
@@ -112,16 +119,27 @@ def analyse_with_model(instances, weights: str, step: int, config: str | None = 
             return {}, None, str(exc)
         for cine in instances:
             indices = list(range(0, cine.n_frames, max(1, step)))
+            used, heart = [], []
             for start in range(0, len(indices), 64):
                 inputs = frame_inputs_from_cine(
                     cine, indices[start : start + 64], crop=True, pixel_size_mm=None
                 )
                 result = service.submit(
-                    AnalyzeRequest(next_request_id(), tuple(inputs), AnalyzeOptions())
+                    AnalyzeRequest(
+                        next_request_id(), tuple(inputs), AnalyzeOptions(), want_raw_embeddings=True
+                    )
                 ).result()
                 if result.error:
                     raise FetalViewerError(f"{cine.path}: analysis failed: {result.error}")
                 predictions.setdefault(cine.sop_instance_uid, []).extend(result.predictions)
+                frames, rows = heart_rows(result.predictions, result.raw_embeddings)
+                used += frames
+                heart += [] if rows is None else list(rows)
+            if chd is not None and cine.n_frames > 1:
+                import numpy as np
+
+                emb = np.stack(heart) if heart else None
+                chd[cine.sop_instance_uid] = clip_chd_block(used, emb, model_runner(service))
         return predictions, info, None
     finally:
         service.shutdown()
@@ -163,8 +181,9 @@ def _head_frames(text: str | None) -> tuple[tuple[int, ...], bool]:
     return tuple(frames), best
 
 
-def _analysis(instances, args):
-    """(predictions, ModelInfo, reason): the window's cached results first, the model for the rest."""
+def _analysis(instances, args, chd: dict | None = None):
+    """(predictions, ModelInfo, reason): the window's cached results first, the model for the rest
+    (``chd`` gets the clip CHD blocks of the instances the model analyses now)."""
     from fetalviewer.report.build import cached_analyses, predictions_from_analyses
 
     predictions, info, reason = {}, None, "no weights given (use --weights W to analyse with FetalCLIP)"
@@ -180,7 +199,7 @@ def _analysis(instances, args):
     if args.weights and missing:
         _say(f"analysing {len(missing)} instance(s) with FetalCLIP (every {args.analysis_step}th frame)...")
         more, new_info, new_reason = analyse_with_model(
-            missing, args.weights, args.analysis_step, args.config
+            missing, args.weights, args.analysis_step, args.config, chd
         )
         if new_reason:
             _err(f"model not available: {new_reason}")
@@ -203,27 +222,39 @@ def _best_head_frames(predictions, instances) -> list[tuple[str, int]]:
     return out
 
 
-def chd_unavailable_reason() -> str:
-    """Why the report carries no CHD review prompt: no trained head, or a head this command does not run."""
+def chd_unavailable_reason(blocks: dict | None = None) -> str:
+    """Why the report carries no CHD review prompt: no trained head, no clip scored (and why)."""
     try:
         from fetalviewer.analysis.chd import NO_HEAD_REASON
-        from fetalviewer.model.heads.headfile import HEAD_SUFFIX, head_dirs, read_header
+        from fetalviewer.commands.analyze_chd import chd_head_files
     except ImportError as exc:
         return f"the CHD head support is not installed ({exc})"
-    heads = []
-    for folder in head_dirs():
-        for path in sorted(folder.glob(f"*{HEAD_SUFFIX}")) if folder.is_dir() else ():
-            try:
-                if read_header(path).kind == "chd":
-                    heads.append(path.name)
-            except Exception:  # an unreadable head file is not a CHD head
-                continue
+    heads = chd_head_files()
     if not heads:
         return NO_HEAD_REASON
-    return (
-        f"a CHD head is installed ({', '.join(heads)}) but 'fetalviewer report' does not run it; "
-        "review CHD prompts in the window's findings panel"
+    reasons = sorted(
+        {b["chd_unavailable_reason"] for b in (blocks or {}).values() if b["chd_unavailable_reason"]}
     )
+    if reasons:
+        return "; ".join(reasons)
+    return (
+        f"a CHD head is installed ({', '.join(heads)}) but no heart clip was scored: it scores the "
+        "un-normalised embeddings of a clip's heart frames, so give --weights W (and --no-cache for "
+        "clips the window already analysed)"
+    )
+
+
+def chd_flag_lines(instances, blocks: dict) -> list[str]:
+    """Report lines of the scored clips (by position in the study, no file names: safe to de-identify)."""
+    from fetalviewer.commands.analyze_chd import report_flag_text
+
+    lines = []
+    for k, inst in enumerate(instances, start=1):
+        block = blocks.get(inst.sop_instance_uid)
+        line = None if block is None else report_flag_text(f"Clip {k} ({inst.n_frames} frames)", block)
+        if line:
+            lines.append(line)
+    return lines
 
 
 def _sign_and_save(record, impression: str | None, signer: str | None) -> None:
@@ -299,7 +330,11 @@ def run(args: argparse.Namespace) -> int:
         _err(f"note: {len(uids)} studies found; reporting {chosen} (choose with --study)")
     try:
         record = load_exam_record(chosen)
-        predictions, info, reason = _analysis(instances, args)
+        chd_blocks: dict = {}
+        predictions, info, reason = _analysis(instances, args, chd_blocks)
+        chd_lines = chd_flag_lines(instances, chd_blocks)
+        for line in chd_lines:
+            _say(f"CHD: {line}")
         frames = [(i.sop_instance_uid, f) for i in instances for f in head_frames if f < i.n_frames]
         if head_best:
             frames += _best_head_frames(predictions, instances)
@@ -320,7 +355,7 @@ def run(args: argparse.Namespace) -> int:
             instances, record, predictions, model_info=info, model_unavailable_reason=reason, contours=contours,
             deidentified=args.deidentify, problems=problems,
             sr_reports=[r for r in sr_reports if r.study_instance_uid == chosen],
-            chd_unavailable_reason=chd_unavailable_reason(),
+            chd_flags=chd_lines, chd_unavailable_reason=chd_unavailable_reason(chd_blocks),
             plane_threshold_0_1=float(settings.get("uncertain_threshold_0_1", 0.5)),
             discordance_threshold_days=float(settings.get("discordance_threshold_days", 14)),
         )  # fmt: skip
