@@ -253,12 +253,12 @@ def test_cli_reuses_the_windows_cached_analysis(tmp_path, capsys):
     AnalysisCache().save(CacheKey.for_file(cine.sop_instance_uid, still, identity), analysis)
     cine.close()
     out = tmp_path / "out"
-    assert (
-        main(["report", str(still), "--out", str(out), "--weights", str(weights), "--formats", "csv,json"])
-        == 0
-    )
+    args = ["report", str(still), "--out", str(out), "--weights", str(weights), "--formats", "csv,json"]
+    assert main([*args, "--measure-head", "best"]) == 0
     printed = capsys.readouterr().out
     assert "reusing the window's cached analysis: 1 frame(s) of 1 instance(s)" in printed
+    if _head_model_present():  # 'best': frame 0, the cached read-out's brain frame
+        assert "automatic head biometry: 3 measurement(s) stored in the exam record" in printed
     rows = read_table_csv(out / "model_outputs.csv")
     assert len(rows) == 1 and rows[0]["top_plane"] == "brain"
     data = json.loads((out / "report.json").read_text())

@@ -60,7 +60,7 @@ class ExportDialog(QDialog):
         self.controller = controller
         self.setWindowTitle("Export exam")
         self.setModal(False)
-        self.resize(720, 760)
+        self.resize(760, 840)
         layout = QVBoxLayout(self)
 
         folder_row = QHBoxLayout()
@@ -247,6 +247,11 @@ class ExportDialog(QDialog):
             f"Export signs the exam record as {signer!r} (any later change clears the signature)."
             if signer
             else "Not signed: the report says so."
+        )
+        shown = getattr(self.window, "shown_index", None)
+        self.format_boxes["png"].setText(
+            "PNG with overlays: the key frames"
+            + (f", and frame {shown + 1} (on screen) of every image" if shown is not None else "")
         )
         self.command_label.setText("Same export from the command line:\n" + self.command_line())
 
