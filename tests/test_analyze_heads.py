@@ -17,6 +17,7 @@ from fetalviewer.cli import main
 from fetalviewer.model.heads.headfile import HEAD_SUFFIX
 from fetalviewer.model.heads.training import TrainOptions, train_head
 from fetalviewer.paths import user_dirs
+from fetalviewer.report.sr import read_ob_sr as read_sr
 
 pytest_plugins = ["tests.model_fixtures"]
 
@@ -110,7 +111,15 @@ def _cine(tmp_path, n=4):
 
     rng = np.random.default_rng(7)
     frames = rng.integers(0, 256, (n, 60, 80), dtype=np.uint8)
-    return write_us_dicom(tmp_path / "cine.dcm", frames)
+    path = write_us_dicom(tmp_path / "cine.dcm", frames)
+    import pydicom
+
+    ds = pydicom.dcmread(path)  # the Type 2 patient/study attributes a scanner writes (the SR copies them)
+    for keyword in ("PatientID", "PatientBirthDate", "PatientSex", "StudyID", "AccessionNumber",
+                    "StudyDate", "StudyTime", "ReferringPhysicianName"):  # fmt: skip
+        setattr(ds, keyword, "")
+    ds.save_as(path)
+    return path
 
 
 def _analyze(tmp_path, capsys, *args):
@@ -248,8 +257,26 @@ def test_report_gets_the_clip_chd_flag(tiny_loaded, tiny_weights, tiny_config, t
     cine = _cine(tmp_path, n=4)
     out = tmp_path / "out"
     code = main(["report", str(cine), "--out", str(out), "--weights", str(tiny_weights), "--config",
-                 str(tiny_config), "--analysis-step", "2", "--formats", "json"])  # fmt: skip
+                 str(tiny_config), "--analysis-step", "2", "--formats", "json,sr"])  # fmt: skip
     assert code == 0
     flags = read_report_json(out / "report.json")["chd_flags"]
     assert len(flags) == 1 and "heart frames 0, 2" in flags[0] and f"chd{HEAD_SUFFIX}" in flags[0]
+    assert flags[0].startswith("Clip 1 (4 frames): ") and str(tmp_path) not in flags[0]
     assert "CHD review suggested" in flags[0] or "No CHD review prompt" in flags[0]
+    sr = read_sr(out / "report_sr.dcm")
+    assert sr.findings == (flags[0],)
+
+
+def test_report_without_chd_head_says_why(tiny_weights, tiny_config, tmp_path, monkeypatch):
+    from fetalviewer.report.tables import read_report_json
+
+    _force_planes(monkeypatch, lambda i: "heart")
+    out = tmp_path / "out"
+    code = main(["report", str(_cine(tmp_path, n=2)), "--out", str(out), "--weights", str(tiny_weights),
+                 "--config", str(tiny_config), "--formats", "json,sr"])  # fmt: skip
+    assert code == 0
+    (flag,) = read_report_json(out / "report.json")["chd_flags"]
+    assert (
+        flag.startswith("not available") and "no CHD head is installed" in flag and "train-head chd" in flag
+    )
+    assert read_sr(out / "report_sr.dcm").findings == ()

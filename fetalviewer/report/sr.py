@@ -17,6 +17,8 @@ Tree written (PS3.16; codes from pydicom's ``codes``, see shared/clinical/DICOM.
             INFERRED FROM CODE (121420 Equation) = CID 12013 equation
       CONTAINS NUM (18185-9, LN, "Gestational Age") d                     model GA (AI-derived)
         HAS CONCEPT MOD TID 4019; INFERRED FROM IMAGE of the frame it was read from
+      CONTAINS TEXT (121071, DCM, "Finding") CHD review prompt            one per scored heart clip
+        HAS CONCEPT MOD TID 4019 (the CHD head)
 
 SCOORD graphic data use the app's image coordinates unchanged (:mod:`fetalviewer.analysis.geometry`).
 """
@@ -86,6 +88,7 @@ class ObSrReport:
     model_algorithm: tuple[str, str] | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     manufacturer: str = ""
+    findings: tuple[str, ...] = ()  # TEXT "Finding" items of the root (e.g. the CHD review prompt)
 
 
 # -- writing --------------------------------------------------------------------------------------------
@@ -268,8 +271,27 @@ def build_sr_content(content: ReportContent, measurements, instances, map_uid: C
     model = _model_ga_item(content, instances, map_uid)
     if model is not None:
         children.append(model)
+    children += _chd_findings(content)
     root.ContentSequence = children
     return root
+
+
+def _chd_findings(content: ReportContent) -> list:
+    """One TEXT Finding per scored heart clip (the CHD review prompt, a model output), none otherwise."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    from fetalviewer.report.content import is_not_available
+
+    items = []
+    for flag in content.chd_flags:
+        if is_not_available(flag):
+            continue
+        item = hd.sr.TextContentItem(name=codes.DCM.Finding, value=flag, relationship_type="CONTAINS")
+        item.ContentSequence = _concept_mod(_algorithm(("FetalViewer CHD review (FetalCLIP CHD head)",
+                                                        content.app_version)))  # fmt: skip
+        items.append(item)
+    return items
 
 
 def _model_ga_item(content: ReportContent, instances, map_uid):
@@ -409,6 +431,9 @@ def _walk(items, section: str, out: list, state: dict) -> None:
             _walk(item.get("ContentSequence", []), name, group_out, state)
             out += group_out
             continue
+        if value_type == "TEXT" and code == "121071" and not section:
+            state["findings"].append(str(item.get("TextValue", "")))
+            continue
         if value_type != "NUM":
             continue
         value = _num_value(item)
@@ -471,13 +496,14 @@ def read_ob_sr(path: str | os.PathLike[str]) -> ObSrReport:
     if ds.get("ValueType") != "CONTAINER" or "ContentSequence" not in ds:
         raise DicomReadError(f"{path}: not a structured report (no root CONTAINER with content)")
     root_code, _ = _code(ds)
-    state: dict[str, Any] = {"model_ga": None, "model_algorithm": None, "notes": []}
+    state: dict[str, Any] = {"model_ga": None, "model_algorithm": None, "notes": [], "findings": []}
     found: list[SrMeasurement] = []
     _walk(ds.ContentSequence, "", found, state)
     return ObSrReport(
         path, str(ds.SOPInstanceUID), str(ds.StudyInstanceUID), root_code == "125000", tuple(found),
         state["model_ga"], state["model_algorithm"], tuple(state["notes"]),
         " ".join(str(ds.get(k, "") or "") for k in ("Manufacturer", "ManufacturerModelName")).strip(),
+        tuple(state["findings"]),
     )  # fmt: skip
 
 
