@@ -134,8 +134,9 @@ def test_installed_fetalclip_seg_head_runs_on_head_frames(tiny_loaded, tiny_weig
     head = _install_seg_head(tiny_loaded, tmp_path)
     _force_planes(monkeypatch, lambda i: "brain" if i == 0 else "abdomen")
     cine = _cine(tmp_path, n=2)
-    code, data, _ = _analyze(tmp_path, capsys, cine, "--weights", tiny_weights, "--config", tiny_config)
+    code, data, text = _analyze(tmp_path, capsys, cine, "--weights", tiny_weights, "--config", tiny_config)
     assert code == 0
+    assert f"[segmented by the FetalCLIP seg head {head.name}]" in text
     brain, abdomen = data["frames"]
     seg = brain["head_segmentation"]
     assert seg["source"] == "fetalclip-seg-head"
@@ -280,3 +281,30 @@ def test_report_without_chd_head_says_why(tiny_weights, tiny_config, tmp_path, m
         flag.startswith("not available") and "no CHD head is installed" in flag and "train-head chd" in flag
     )
     assert read_sr(out / "report_sr.dcm").findings == ()
+
+
+def test_service_returns_unnormalised_embeddings_of_the_same_pass(tiny_weights, tiny_config):
+    from fetalviewer.model.inputs import FrameInput
+    from fetalviewer.model.service import AnalyzeRequest, InferenceService
+
+    rng = np.random.default_rng(2)
+    inputs = tuple(
+        FrameInput(f"im{i}.png", None, rng.integers(0, 256, (40, 50), dtype=np.uint8), None, "test")
+        for i in range(3)
+    )
+    service = InferenceService(str(tiny_weights), str(tiny_config), device="cpu", batch_size=2)
+    try:
+        both = service.submit(
+            AnalyzeRequest("r", inputs, want_embeddings=True, want_raw_embeddings=True)
+        ).result(60)
+        plain = service.submit(AnalyzeRequest("p", inputs, want_embeddings=True)).result(60)
+    finally:
+        service.shutdown()
+    assert both.error is None and both.raw_embeddings.shape == both.embeddings.shape == (3, 32)
+    assert plain.raw_embeddings is None
+    norms = np.linalg.norm(both.raw_embeddings, axis=1, keepdims=True)
+    assert not np.allclose(norms, 1.0)  # really un-normalised
+    np.testing.assert_allclose(both.raw_embeddings / norms, both.embeddings, atol=1e-6)
+    np.testing.assert_allclose(both.embeddings, plain.embeddings, atol=1e-6)
+    for a, b in zip(both.predictions, plain.predictions, strict=True):
+        assert a.top_plane == b.top_plane and a.plane_probs == pytest.approx(b.plane_probs, abs=1e-6)

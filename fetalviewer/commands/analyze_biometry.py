@@ -247,7 +247,11 @@ def add_biometry_and_chd(record: dict[str, Any], context: FrameContext) -> None:
     fields = head_fields(context)
     record.update(fields)
     record.update(chd_frame_fields(context))
-    record["biometry_text"] = biometry_text(fields)
+    text = biometry_text(fields)
+    seg = fields.get("head_segmentation") or {}
+    if seg.get("source") == "fetalclip-seg-head":
+        text += f" [segmented by the FetalCLIP seg head {seg.get('model_name', '').split(':', 1)[-1]}]"
+    record["biometry_text"] = text
 
 
 @register_clip_extender
