@@ -2,6 +2,7 @@
 
     python bench/bench_workspace.py [--fill-frames N] [--full] [--config tiny.json]
 
+Default cine: the bundled sample ``resources/sample/US_cine_436_HC.dcm`` (120 frames, 640x480).
 What it measures, in the real window (offscreen) with the real engine and the FULL-SIZE FetalCLIP
 architecture (ViT-L/14, random weights saved once in the official checkpoint format):
 
@@ -106,7 +107,8 @@ def main() -> int:
 
     from pydicom.data import get_testdata_file
 
-    cine = args.cine or get_testdata_file("color3d_jpeg_baseline.dcm")
+    sample = REPO / "resources" / "sample" / "US_cine_436_HC.dcm"
+    cine = args.cine or (str(sample) if sample.exists() else get_testdata_file("color3d_jpeg_baseline.dcm"))
     config = Path(args.config)
     weights = (
         Path(args.weights)
@@ -156,7 +158,9 @@ def main() -> int:
     wait_for(app, lambda: loaded["n"] is not None, 60)
     loop = win.instances[0]
     n_frames = loop.n_frames
-    stride = first_pass_stride(n_frames, 12)
+    from fetalviewer.ui.workspace.controller import FIRST_PASS_FRAMES_CPU
+
+    stride = first_pass_stride(n_frames, FIRST_PASS_FRAMES_CPU)  # the bench runs on the CPU
     first = set(first_pass_indices(n_frames, stride))
     result["n_frames"] = n_frames
     result["first_pass_frames"] = len(first)

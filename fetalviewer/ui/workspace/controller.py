@@ -23,6 +23,11 @@ from fetalviewer.workspace.search import search_frames
 
 log = logging.getLogger(__name__)
 
+#: Frames per cine in the first pass (the whole timeline gets values first): fewer on a CPU, where one
+#: ViT-L/14 frame costs 6-10 s on two cores.
+FIRST_PASS_FRAMES_CPU = 6
+FIRST_PASS_FRAMES_GPU = 24
+
 PLANE_KEYS = (
     "abdomen",
     "brain",
@@ -240,9 +245,14 @@ class WorkspaceController(QObject):
         # One frame per step on a CPU (~6 s per frame for ViT-L/14): cancel, a search or closing the
         # window waits one frame at most; larger batches where the model runs on a GPU.
         device = str(getattr(getattr(self.worker.backend, "loaded", None), "device", "cpu"))
-        batch = 1 if device.startswith("cpu") else 16
+        on_cpu = device.startswith("cpu")
         job = StudyAnalysis(
-            self.request_id, self.targets, self.worker.backend, AnalysisCache(), batch_size=batch
+            self.request_id,
+            self.targets,
+            self.worker.backend,
+            AnalysisCache(),
+            batch_size=1 if on_cpu else 16,
+            first_pass_frames=FIRST_PASS_FRAMES_CPU if on_cpu else FIRST_PASS_FRAMES_GPU,
         )
         self.running = True
         self.last_progress = None
