@@ -1,11 +1,12 @@
 """``fetalviewer self-test`` (also ``--self-test``, and ``FetalViewer-debug --self-test`` when frozen).
 
 Runs offscreen and checks, in order, that the installation works end to end: every module imports, the
-bundled sample study opens and decodes, the window opens it offscreen, the FetalCLIP pipeline analyses it
-(with the installed weights when ``--use-installed-weights`` is given, else with a tiny random-weight model
-of the same architecture family built on the spot from the bundled test config), the default head model
-measures a head, and a PDF report and a DICOM SR are written to a temporary folder and read back. Prints one
-line per check and a one-line result; exits 0 only if every check passed.
+bundled sample study opens and decodes, the window opens it offscreen, the bundled default head model
+measures the sample stills' HC (within 10 mm of HC18's published values), the FetalCLIP pipeline analyses
+the sample (with the installed weights when ``--use-installed-weights`` is given, else with a tiny
+random-weight model of the same architecture family built on the spot from the bundled test config), and
+a PDF report and a DICOM SR are written to a temporary folder and read back. Prints one line per check
+and a one-line result; exits 0 only if every check passed.
 """
 
 from __future__ import annotations
@@ -113,6 +114,41 @@ def _check_window() -> str:
     return self_test_window([str(sample_study_dir())])
 
 
+#: The default head model must measure each sample still within this of HC18's published HC (its
+#: held-out mean absolute error is 1.83 mm, weights/README.md): a larger miss means a broken install.
+HEAD_CHECK_TOLERANCE_MM = 10.0
+
+
+def _check_default_head() -> str:
+    """The bundled default head model measures the sample stills' HC close to the published values."""
+    from fetalviewer.analysis.frame_biometry import biometry_fields, fit_head_mask
+    from fetalviewer.dicom import open_instance
+    from fetalviewer.dicom.calibration import single_tissue_region
+    from fetalviewer.model.heads.default_head import segment_head
+    from fetalviewer.paths import sample_study_dir
+
+    truth = json.loads((sample_study_dir() / "sample_truth.json").read_text(encoding="utf-8"))
+    diffs = []
+    for item in truth["instances"]:
+        cine = open_instance(sample_study_dir() / item["file"])
+        try:
+            if cine.n_frames != 1:
+                continue
+            seg = segment_head(cine.frame(0), region=single_tissue_region(cine.regions))
+            fields = biometry_fields(fit_head_mask(seg.mask, seg.crop_box), regions=cine.regions)
+        finally:
+            cine.close()
+        if fields["hc_mm"] is None:
+            raise RuntimeError(f"{item['file']}: no HC ({fields['biometry_unavailable_reason']})")
+        diff = abs(fields["hc_mm"] - item["hc_mm"])
+        if diff > HEAD_CHECK_TOLERANCE_MM:
+            raise RuntimeError(f"{item['file']}: HC {fields['hc_mm']:.1f} mm vs published {item['hc_mm']} mm")
+        diffs.append(diff)
+    if not diffs:
+        raise RuntimeError("no sample still to measure")
+    return f"{len(diffs)} stills, HC within {max(diffs):.1f} mm of HC18's published values"
+
+
 def _tiny_weights(folder: Path) -> tuple[Path, Path]:
     import torch
 
@@ -198,6 +234,7 @@ def run(args: argparse.Namespace) -> int:
         checks.run("sample study", _check_sample)
         if not args.skip_window:
             checks.run("window (offscreen)", _check_window)
+        checks.run("default head model", _check_default_head)
         model_args: list[str] = []
         if args.use_installed_weights:
             label = "analysis (installed weights)"
