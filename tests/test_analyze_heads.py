@@ -308,3 +308,47 @@ def test_service_returns_unnormalised_embeddings_of_the_same_pass(tiny_weights, 
     np.testing.assert_allclose(both.embeddings, plain.embeddings, atol=1e-6)
     for a, b in zip(both.predictions, plain.predictions, strict=True):
         assert a.top_plane == b.top_plane and a.plane_probs == pytest.approx(b.plane_probs, abs=1e-6)
+
+
+def test_report_scores_a_clip_from_the_windows_cache(
+    tiny_loaded, tiny_weights, tiny_config, tmp_path, capsys
+):
+    """Cached read-outs choose the heart frames; only those are embedded again (un-normalised) for the head."""
+    from fetalviewer.dicom import open_instance
+    from fetalviewer.model.hashing import file_sha256
+    from fetalviewer.model.heads.backbone import BackboneSpec, embed_frames
+    from fetalviewer.model.heads.runtime import ChdProbe
+    from fetalviewer.model.inputs import frame_inputs_from_cine
+    from fetalviewer.model.planes import BRAIN_SUBPLANE_CLASSES, PLANE_CLASSES
+    from fetalviewer.report.tables import read_report_json
+    from fetalviewer.workspace.cache import AnalysisCache, CacheKey
+    from fetalviewer.workspace.fetalclip_backend import identity_for
+    from fetalviewer.workspace.results import InstanceAnalysis
+
+    head = _install_chd_head(tiny_loaded, tmp_path)
+    path = _cine(tmp_path, n=4)
+    loop = open_instance(path)
+    analysis = InstanceAnalysis(loop.sop_instance_uid, loop.n_frames, tuple(PLANE_CLASSES),
+                                tuple(BRAIN_SUBPLANE_CLASSES), 32)  # fmt: skip
+    probs = np.full((4, len(PLANE_CLASSES)), 0.02, np.float32)
+    for frame, plane in enumerate(("abdomen", "heart", "abdomen", "heart")):
+        probs[frame, PLANE_CLASSES.index(plane)] = 1.0 - 0.02 * (len(PLANE_CLASSES) - 1)
+    analysis.store([0, 1, 2, 3], plane_probs=probs, brain_probs=np.full((4, 3), 1 / 3, np.float32),
+                   ga_days=np.full(4, np.nan, np.float32), embeddings=np.zeros((4, 32), np.float32))  # fmt: skip
+    identity = identity_for(file_sha256(tiny_weights), "FetalCLIP_tiny_test")
+    AnalysisCache().save(CacheKey.for_file(loop.sop_instance_uid, path, identity), analysis)
+    inputs = frame_inputs_from_cine(loop, [1, 3], crop=True)
+    loop.close()
+    expected = ChdProbe(head, BackboneSpec.from_loaded(tiny_loaded)).score(
+        embed_frames(tiny_loaded, [i.image for i in inputs])
+    )
+
+    out = tmp_path / "out"
+    code = main(["report", str(path), "--out", str(out), "--weights", str(tiny_weights), "--config",
+                 str(tiny_config), "--formats", "json"])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "reusing the window's cached analysis: 4 frame(s) of 1 instance(s)" in printed
+    assert "embedding the heart frames of 1 cached clip(s) for the CHD head" in printed
+    (flag,) = read_report_json(out / "report.json")["chd_flags"]
+    assert "heart frames 1, 3" in flag and f"score {expected.prob_abnormal_0_1:.2f}" in flag

@@ -94,12 +94,19 @@ def _err(text: str) -> None:
 
 
 def analyse_with_model(
-    instances, weights: str, step: int, config: str | None = None, chd: dict | None = None
+    instances,
+    weights: str,
+    step: int,
+    config: str | None = None,
+    chd: dict | None = None,
+    heart_frames: dict | None = None,
 ):
     """(predictions per SOPInstanceUID, ModelInfo, None) or ({}, None, reason) when the model cannot run.
 
     ``chd``: when given, gets the clip-level CHD block (:func:`fetalviewer.commands.analyze_chd.clip_chd_block`)
-    of every multi-frame instance, by SOPInstanceUID, scored while the model is loaded."""
+    of every multi-frame instance, by SOPInstanceUID, scored while the model is loaded.
+    ``heart_frames``: SOPInstanceUID -> frame indices already known to be heart frames (the window's
+    cached read-outs): only those frames are embedded, for the CHD head, and used as its heart frames."""
     try:
         from fetalviewer.model.engine import AnalyzeOptions
         from fetalviewer.model.inputs import frame_inputs_from_cine
@@ -118,7 +125,8 @@ def analyse_with_model(
         except FetalViewerError as exc:
             return {}, None, str(exc)
         for cine in instances:
-            indices = list(range(0, cine.n_frames, max(1, step)))
+            known = None if heart_frames is None else heart_frames.get(cine.sop_instance_uid)
+            indices = list(known) if known is not None else list(range(0, cine.n_frames, max(1, step)))
             used, heart = [], []
             for start in range(0, len(indices), 64):
                 inputs = frame_inputs_from_cine(
@@ -133,6 +141,8 @@ def analyse_with_model(
                     raise FetalViewerError(f"{cine.path}: analysis failed: {result.error}")
                 predictions.setdefault(cine.sop_instance_uid, []).extend(result.predictions)
                 frames, rows = heart_rows(result.predictions, result.raw_embeddings)
+                if known is not None:  # the cached read-out chose the heart frames
+                    frames, rows = [p.frame_index for p in result.predictions], result.raw_embeddings
                 used += frames
                 heart += [] if rows is None else list(rows)
             if chd is not None and cine.n_frames > 1:
@@ -183,7 +193,10 @@ def _head_frames(text: str | None) -> tuple[tuple[int, ...], bool]:
 
 def _analysis(instances, args, chd: dict | None = None):
     """(predictions, ModelInfo, reason): the window's cached results first, the model for the rest
-    (``chd`` gets the clip CHD blocks of the instances the model analyses now)."""
+    (``chd`` gets the clip CHD blocks: of the instances the model analyses now, and, when a CHD head is
+    installed, of cached clips with heart frames, whose heart frames are embedded again because the
+    cache keeps only normalised embeddings and the CHD head reads un-normalised ones)."""
+    from fetalviewer.commands.analyze_chd import HEART_PLANE, chd_head_files
     from fetalviewer.report.build import cached_analyses, predictions_from_analyses
 
     predictions, info, reason = {}, None, "no weights given (use --weights W to analyse with FetalCLIP)"
@@ -208,6 +221,24 @@ def _analysis(instances, args, chd: dict | None = None):
         else:
             predictions.update(more)
             info, reason = info or new_info, None
+    cached_heart = {
+        i.sop_instance_uid: [
+            p.frame_index
+            for p in predictions.get(i.sop_instance_uid, [])
+            if p.top_plane == HEART_PLANE and p.frame_index is not None
+        ]
+        for i in instances
+        if i.sop_instance_uid not in {m.sop_instance_uid for m in missing} and i.n_frames > 1
+    }
+    cached_heart = {uid: frames for uid, frames in cached_heart.items() if frames}
+    if args.weights and chd is not None and cached_heart and chd_head_files():
+        _say(f"embedding the heart frames of {len(cached_heart)} cached clip(s) for the CHD head...")
+        clips = [i for i in instances if i.sop_instance_uid in cached_heart]
+        _, _, why = analyse_with_model(
+            clips, args.weights, args.analysis_step, args.config, chd, heart_frames=cached_heart
+        )
+        if why:
+            _err(f"CHD head not run: {why}")
     return predictions, info, reason
 
 
