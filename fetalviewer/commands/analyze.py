@@ -26,7 +26,11 @@ from fetalviewer import __version__
 from fetalviewer.errors import FetalViewerError, FrameDecodeError, WeightsNotFound
 
 NAME = "analyze"
-HELP = "FetalCLIP decision support per image/frame: plane probabilities, brain sub-plane, gestational age"
+HELP = (
+    "FetalCLIP decision support per image/frame: plane probabilities, brain sub-plane, gestational age, "
+    "head biometry (a trained FetalCLIP seg head when installed, else the default head model) and, per "
+    "heart clip, the CHD review prompt of a trained CHD head"
+)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MODEL_SOURCE = "model output (FetalCLIP zero-shot, research use, not a diagnosis)"
 
