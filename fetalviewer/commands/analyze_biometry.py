@@ -107,9 +107,8 @@ def segment_frame(context: FrameContext, frame: np.ndarray, region: Any):
         return context.run_on_model(lambda loaded: segment_head_auto(frame, region, loaded))
     except (FetalViewerError, ValueError, RuntimeError, KeyError) as exc:
         log.warning("%s: FetalCLIP seg head failed (%s); default head model used", context.source, exc)
-        return segment_head(
-            frame, region
-        ), f"default head model (the FetalCLIP segmentation head failed: {exc})"
+        note = f"default head model (the FetalCLIP segmentation head failed: {exc})"
+        return segment_head(frame, region), note
 
 
 def frame_pixels(context: FrameContext) -> tuple[np.ndarray, Any, tuple[float, float] | None]:
