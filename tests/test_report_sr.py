@@ -138,3 +138,18 @@ def test_signed_record_gives_verified_sr(tmp_path):
     evidence = [deidentify_dataset(loop.dataset(), DeidOptions(), uid_map)]
     ds = build_sr_dataset(deid, record.measurements, [loop], evidence, uid_map)
     assert ds.VerificationFlag == "UNVERIFIED" and "VerifyingObserverSequence" not in ds
+
+
+def test_instance_without_patient_attributes_still_gives_an_sr(tmp_path):
+    """Files lacking the Type 2 patient/study attributes (e.g. minimal exports) must not break the SR."""
+    loop, record, predictions, info = sample_exam()
+    header = loop.dataset()
+    for keyword in ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyID", "AccessionNumber"):
+        if keyword in header:
+            delattr(header, keyword)
+    content = build_report_content([loop], record, predictions, model_info=info)
+    sr = build_sr_dataset(content, record.measurements, [loop], [header])
+    path = write_sr(sr, tmp_path / "sr.dcm")
+    written = pydicom.dcmread(path)
+    assert written.PatientID == "" and written.PatientName == ""
+    assert {m.label for m in read_ob_sr(path).measurements} == {"BPD", "HC", "FL"}

@@ -341,8 +341,29 @@ def build_sr_dataset(
     return sr
 
 
+#: Patient and study attributes (Type 2 in the Patient and General Study modules) that highdicom copies
+#: from the evidence; a file without them gets them empty rather than failing the export.
+_TYPE2_PATIENT_STUDY = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyID", "StudyDate",
+                        "StudyTime", "ReferringPhysicianName", "AccessionNumber")
+
+
+def _with_type2_attributes(ds):
+    """``ds`` itself when it has every attribute of ``_TYPE2_PATIENT_STUDY``, else a copy with them empty."""
+    missing = [keyword for keyword in _TYPE2_PATIENT_STUDY if keyword not in ds]
+    if not missing:
+        return ds
+    import copy
+
+    ds = copy.deepcopy(ds)
+    for keyword in missing:
+        setattr(ds, keyword, "")
+    return ds
+
+
 def _comprehensive_sr(content, root, evidence, institution, series_instance_uid):
     import highdicom as hd
+
+    evidence = [_with_type2_attributes(ds) for ds in evidence]
 
     # A signed exam record gives a final, verified document naming the signer; a de-identified export
     # drops the signer (Verifying Observer Name is Z in PS3.15 Table E.1-1) and stays unverified.
