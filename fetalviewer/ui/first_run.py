@@ -265,6 +265,7 @@ def run_first_start(window, paths_given: bool) -> FirstRunWeightsDialog | None:
             workspace.set_weights(None, record.get("weights_config_path"))
 
     dialog.verified.connect(on_verified)
+    log.info("first run: no FetalCLIP weights configured; asking for them")
     dialog.open()
     window.first_run_dialog = dialog
     return dialog
