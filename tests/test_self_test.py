@@ -6,6 +6,8 @@ import pytest
 
 from fetalviewer import cli
 
+pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")  # the offscreen platform, on show()
+
 
 @pytest.mark.slow
 def test_self_test_passes(capsys, qapp):
@@ -13,7 +15,8 @@ def test_self_test_passes(capsys, qapp):
     out = capsys.readouterr().out
     assert "self-test: PASS" in out, out
     assert status == 0
-    for check in ("imports", "sample study", "window (offscreen)", "analysis", "PDF report and DICOM SR"):
+    for check in ("imports", "sample study", "window (offscreen)", "default head model", "analysis",
+                  "PDF report and DICOM SR"):
         assert f"[ok] {check}" in out
 
 
