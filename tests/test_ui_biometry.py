@@ -12,6 +12,7 @@ from fetalviewer.paths import sample_study_dir
 from tests.test_ui_window import open_and_wait, window  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
+pytest_plugins = ["tests.model_fixtures"]
 HC_TOLERANCE_REL = 0.06
 
 
@@ -167,3 +168,84 @@ def test_panel_lists_manual_calipers_with_ga_efw_and_refusals_with_the_range(qtb
     assert "unavailable" in panel.summary.combined_ga and "68-360 mm" in panel.summary.combined_ga
     assert {r[0] for r in panel.summary.measurement_rows} == {"AC", "FL", "HC"}
     assert all(r[2] == "manual" for r in panel.summary.measurement_rows)
+
+
+def _force_heart_on_bright_frames(monkeypatch):
+    """The tiny model's zero-shot planes are random: call a frame 'heart' when its pixels are bright, for
+    the window's workspace and ``analyze`` alike (both read out through the engine; embeddings stay real)."""
+    import dataclasses
+
+    from fetalviewer.model.engine import FetalClipEngine
+    from fetalviewer.model.planes import PLANE_CLASSES
+
+    real = FetalClipEngine.predict_embeddings
+
+    def predict_embeddings(self, inputs, embeddings, options=None):
+        preds = real(self, inputs, embeddings) if options is None else real(self, inputs, embeddings, options)
+        out = []
+        for item, pred in zip(inputs, preds, strict=True):
+            plane = "heart" if float(item.image.mean()) > 128 else "abdomen"
+            probs = {k: (0.9 if k == plane else 0.1 / (len(PLANE_CLASSES) - 1)) for k in PLANE_CLASSES}
+            out.append(dataclasses.replace(pred, plane_probs=probs, top_plane=plane, top_prob_0_1=0.9))
+        return out
+
+    monkeypatch.setattr(FetalClipEngine, "predict_embeddings", predict_embeddings)
+
+
+def test_window_chd_score_equals_the_cli_score(qtbot, tiny_loaded, tiny_weights, tiny_config, tmp_path, capsys,
+                                               monkeypatch):
+    """The window's CHD head reads the same UN-normalised heart-frame embeddings as ``fetalviewer analyze``."""
+    import numpy as np
+    import torch
+
+    from fetalviewer.settings import update_settings
+    from fetalviewer.ui.app import ensure_application
+    from fetalviewer.ui.biometry_panel import window_chd
+    from fetalviewer.ui.main_window import MainWindow
+    from tests.model_fixtures import write_us_dicom
+    from tests.test_analyze_heads import _analyze, _install_chd_head
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _install_chd_head(tiny_loaded, tmp_path)
+        _force_heart_on_bright_frames(monkeypatch)
+        rng = np.random.default_rng(11)
+        frames = np.stack([rng.integers(150 if i in (1, 2) else 0, 256 if i in (1, 2) else 100, (60, 80))
+                           for i in range(4)]).astype(np.uint8)
+        cine = write_us_dicom(tmp_path / "cine.dcm", frames)
+        code, data, _text = _analyze(tmp_path, capsys, cine, "--weights", tiny_weights, "--config", tiny_config)
+        assert code == 0
+        cli = data["clips"][0]["chd"]
+        assert cli["chd_frames_used"] == [1, 2] and cli["chd_score_0_1"] is not None
+
+        update_settings(weights_path=str(tiny_weights), weights_config_path=str(tiny_config))
+        ensure_application()
+        win = MainWindow()
+        qtbot.addWidget(win)
+        win.show()
+        open_and_wait(qtbot, win, [cine])
+        ws = win.workspace
+        with qtbot.waitSignal(ws.analysis_finished, timeout=300000):
+            ws.analyse()
+        result = window_chd(win.biometry)
+        assert result.score is not None, result.text
+        assert list(result.heart_frames) == cli["chd_frames_used"]
+        assert result.score.prob_abnormal_0_1 == pytest.approx(cli["chd_score_0_1"], abs=1e-4)
+        assert result.flag is cli["chd_review_flag"]
+        win.biometry.refresh_panel()
+        assert win.biometry.panel.summary.chd == result.text and "2 heart frames" in result.text
+        # the normalised embeddings (what the window used to feed the head) give another score
+        analysis = ws.results[win.current_loop.sop_instance_uid]
+        from fetalviewer.model.heads.backbone import BackboneSpec
+        from fetalviewer.model.heads.headfile import find_head
+        from fetalviewer.ui.biometry_panel import _chd_probe
+
+        spec = BackboneSpec.from_loaded(ws.worker.backend.loaded)
+        probe = _chd_probe(str(find_head("chd", spec).path), spec)
+        wrong = probe.score(analysis.embeddings[[1, 2]]).prob_abnormal_0_1
+        assert abs(wrong - cli["chd_score_0_1"]) > 1e-3
+        win.player.pause()
+        win.close()
+    finally:
+        torch.set_num_threads(threads)

@@ -260,3 +260,49 @@ def test_badge_text_marks_model_output_uncertainty_subplane_and_ga_band():
         FrameReading(1, "brain", 0.9, None, None, None), 0.5, names, ga_unavailable_reason="no pixel size"
     )
     assert "Model GA unavailable: no pixel size" in no_cal.lines
+
+
+class NormBackend(CountingBackend):
+    """Like CountingBackend, and reports the norm of each frame's un-normalised embedding (1 + value)."""
+
+    def analyze_frames(self, frames, pixel_size_mm):
+        import dataclasses
+
+        out = super().analyze_frames(frames, pixel_size_mm)
+        norms = np.array([1.0 + float(f.mean()) for f in frames], np.float32)
+        return dataclasses.replace(out, embedding_norms=norms)
+
+
+def test_raw_embeddings_are_kept_through_the_cache_and_old_records_are_recomputed(tmp_path, monkeypatch):
+    import fetalviewer.workspace.cache as cache_module
+
+    values = [3.0, 40.0, 77.0, 120.0]
+    target = make_target(tmp_path, n=4)
+    cache = AnalysisCache(tmp_path / "cache")
+    backend = NormBackend()
+    results = StudyAnalysis(1, [target], backend, cache, frame_reader=fake_reader(values)).run()
+    analysis = results[target.sop_instance_uid]
+    expected = np.stack([backend.embed_value(v) * (1.0 + v) for v in values])
+    np.testing.assert_allclose(analysis.raw_embeddings([0, 1, 2, 3]), expected, rtol=1e-5)
+    np.testing.assert_allclose(analysis.snapshot().raw_embeddings([2]), expected[[2]], rtol=1e-5)
+    backend2 = NormBackend()
+    cached = StudyAnalysis(2, [target], backend2, cache, frame_reader=fake_reader(values)).run()
+    assert backend2.calls == 0
+    np.testing.assert_allclose(cached[target.sop_instance_uid].raw_embeddings([1, 3]), expected[[1, 3]], rtol=1e-5)
+
+    # frames analysed without their norm (or not analysed) have no raw embedding: said, not guessed
+    partial = InstanceAnalysis("1.2.9", 3, PLANES, BRAIN, 8)
+    partial.store([0], plane_probs=np.full((1, 9), 1 / 9), brain_probs=np.full((1, 3), 1 / 3),
+                  ga_days=np.full(1, np.nan), embeddings=np.ones((1, 8)))
+    with pytest.raises(ValueError, match=r"frames \[0, 1\] of 1.2.9 have no un-normalised embedding"):
+        partial.raw_embeddings([0, 1])
+
+    # a record written by the previous cache format (normalised embeddings only) is not reused
+    other = make_target(tmp_path, "old.dcm", n=4, uid="1.2.3.9")
+    monkeypatch.setattr(cache_module, "FORMAT_VERSION", 1)
+    StudyAnalysis(3, [other], CountingBackend(), cache, frame_reader=fake_reader(values)).run()
+    monkeypatch.undo()
+    backend3 = NormBackend()
+    fresh = StudyAnalysis(4, [other], backend3, cache, frame_reader=fake_reader(values)).run()
+    assert backend3.frames_seen == 4
+    assert np.isfinite(fresh[other.sop_instance_uid].embedding_norms).all()

@@ -126,8 +126,25 @@ def build_summary(controller) -> BiometrySummary:
                            disc.flag, chd_text, chd_flag, tuple(citations))
 
 
-def chd_section(controller) -> tuple[str, bool | None]:
-    """(text, flag) of the CHD review section for the clip on screen."""
+@dataclass(frozen=True)
+class WindowChd:
+    """The CHD head's result for the clip on screen: a score, or the text saying why there is none."""
+
+    score: object | None = None  # fetalviewer.model.heads.runtime.ChdScore
+    heart_frames: tuple[int, ...] = ()
+    head_name: str = ""
+    text: str = ""
+    flag: bool | None = None
+
+
+def window_chd(controller) -> WindowChd:
+    """Score the clip on screen with the installed CHD head, as ``fetalviewer analyze`` does.
+
+    The head reads the UN-normalised embeddings of the clip's heart frames (``model.visual(x)``): the
+    AI review keeps each frame's normalised embedding and its norm, so they are recovered here without
+    running the model (:meth:`fetalviewer.workspace.results.InstanceAnalysis.raw_embeddings`); only the
+    probe (one linear layer) runs, so this is cheap enough for the GUI thread.
+    """
     from fetalviewer.analysis.chd import chd_review
     from fetalviewer.errors import FetalViewerError
     from fetalviewer.model.heads.headfile import HEAD_SUFFIX, find_head, head_dirs
@@ -138,30 +155,37 @@ def chd_section(controller) -> tuple[str, bool | None]:
     loaded = getattr(backend, "loaded", None)
     if loaded is None:
         if not installed:
-            return f"No CHD head installed. {TRAIN_CHD_HINT}", None
-        return ("CHD review unavailable: the CHD head runs on FetalCLIP embeddings; load the FetalCLIP "
-                "weights and run the AI review of this clip."), None
+            return WindowChd(text=f"No CHD head installed. {TRAIN_CHD_HINT}")
+        return WindowChd(text="CHD review unavailable: the CHD head runs on FetalCLIP embeddings; load the "
+                              "FetalCLIP weights and run the AI review of this clip.")
     from fetalviewer.model.heads.backbone import BackboneSpec
 
     spec = BackboneSpec.from_loaded(loaded)
     choice = find_head("chd", spec)
     if choice.path is None:
-        return f"No usable CHD head: {choice.reason}", None
+        return WindowChd(text=f"No usable CHD head: {choice.reason}")
     loop = controller.window.current_loop
     analysis = workspace.results.get(loop.sop_instance_uid) if loop is not None else None
     if analysis is None:
-        return "CHD review: run the AI review of this clip first (the head scores its heart frames).", None
-    heart = [i for i in range(analysis.n_frames)
-             if analysis.done[i] and analysis.frame_reading(i).plane_key == "heart"]
+        return WindowChd(text="CHD review: run the AI review of this clip first (the head scores its heart frames).")
+    heart = tuple(i for i in range(analysis.n_frames)
+                  if analysis.done[i] and analysis.frame_reading(i).plane_key == "heart")
     if not heart:
-        return chd_review(None, 0).text, None
+        return WindowChd(text=chd_review(None, 0).text)
     try:
         probe = _chd_probe(str(choice.path), spec)
-        score = probe.score(analysis.embeddings[heart])
+        score = probe.score(analysis.raw_embeddings(list(heart)))
     except (FetalViewerError, ValueError) as exc:
-        return f"CHD review unavailable: {exc}", None
+        return WindowChd(heart_frames=heart, head_name=choice.path.name, text=f"CHD review unavailable: {exc}")
     review = chd_review(score.prob_abnormal_0_1, len(heart), threshold_0_1=score.threshold_0_1)
-    return f"{review.text} [{len(heart)} heart frames; head {choice.path.name}]", review.flag
+    return WindowChd(score, heart, choice.path.name,
+                     f"{review.text} [{len(heart)} heart frames; head {choice.path.name}]", review.flag)
+
+
+def chd_section(controller) -> tuple[str, bool | None]:
+    """(text, flag) of the CHD review section for the clip on screen (:func:`window_chd`)."""
+    result = window_chd(controller)
+    return result.text, result.flag
 
 
 _PROBES: dict[str, object] = {}

@@ -24,6 +24,7 @@ class FrameBatchOutput:
     brain_probs: np.ndarray  # (n, B) float32, rows sum to 1
     ga_days: np.ndarray  # (n,) float32, NaN where not computed
     class_maps: np.ndarray | None = None  # (n, P, S, S) cosine of each patch token with each class embedding
+    embedding_norms: np.ndarray | None = None  # (n,) L2 norm of the un-normalised embedding (linear probes)
 
     def __post_init__(self) -> None:
         n = self.embeddings.shape[0]
@@ -32,6 +33,8 @@ class FrameBatchOutput:
                 raise ValueError(f"{name} has {getattr(self, name).shape[0]} rows, embeddings have {n}")
         if self.class_maps is not None and self.class_maps.shape[0] != n:
             raise ValueError(f"class_maps has {self.class_maps.shape[0]} rows, embeddings have {n}")
+        if self.embedding_norms is not None and np.shape(self.embedding_norms) != (n,):
+            raise ValueError(f"embedding_norms has shape {np.shape(self.embedding_norms)}, expected ({n},)")
 
 
 @runtime_checkable

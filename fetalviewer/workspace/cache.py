@@ -35,7 +35,8 @@ from fetalviewer.workspace.results import InstanceAnalysis
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+#: 2: records keep the per-frame embedding norms (CHD head input); version-1 records are recomputed.
+FORMAT_VERSION = 2
 _CHUNK_BYTES = 1 << 20
 
 
@@ -113,6 +114,7 @@ class AnalysisCache:
             embeddings=analysis.embeddings,
             class_maps=analysis.class_maps,
             done=analysis.done,
+            embedding_norms=analysis.embedding_norms,
         )
         return write_bytes_atomic(self.path_for(key), buf.getvalue())
 
@@ -143,6 +145,7 @@ class AnalysisCache:
                     embeddings=data["embeddings"],
                     class_maps=data["class_maps"],
                     done=data["done"],
+                    embedding_norms=data["embedding_norms"],
                 )
         except Exception as exc:  # noqa: BLE001 - any unreadable record is a miss, never fatal
             log.warning("analysis cache record %s is unreadable (%s); discarded", path, exc)

@@ -3,7 +3,8 @@
 Per batch of frames (already cropped to the tissue region like the engine's :mod:`fetalviewer.model.inputs`),
 ONE vision forward pass gives everything the workspace shows:
 
-* the image embedding (``model.encode_image``, L2-normalised) -> the engine's read-outs
+* the image embedding (``LoadedModel.encode_image``, as the engine computes it; its L2 norm is kept so the
+  un-normalised embedding, the input of the CHD head, can be recovered) -> the engine's read-outs
   (:meth:`fetalviewer.model.engine.FetalClipEngine.predict_embeddings`: zero-shot plane and brain sub-plane
   probabilities, and the GA read-out on head frames with a pixel size; FetalCLIP REFERENCE.md), with the
   engine's on-disk text-embedding cache;
@@ -24,7 +25,7 @@ import numpy as np
 from fetalviewer.workspace.backend import FrameBatchOutput
 
 #: Bumped when this backend's outputs change meaning (part of the cache identity).
-BACKEND_VERSION = "workspace-fetalclip-1"
+BACKEND_VERSION = "workspace-fetalclip-2"
 
 
 def _prompt_hash() -> str:
@@ -66,8 +67,9 @@ class FetalClipBackend:
         with self._lock:
             return np.asarray(self.engine.embed_text(text.strip()), dtype=np.float32)
 
-    def _forward(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(normalised embeddings [N, D], normalised projected patch tokens [N, S*S, D])."""
+    def _forward(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(normalised embeddings [N, D], their norms before normalising [N], normalised projected patch
+        tokens [N, S*S, D])."""
         import torch
         import torch.nn.functional as F
 
@@ -79,18 +81,20 @@ class FetalClipBackend:
         try:
             pixels = preprocess_batch(list(frames))
             with torch.inference_mode():
-                pooled = self.loaded.model.encode_image(pixels.to(self.loaded.device)).float()
+                # the same call (device, autocast) as the engine's embed_images_with_raw / analyze
+                pooled = self.loaded.encode_image(pixels, normalize=False).float()
                 tokens = captured[-1].float()
                 if tokens.ndim != 3:
                     raise RuntimeError("unexpected vision tower: ln_post did not see the token sequence")
                 patches = tokens[:, 1:, :] @ visual.proj.float()
+                norms = torch.linalg.vector_norm(pooled, dim=-1).cpu().numpy()
                 pooled = F.normalize(pooled, dim=-1).cpu().numpy()
                 patches = F.normalize(patches, dim=-1).cpu().numpy()
         finally:
             handle.remove()
         self.forward_calls += 1
         self.frames_analysed += len(frames)
-        return pooled, patches
+        return pooled, norms, patches
 
     def analyze_frames(self, frames: Sequence[np.ndarray], pixel_size_mm: float | None) -> FrameBatchOutput:
         from fetalviewer.model.inputs import FrameInput
@@ -98,7 +102,7 @@ class FetalClipBackend:
         if not frames:
             raise ValueError("frames: need at least one frame")
         with self._lock:
-            emb, patches = self._forward(frames)
+            emb, norms, patches = self._forward(frames)
             inputs = [
                 FrameInput(
                     source="workspace",
@@ -128,4 +132,5 @@ class FetalClipBackend:
             brain_probs=brain_probs,
             ga_days=ga,
             class_maps=class_maps.astype(np.float32),
+            embedding_norms=norms.astype(np.float32),
         )

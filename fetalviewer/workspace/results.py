@@ -7,6 +7,9 @@ An :class:`InstanceAnalysis` holds, for one DICOM instance (one still or cine), 
 * ``ga_days`` (frames): the model's gestational age read-out (NaN where not computed: no calibration, or not
   a head frame);
 * ``embeddings`` (frames x D): L2-normalised image embeddings, used by the text search;
+* ``embedding_norms`` (frames): the L2 norm of each frame's un-normalised projected embedding
+  (``model.visual(x)``), so :meth:`InstanceAnalysis.raw_embeddings` gives back what the FetalCLIP linear
+  probes (the CHD head) read: ``embeddings * norm`` (REFERENCE.md, "Downstream heads"); NaN where unknown;
 * ``class_maps`` (frames x planes x 16 x 16): per-patch similarity with each class text embedding (heat map);
 * ``done`` (frames): which frames have been analysed. Rows of frames not yet analysed hold NaN.
 
@@ -39,6 +42,7 @@ class InstanceAnalysis:
     embeddings: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
     class_maps: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
     done: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    embedding_norms: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if not isinstance(self.sop_instance_uid, str) or not self.sop_instance_uid:
@@ -57,6 +61,7 @@ class InstanceAnalysis:
             "embeddings": ((n, self.embed_dim), np.float32, np.nan),
             "class_maps": ((n, p, self.map_size, self.map_size), np.float16, np.nan),
             "done": ((n,), bool, False),
+            "embedding_norms": ((n,), np.float32, np.nan),
         }
         for name, (shape, dtype, fill) in defaults.items():
             value = getattr(self, name)
@@ -78,8 +83,9 @@ class InstanceAnalysis:
         ga_days: np.ndarray,
         embeddings: np.ndarray,
         class_maps: np.ndarray | None = None,
+        embedding_norms: np.ndarray | None = None,
     ) -> None:
-        """Write the rows of ``frame_indices`` and mark them done."""
+        """Write the rows of ``frame_indices`` and mark them done (norms unknown when not given)."""
         idx = np.asarray(frame_indices, dtype=np.int64)
         if idx.ndim != 1 or (idx.size and (idx.min() < 0 or idx.max() >= self.n_frames)):
             raise ValueError(f"frame_indices out of range 0..{self.n_frames - 1}: {idx.tolist()}")
@@ -89,6 +95,7 @@ class InstanceAnalysis:
         self.embeddings[idx] = embeddings
         if class_maps is not None:
             self.class_maps[idx] = class_maps
+        self.embedding_norms[idx] = np.nan if embedding_norms is None else embedding_norms
         self.done[idx] = True
 
     # ----------------------------------------------------------------------------------- reading
@@ -116,7 +123,26 @@ class InstanceAnalysis:
             self.embeddings.copy(),
             self.class_maps.copy(),
             self.done.copy(),
+            self.embedding_norms.copy(),
         )
+
+    def raw_embeddings(self, frame_indices: list[int] | np.ndarray) -> np.ndarray:
+        """The un-normalised projected embeddings ``[N, D]`` of analysed frames (``embeddings * norm``).
+
+        These are the inputs of the FetalCLIP linear probes (CHD head), identical up to float rounding to
+        what ``fetalviewer analyze`` gets from the service. Raises ValueError for a frame not analysed or
+        analysed without its norm.
+        """
+        idx = np.asarray(frame_indices, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.n_frames):
+            raise ValueError(f"frame_indices out of range 0..{self.n_frames - 1}: {idx.tolist()}")
+        missing = [int(i) for i in idx if not self.done[i] or not np.isfinite(self.embedding_norms[i])]
+        if missing:
+            raise ValueError(
+                f"frames {missing} of {self.sop_instance_uid} have no un-normalised embedding "
+                "(not analysed, or analysed by an older version: run the AI review again)"
+            )
+        return (self.embeddings[idx] * self.embedding_norms[idx][:, None]).astype(np.float32)
 
     def nearest_done(self, frame_index: int) -> int | None:
         """The analysed frame closest to ``frame_index`` (for showing a value before the fill pass)."""

@@ -320,6 +320,7 @@ class StudyAnalysis:
             ga_days=out.ga_days,
             embeddings=out.embeddings,
             class_maps=out.class_maps,
+            embedding_norms=out.embedding_norms,
         )
         return True
 
