@@ -228,6 +228,12 @@ def test_window_chd_score_equals_the_cli_score(qtbot, tiny_loaded, tiny_weights,
         ws = win.workspace
         with qtbot.waitSignal(ws.analysis_finished, timeout=300000):
             ws.analyse()
+        loaded = ws.worker.backend.loaded
+
+        def no_model(*_a, **_k):
+            raise AssertionError("the window's CHD section must not run the backbone (GUI thread)")
+
+        monkeypatch.setattr(type(loaded), "encode_image", no_model)
         result = window_chd(win.biometry)
         assert result.score is not None, result.text
         assert list(result.heart_frames) == cli["chd_frames_used"]
@@ -245,6 +251,56 @@ def test_window_chd_score_equals_the_cli_score(qtbot, tiny_loaded, tiny_weights,
         probe = _chd_probe(str(find_head("chd", spec).path), spec)
         wrong = probe.score(analysis.embeddings[[1, 2]]).prob_abnormal_0_1
         assert abs(wrong - cli["chd_score_0_1"]) > 1e-3
+        win.player.pause()
+        win.close()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_fetalclip_seg_head_runs_on_the_model_thread(qtbot, tiny_loaded, tiny_weights, tiny_config, tmp_path,
+                                                     monkeypatch):
+    """The trained FetalCLIP seg head touches the backbone only on the inference service's worker thread."""
+    import threading
+
+    import numpy as np
+    import torch
+
+    from fetalviewer.model.heads.runtime import SegHead
+    from fetalviewer.settings import update_settings
+    from fetalviewer.ui.app import ensure_application
+    from fetalviewer.ui.main_window import MainWindow
+    from tests.model_fixtures import write_us_dicom
+    from tests.test_analyze_heads import _install_seg_head
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _install_seg_head(tiny_loaded, tmp_path)
+        seen = []
+        real = SegHead.segment
+
+        def segment(self, loaded, image, region=None):
+            seen.append(threading.current_thread().name)
+            return real(self, loaded, image, region)
+
+        monkeypatch.setattr(SegHead, "segment", segment)
+        rng = np.random.default_rng(4)
+        still = write_us_dicom(tmp_path / "still.dcm", rng.integers(0, 256, (60, 80), dtype=np.uint8))
+        update_settings(weights_path=str(tiny_weights), weights_config_path=str(tiny_config))
+        ensure_application()
+        win = MainWindow()
+        qtbot.addWidget(win)
+        win.show()
+        open_and_wait(qtbot, win, [still])
+        ws = win.workspace
+        with qtbot.waitSignal(ws.model_state_changed, timeout=120000, check_params_cb=lambda s: s == "ready"):
+            ws.ensure_model()
+        with qtbot.waitSignal(win.biometry.finished, timeout=120000) as blocker:
+            win.biometry.measure_current()
+        result = blocker.args[0]
+        assert result.error is None, result.error
+        assert seen and all(name.startswith("fetalclip-worker") for name in seen), seen
+        assert "FetalCLIP" in result.model or "seg" in result.model.lower(), result.model
         win.player.pause()
         win.close()
     finally:

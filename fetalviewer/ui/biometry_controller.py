@@ -44,6 +44,9 @@ class HeadRequest:
     frame_index: int
     loop: Any = field(repr=False, compare=False)
     loaded_backbone: Any = field(default=None, repr=False, compare=False)  # FetalCLIP LoadedModel or None
+    #: ``run_on_model(fn)``: ``fn(loaded)`` run on the thread that owns the FetalCLIP model (the inference
+    #: service's worker), its result returned; without it no FetalCLIP seg head runs (default head only)
+    run_on_model: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.request_id, int) or self.request_id < 1:
@@ -79,7 +82,7 @@ def run_head_segmentation(request: HeadRequest) -> HeadResult:
     try:
         frame = request.loop.frame(request.frame_index)
         region = single_tissue_region(tuple(request.loop.regions or ()))
-        seg = _fetalclip_seg(request.loaded_backbone, frame, region)
+        seg = _fetalclip_seg(request.loaded_backbone, frame, region, request.run_on_model)
         if seg is None:
             seg = segment_head(frame, region)
     except (FetalViewerError, ValueError, OSError) as exc:
@@ -92,14 +95,18 @@ def run_head_segmentation(request: HeadRequest) -> HeadResult:
 _SEG_HEADS: dict[str, Any] = {}
 
 
-def _fetalclip_seg(loaded, frame, region):
+def _fetalclip_seg(loaded, frame, region, run_on_model=None):
     """A trained FetalCLIP seg head's segmentation when one fits the loaded backbone, else None.
 
-    Heads trained for another backbone are refused by ``find_head`` (WeightsMismatch naming the file);
-    a head that fails at run time falls back to the default head model (logged).
+    The head runs the FetalCLIP backbone, so it runs through ``run_on_model`` on the model's own worker
+    thread (the inference service owns the model; this function runs on a superqt worker, which only
+    waits). Heads trained for another backbone are refused by ``find_head`` (WeightsMismatch naming the
+    file); a head that fails at run time falls back to the default head model (logged).
     """
-    if loaded is None:
+    if loaded is None or run_on_model is None:
         return None
+    from concurrent.futures import CancelledError
+
     from fetalviewer.errors import FetalViewerError
     from fetalviewer.model.heads.backbone import BackboneSpec
     from fetalviewer.model.heads.headfile import find_head
@@ -113,10 +120,28 @@ def _fetalclip_seg(loaded, frame, region):
         key = f"{choice.path}|{spec.describe()}"
         if key not in _SEG_HEADS:
             _SEG_HEADS[key] = SegHead(choice.path, spec)
-        return _SEG_HEADS[key].segment(loaded, frame, region)
-    except (FetalViewerError, ValueError, RuntimeError, KeyError, AttributeError) as exc:
+        head = _SEG_HEADS[key]
+        return run_on_model(lambda model: head.segment(model, frame, region))
+    except (FetalViewerError, ValueError, RuntimeError, KeyError, AttributeError, TimeoutError,
+            CancelledError) as exc:
         log.warning("FetalCLIP seg head not used (%s); default head model instead", exc)
         return None
+
+
+#: Longest wait of the head worker for the model thread (it may be finishing an analysis batch).
+MODEL_CALL_TIMEOUT_S = 600.0
+
+
+def _model_runner(service):
+    """``run_on_model(fn)`` for a :class:`~fetalviewer.model.service.InferenceService`: ``fn(engine.loaded)``
+    runs on the service's worker thread (the model's owner); the calling (superqt) thread only waits."""
+    if service is None or not hasattr(service, "call"):
+        return None
+
+    def run_on_model(fn):
+        return service.call(lambda engine: fn(engine.loaded)).result(timeout=MODEL_CALL_TIMEOUT_S)
+
+    return run_on_model
 
 
 @dataclass
@@ -180,9 +205,10 @@ class BiometryController(QObject):
         self.window.player.pause()
         self._request_id += 1
         workspace = getattr(self.window, "workspace", None)
-        backend = getattr(getattr(workspace, "worker", None), "backend", None)
+        worker = getattr(workspace, "worker", None)
+        backend = getattr(worker, "backend", None)
         request = HeadRequest(self._request_id, loop.sop_instance_uid, int(index), loop,
-                              getattr(backend, "loaded", None))
+                              getattr(backend, "loaded", None), _model_runner(getattr(worker, "service", None)))
         from superqt.utils import create_worker
 
         worker = create_worker(run_head_segmentation, request, _start_thread=False)
