@@ -201,6 +201,11 @@ def test_install_from_the_notice_then_labels_and_heat_map(qtbot, tiny_weights_fi
     record = load_exam_record(loop.study_instance_uid)
     (correction,) = record.plane_corrections
     assert (correction.user_label, correction.model_label) == ("heart", reading.plane_key)
+    # ... in the window's live record, the one the calipers write to (public look-up, no private state)
+    live = win.measurements.record_for_study(loop.study_instance_uid)
+    assert live is win.measurements.record_for_instance(loop.sop_instance_uid) is ws._exam_record()[0]
+    assert [(c.user_label, c.model_label) for c in live.plane_corrections] == [("heart", reading.plane_key)]
+    assert win.measurements.record_for_study("9.9.9") is None and win.measurements.record_for_instance("9.9") is None
     assert "User label: Thorax / heart" in ws.view.badge.plain_text()
 
     # heat map: an overlay over the whole frame, zero outside the tissue region the model saw

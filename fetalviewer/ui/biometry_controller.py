@@ -259,21 +259,18 @@ class BiometryController(QObject):
         regions = tuple(loop.regions or ())
         bio = head_biometry_in_regions(result.fit.ellipse, regions)
         new = head_measurements(bio, result.sop_instance_uid, result.frame_index, regions)
-        record = self.mc._record_for(result.sop_instance_uid)
-        if record is not None:  # a new run replaces this frame's earlier automatic/edited head
-            for old in self.head_measurements(result.sop_instance_uid, result.frame_index).values():
-                record.remove_measurement(old.measurement_id)
-        for m in new:
-            self.mc._store(m)
+        if self.mc.record_for_instance(result.sop_instance_uid) is None:
+            self.status.emit("measurement kept for this session only: the instance has no StudyInstanceUID")
+        # a new run replaces this frame's earlier automatic/edited head (one save, one refresh)
+        replaced = [m.measurement_id for m in self.head_measurements(result.sop_instance_uid,
+                                                                      result.frame_index).values()]
         self._known_hc[new[0].measurement_id] = _geometry_key(new[0])
-        self.mc._refresh_panel()
-        self.mc._refresh_layer()
         hc = new[0]
         text = hc.display_text()
         if not hc.is_calibrated:
             text += f" — no mm, no GA: {hc.uncalibrated_reason}"
+        self.mc.put_many(new, remove_ids=replaced)
         self.status.emit(f"Automatic head biometry: {text} ({result.seconds:.1f} s)")
-        self.mc.changed.emit()
 
     # -- automatic mode -------------------------------------------------------------------------
 
@@ -376,7 +373,7 @@ class BiometryController(QObject):
 
         if self._syncing or self._closing:
             return
-        changed = False
+        moved = []
         self._syncing = True
         try:
             for m in self.mc.measurements():
@@ -396,15 +393,12 @@ class BiometryController(QObject):
                 for label, d in self.head_measurements(m.sop_instance_uid, m.frame_index).items():
                     if d.kind != "distance" or not _same_segment(d.points_px, old_axes[label]):
                         continue
-                    self.mc._store(edit_measurement(d, tuple(loop.regions or ()), points_px=new_axes[label]))
-                    changed = True
-            if changed:
-                self.mc._refresh_panel()
-                self.mc._refresh_layer()
-                self.mc.changed.emit()
+                    moved.append(edit_measurement(d, tuple(loop.regions or ()), points_px=new_axes[label]))
+            if moved:
+                self.mc.put_many(moved)
         finally:
             self._syncing = False
-        if changed:
+        if moved:
             self.refresh()
 
     # -- views -----------------------------------------------------------------------------------
@@ -460,14 +454,11 @@ class BiometryController(QObject):
     def _place_axis_labels(self, ms: dict) -> None:
         """Put the BPD label at the lower end of its caliper so it does not cover the HC label."""
         bpd = ms.get("BPD")
-        items = getattr(self.window.layer, "_items", {})
-        if bpd is None or bpd.measurement_id not in items:
+        if bpd is None:
             return
-        label = items[bpd.measurement_id][2]
         (x1, y1), (x2, y2) = bpd.points_px
         x, y = (x1, y1) if y1 >= y2 else (x2, y2)
-        label.setAnchor((0, 0))
-        label.setPos(x + 4, y + 4)
+        self.window.layer.move_label(bpd.measurement_id, x + 4, y + 4, anchor=(0, 0))
 
     def summary(self):
         from fetalviewer.ui.biometry_panel import build_summary

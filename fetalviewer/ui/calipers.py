@@ -178,6 +178,15 @@ class CaliperLayer(QObject):
             item[2].setText(text)
             self._place_label(measurement_id)
 
+    def move_label(self, measurement_id: str, x: float, y: float, anchor: tuple[float, float] = (0, 0)) -> bool:
+        """Put a caliper's label at image point (x, y) with ``anchor``; False when it is not shown."""
+        item = self._items.get(measurement_id)
+        if item is None:
+            return False
+        item[2].setAnchor(anchor)
+        item[2].setPos(x, y)
+        return True
+
     def select(self, measurement_id: str | None) -> None:
         self._selected = measurement_id
         self._restyle()

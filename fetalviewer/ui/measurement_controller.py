@@ -85,9 +85,17 @@ class MeasurementController(QObject):
 
     # -- edits -----------------------------------------------------------------------------------
 
+    def record_for_study(self, study_uid: str | None):
+        """The live exam record of an open study (the one the calipers write to), or None."""
+        return self._records.get(study_uid) if study_uid else None
+
+    def record_for_instance(self, sop_uid: str):
+        """The live exam record of the study an open instance belongs to, or None."""
+        entry = self._by_sop.get(sop_uid)
+        return None if entry is None else self.record_for_study(entry[1].study_instance_uid)
+
     def _record_for(self, sop_uid: str):
-        _, loop = self._by_sop[sop_uid]
-        return self._records.get(loop.study_instance_uid)
+        return self.record_for_instance(sop_uid)
 
     def _store(self, m) -> None:
         record = self._record_for(m.sop_instance_uid)

@@ -20,8 +20,8 @@ from fetalviewer.ui.workspace.view import WorkspaceView
 def _exam_record_from_window(window):
     def provider(study_uid: str):
         measurements = getattr(window, "measurements", None)
-        records = getattr(measurements, "_records", None)
-        return records.get(study_uid) if isinstance(records, dict) else None
+        lookup = getattr(measurements, "record_for_study", None)
+        return lookup(study_uid) if callable(lookup) else None
 
     return provider
 
