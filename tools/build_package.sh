@@ -31,7 +31,7 @@ PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m PyInstaller --noconfi
 end=$(date +%s)
 echo "build time: $((end - start)) s; bundle size: $(du -sh dist/FetalViewer | cut -f1)"
 echo "largest parts of the bundle:"
-du -sh dist/FetalViewer/_internal/* 2>/dev/null | sort -rh | head -8
+du -sh dist/FetalViewer/_internal/* 2>/dev/null | sort -rh | head -8 || true  # head closing the pipe is fine
 
 if [ "${SKIP_SELF_TEST:-0}" != "1" ]; then
     # Smoke test from another working directory, with no source tree on the path.
