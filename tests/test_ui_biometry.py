@@ -9,10 +9,10 @@ import pytest
 from PySide6.QtCore import QPointF
 
 from fetalviewer.paths import sample_study_dir
+from tests.model_fixtures import tiny_config, tiny_loaded, tiny_state, tiny_weights  # noqa: F401 (fixtures)
 from tests.test_ui_window import open_and_wait, window  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
-pytest_plugins = ["tests.model_fixtures"]
 HC_TOLERANCE_REL = 0.06
 
 
@@ -192,8 +192,9 @@ def _force_heart_on_bright_frames(monkeypatch):
     monkeypatch.setattr(FetalClipEngine, "predict_embeddings", predict_embeddings)
 
 
-def test_window_chd_score_equals_the_cli_score(qtbot, tiny_loaded, tiny_weights, tiny_config, tmp_path, capsys,
-                                               monkeypatch):
+def test_window_chd_score_equals_the_cli_score(  # noqa: F811 (fixtures)
+    qtbot, tiny_loaded, tiny_weights, tiny_config, tmp_path, capsys, monkeypatch  # noqa: F811
+):
     """The window's CHD head reads the same UN-normalised heart-frame embeddings as ``fetalviewer analyze``."""
     import numpy as np
     import torch
@@ -257,8 +258,9 @@ def test_window_chd_score_equals_the_cli_score(qtbot, tiny_loaded, tiny_weights,
         torch.set_num_threads(threads)
 
 
-def test_fetalclip_seg_head_runs_on_the_model_thread(qtbot, tiny_loaded, tiny_weights, tiny_config, tmp_path,
-                                                     monkeypatch):
+def test_fetalclip_seg_head_runs_on_the_model_thread(  # noqa: F811 (fixtures)
+    qtbot, tiny_loaded, tiny_weights, tiny_config, tmp_path, monkeypatch  # noqa: F811
+):
     """The trained FetalCLIP seg head touches the backbone only on the inference service's worker thread."""
     import threading
 

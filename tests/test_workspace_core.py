@@ -306,3 +306,21 @@ def test_raw_embeddings_are_kept_through_the_cache_and_old_records_are_recompute
     fresh = StudyAnalysis(4, [other], backend3, cache, frame_reader=fake_reader(values)).run()
     assert backend3.frames_seen == 4
     assert np.isfinite(fresh[other.sop_instance_uid].embedding_norms).all()
+
+
+def test_heatmap_rgba_is_the_coloured_heat_map_and_checks_its_arguments():
+    from fetalviewer.workspace.heatmap import heatmap_rgba
+
+    maps = np.zeros((len(PLANES), 16, 16), np.float32)
+    maps[2, 3, 5] = 1.0
+    lut = np.stack([np.arange(256)] * 3, axis=1).astype(np.uint8)
+    rgba = heatmap_rgba(maps, 2, 40, 60, (5, 4, 44, 35), lut, 150)
+    heat = heatmap_for_frame(maps, 2, 40, 60, (5, 4, 44, 35))
+    assert rgba.shape == (40, 60, 4) and rgba.dtype == np.uint8
+    np.testing.assert_array_equal(rgba[..., 0], (heat * 255).astype(np.uint8))
+    np.testing.assert_array_equal(rgba[..., 3], (heat**1.5 * 150).astype(np.uint8))
+    assert rgba[..., 3].max() == 150 and rgba[:4, :, 3].max() == 0  # opaque at the peak, 0 outside the crop
+    with pytest.raises(ValueError, match="lut_rgb"):
+        heatmap_rgba(maps, 2, 40, 60, None, lut[:10], 150)
+    with pytest.raises(ValueError, match="max_alpha"):
+        heatmap_rgba(maps, 2, 40, 60, None, lut, 300)

@@ -209,7 +209,10 @@ def test_install_from_the_notice_then_labels_and_heat_map(qtbot, tiny_weights_fi
     assert "User label: Thorax / heart" in ws.view.badge.plain_text()
 
     # heat map: an overlay over the whole frame, zero outside the tissue region the model saw
-    ws.view.controls.heatmap_check.setChecked(True)
+    # computed off the GUI thread (hidden until it is ready), then kept per frame
+    with qtbot.waitSignal(ws.view.heatmap_shown, timeout=30000):
+        ws.view.controls.heatmap_check.setChecked(True)
+        assert not ws.view.heat_item.isVisible()
     heat = ws.view.heat_item.image
     assert ws.view.heat_item.isVisible() and heat.shape == (loop.rows, loop.columns, 4)
     region = next(r for r in loop.regions if r.is_2d_tissue)
@@ -217,6 +220,17 @@ def test_install_from_the_notice_then_labels_and_heat_map(qtbot, tiny_weights_fi
         heat[: region.y0, :, 3].max() == 0
         and heat[region.y0 : region.y1 + 1, region.x0 : region.x1 + 1, 3].max() > 0
     )
+    from fetalviewer.workspace.heatmap import heatmap_rgba
+
+    analysis = ws.results[loop.sop_instance_uid]
+    expected = heatmap_rgba(analysis.class_maps[0], int(np.argmax(analysis.plane_probs[0])), loop.rows,
+                            loop.columns, ws.targets[0].crop_box_px, ws.view._lut, 150)
+    np.testing.assert_array_equal(heat, expected)
+    # switched off and on again: drawn at once from the per-frame cache, no background job
+    ws.view.controls.heatmap_check.setChecked(False)
+    assert not ws.view.heat_item.isVisible()
+    ws.view.controls.heatmap_check.setChecked(True)
+    assert ws.view.heat_item.isVisible() and ws.view._heat_running is None
     close_window(win, ws)
 
 

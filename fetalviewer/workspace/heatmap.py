@@ -86,3 +86,27 @@ def heatmap_for_frame(
     if hi - lo >= 1e-12:
         out[y0 : y1 + 1, x0 : x1 + 1] = (inner - lo) / (hi - lo)
     return out
+
+
+def heatmap_rgba(
+    class_maps: np.ndarray,
+    class_index: int,
+    rows: int,
+    cols: int,
+    crop_box_px: tuple[int, int, int, int] | None,
+    lut_rgb: np.ndarray,
+    max_alpha: int,
+) -> np.ndarray:
+    """The overlay image (rows, cols, 4) uint8 of :func:`heatmap_for_frame`: colour from ``lut_rgb``
+    (256 x 3 uint8), opacity ``heat**1.5 * max_alpha`` (low values fade out). Pure numpy: safe off the GUI
+    thread."""
+    lut = np.asarray(lut_rgb, dtype=np.uint8)
+    if lut.shape != (256, 3):
+        raise ValueError(f"lut_rgb must be 256 x 3, got shape {lut.shape}")
+    if not 0 <= int(max_alpha) <= 255:
+        raise ValueError(f"max_alpha must lie in 0..255, got {max_alpha}")
+    heat = heatmap_for_frame(class_maps, class_index, rows, cols, crop_box_px)
+    rgba = np.empty(heat.shape + (4,), np.uint8)
+    rgba[..., :3] = lut[(heat * 255).astype(np.uint8)]
+    rgba[..., 3] = (heat**1.5 * int(max_alpha)).astype(np.uint8)
+    return rgba

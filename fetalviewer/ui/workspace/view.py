@@ -1,15 +1,21 @@
 """The workspace's widgets around the viewer: badge and heat map on the canvas, timeline, AI review dock.
 
 :class:`WorkspaceView` builds the widgets and redraws them from the controller's state; it never runs model
-code. Refreshes are cheap (arrays already computed on the worker); the heat map is computed for one frame
-only when the overlay is on.
+code. Refreshes are cheap (arrays already computed on the worker); the heat map (only when the overlay is
+on) is computed for the frame on screen on a background thread and kept per frame, so no GUI handler
+does the upsampling (about 60 ms for a large frame).
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QFrame, QLabel, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
 from fetalviewer.ui.workspace.badge import PlaneBadge
@@ -21,7 +27,11 @@ from fetalviewer.ui.workspace.search_panel import SearchPanel
 from fetalviewer.ui.workspace.timeline import PlaneTimeline
 from fetalviewer.workspace.badge_text import badge_text
 
+log = logging.getLogger(__name__)
+
 HEAT_MAX_ALPHA = 150
+#: Heat-map overlays kept per frame (RGBA in original pixels): revisiting a frame shows it at once.
+HEAT_CACHE_BYTES = 64 * 1024 * 1024
 
 
 def _heat_lut() -> np.ndarray:
@@ -31,6 +41,9 @@ def _heat_lut() -> np.ndarray:
 
 class WorkspaceView(QObject):
     """Owns the workspace widgets; see the module docstring."""
+
+    heatmap_shown = Signal()  # the heat map of the frame on screen is now drawn
+    _heat_computed = Signal(object, object, object)  # key, rgba or None, error or None (from the pool thread)
 
     def __init__(self, controller: WorkspaceController, canvas=None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -65,6 +78,13 @@ class WorkspaceView(QObject):
         self.badge: PlaneBadge | None = None
         self.heat_item: pg.ImageItem | None = None
         self._lut = _heat_lut()
+        self._heat_cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._heat_cache_bytes = 0
+        self._heat_wanted: tuple | None = None
+        self._heat_running: tuple | None = None
+        self._heat_next: tuple | None = None
+        self._heat_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetalviewer-heatmap")
+        self._heat_computed.connect(self._on_heat_computed)
         self._thumbs: dict[tuple[str, int], np.ndarray] = {}
         self._drawn_timeline: tuple | None = None
         self._findings_key: tuple | None = None
@@ -255,31 +275,86 @@ class WorkspaceView(QObject):
         except Exception:  # noqa: BLE001 - a frame that cannot be decoded has no thumbnail
             self._thumbs[(uid, frame)] = None
 
-    def _refresh_heatmap(self) -> None:
-        if self.heat_item is None:
-            return
+    def _wanted_heatmap(self):
+        """(cache key, job arguments) of the heat map the frame on screen needs, or None (none to show)."""
         c = self.controller
         analysis = c.current_analysis()
-        if not c.heatmap_on or analysis is None or not analysis.done[c.current_frame]:
-            self.heat_item.setVisible(False)
-            return
-        from fetalviewer.workspace.heatmap import heatmap_for_frame
-
+        if not c.heatmap_on or analysis is None or not 0 <= c.current_frame < analysis.n_frames:
+            return None
+        if not analysis.done[c.current_frame]:
+            return None
         loop = c.instance_by_uid(c.current_uid)
-        target = next((t for t in c.targets if t.sop_instance_uid == c.current_uid), None)
         maps = analysis.class_maps[c.current_frame]
         if loop is None or np.isnan(maps.astype(np.float32)).any():
+            return None
+        target = next((t for t in c.targets if t.sop_instance_uid == c.current_uid), None)
+        box = tuple(target.crop_box_px) if target is not None and target.crop_box_px else None
+        cls = int(np.argmax(analysis.plane_probs[c.current_frame]))
+        rows, cols = int(loop.rows), int(loop.columns)
+        digest = hashlib.blake2b(np.ascontiguousarray(maps).tobytes(), digest_size=12).hexdigest()
+        key = (c.current_uid, int(c.current_frame), cls, rows, cols, box, digest)
+        return key, (np.array(maps, copy=True), cls, rows, cols, box)
+
+    def _refresh_heatmap(self) -> None:
+        """Show the frame's heat map: from the per-frame cache at once, else computed off the GUI thread
+        (hidden meanwhile: another frame's map is never shown over this one)."""
+        if self.heat_item is None:
+            return
+        wanted = self._wanted_heatmap()
+        self._heat_wanted = None if wanted is None else wanted[0]
+        if wanted is None:
             self.heat_item.setVisible(False)
             return
-        cls = int(np.argmax(analysis.plane_probs[c.current_frame]))
-        heat = heatmap_for_frame(
-            maps, cls, int(loop.rows), int(loop.columns), target.crop_box_px if target else None
-        )
-        rgba = np.empty(heat.shape + (4,), np.uint8)
-        rgba[..., :3] = self._lut[(heat * 255).astype(np.uint8)]
-        rgba[..., 3] = (heat**1.5 * HEAT_MAX_ALPHA).astype(np.uint8)
+        key, args = wanted
+        rgba = self._heat_cache.get(key)
+        if rgba is not None:
+            self._heat_cache.move_to_end(key)
+            self._show_heat(rgba)
+            return
+        self.heat_item.setVisible(False)
+        if self._heat_running is None:
+            self._start_heat_job(key, args)
+        elif self._heat_running != key:
+            self._heat_next = (key, args)  # only the latest request waits: no pile-up while playing
+
+    def _start_heat_job(self, key, args) -> None:
+        from fetalviewer.workspace.heatmap import heatmap_rgba
+
+        self._heat_running = key
+        future = self._heat_pool.submit(heatmap_rgba, *args, self._lut, HEAT_MAX_ALPHA)
+
+        def done(f) -> None:  # on the pool's thread: hand over to the GUI thread through a queued signal
+            try:
+                rgba, error = f.result(), None
+            except Exception as exc:  # noqa: BLE001 - a failed map is hidden, never fatal
+                rgba, error = None, str(exc)
+            try:
+                self._heat_computed.emit(key, rgba, error)
+            except RuntimeError:  # the view was deleted meanwhile
+                pass
+
+        future.add_done_callback(done)
+
+    def _on_heat_computed(self, key, rgba, error) -> None:
+        self._heat_running = None
+        if error is not None:
+            log.warning("heat map not shown: %s", error)
+        elif rgba is not None:
+            self._heat_cache[key] = rgba
+            self._heat_cache_bytes += rgba.nbytes
+            while self._heat_cache_bytes > HEAT_CACHE_BYTES and len(self._heat_cache) > 1:
+                _old, evicted = self._heat_cache.popitem(last=False)
+                self._heat_cache_bytes -= evicted.nbytes
+            if key == self._heat_wanted:
+                self._show_heat(rgba)
+        pending, self._heat_next = self._heat_next, None
+        if pending is not None and pending[0] == self._heat_wanted and pending[0] not in self._heat_cache:
+            self._start_heat_job(*pending)
+
+    def _show_heat(self, rgba: np.ndarray) -> None:
         self.heat_item.setImage(rgba, autoLevels=False, levels=(0, 255))
         self.heat_item.setVisible(True)
+        self.heatmap_shown.emit()
 
     # ---------------------------------------------------------------------------- handlers
     def _on_timeline_frame_clicked(self, frame: int) -> None:
