@@ -105,8 +105,8 @@ def _record_copy(record):
 
 def study_record(window, study_uid: str):
     """The window's live exam record of ``study_uid`` (the one the calipers write to)."""
-    records = getattr(getattr(window, "measurements", None), "_records", None)
-    record = records.get(study_uid) if isinstance(records, dict) else None
+    measurements = getattr(window, "measurements", None)
+    record = measurements.record_for_study(study_uid) if measurements is not None else None
     if record is None:
         from fetalviewer.exam.record import load_exam_record
 
