@@ -38,7 +38,7 @@ def _restore_root_logging():
 
 def test_opening_the_sample_in_the_window_logs_no_patient_identifiers(qapp, tmp_path, _restore_root_logging):
     identifiers = _sample_identifiers()
-    assert "SAMPLE^FETALVIEWER" in identifiers and "SAMPLE-0001" in identifiers
+    assert "FVTEST^ALBA" in identifiers and "FVT-0001" in identifiers
     png = tmp_path / "shot.png"
     # The same path as a user's 'fetalviewer --sample': logging configured, window opens the study.
     status = cli.main(["--sample", "--screenshot", str(png)])
@@ -49,7 +49,7 @@ def test_opening_the_sample_in_the_window_logs_no_patient_identifiers(qapp, tmp_
     assert log_files, "the window wrote no log"
     text = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in log_files)
     assert "opened 4 instance(s)" in text  # the study really was opened and logged
-    for value in identifiers | {"SAMPLE^", "FETALVIEWER^", "SAMPLE-0001"}:
+    for value in identifiers | {"FVTEST^", "ALBA", "FVT-0001"}:
         assert value not in text, f"log contains {value!r}"
 
 

@@ -47,7 +47,7 @@ def test_sample_is_one_small_study(truth):
     assert cine.transfer_syntax_uid == "1.2.840.10008.1.2.4.50"
     assert int(cine.dataset().FrameIncrementPointer) == 0x00181063
     for loop in study.instances:
-        assert loop.header.patient_name == "SAMPLE^FETALVIEWER"
+        assert loop.header.patient_name == "FVTEST^ALBA"
         assert "CC BY 4.0" in loop.header.image_comments
         assert loop.header.burned_in_annotation == "YES"
 

@@ -119,9 +119,7 @@ def test_dialog_exports_pdf_sr_csv_and_the_sr_reads_back(qtbot, window, tmp_path
 
 def test_deidentified_export_carries_no_identifier(qtbot, window, tmp_path):  # noqa: F811
     """The issue's check on OBXXXX1A.dcm: no patient name, ID, dates or banner text in any file.
-
-    (The bundled sample cannot be used: its synthetic names are ordinary words of every report,
-    'SAMPLE', 'FETALVIEWER', 'SONOGRAPHER', so the leak check refuses its de-identified PDF.)"""
+    (The bundled sample's de-identified export is checked in test_sample_deid_report.py.)"""
     from pydicom.data import get_testdata_file
 
     ob = get_testdata_file("OBXXXX1A.dcm")

@@ -300,7 +300,7 @@ def test_screenshot_option_writes_png_and_logs_without_identifiers(tmp_path):
     log_text = (user_dirs().log_dir / "fetalviewer.log").read_text()
     assert "opened" in log_text
     if has_sample:
-        for identifier in ("SAMPLE^FETALVIEWER", "SAMPLE-0001"):
+        for identifier in ("FVTEST^ALBA", "FVT-0001"):
             assert identifier not in log_text
 
 

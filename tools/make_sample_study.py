@@ -4,7 +4,7 @@ Usage::
 
     python tools/make_sample_study.py [--hc18 ../shared/data/hc18] [--out resources/sample]
 
-What it writes (one study, synthetic identity "SAMPLE^FETALVIEWER"):
+What it writes (one study, synthetic identity "FVTEST^ALBA"):
 
 * ``US_still_<HC18 id>.dcm``: Ultrasound Image Storage, MONOCHROME2 800x600, uncompressed, one
   HC18 transthalamic head image below a burned-in banner row (text outside the tissue region);
@@ -122,17 +122,17 @@ def base_dataset(sop_class: str, sop_uid: str, series: str, number: int, rows: i
     ds.StudyDate = ds.SeriesDate = ds.ContentDate = "20260101"
     ds.StudyTime = ds.SeriesTime = "093000"
     ds.ContentTime = f"0930{number:02d}"
-    ds.AccessionNumber = "SAMPLE0001"
+    ds.AccessionNumber = "FVTACC01"
     ds.Modality = "US"
     ds.Manufacturer = "FetalViewer sample generator (synthetic)"
     ds.InstitutionName = "FetalViewer sample (synthetic)"
-    ds.ReferringPhysicianName = "REFERRER^SAMPLE"
+    ds.ReferringPhysicianName = "FVTEST^RUBEN"
     ds.StudyDescription = "Fetal biometry sample (synthetic identity, HC18 images)"
     ds.SeriesDescription = series
-    ds.OperatorsName = "SONOGRAPHER^SAMPLE"
+    ds.OperatorsName = "FVTEST^OPAL"
     ds.ManufacturerModelName = "make_sample_study.py"
-    ds.PatientName = "SAMPLE^FETALVIEWER"
-    ds.PatientID = "SAMPLE-0001"
+    ds.PatientName = "FVTEST^ALBA"
+    ds.PatientID = "FVT-0001"
     ds.PatientBirthDate = "19900101"
     ds.PatientSex = "F"
     ds.PatientComments = "Synthetic identity for the FetalViewer sample study; not a real patient"
@@ -188,7 +188,7 @@ def make_still(hc18: Path, image_id: str, number: int, table: dict, out: Path) -
     image = _load_gray(hc18 / "images" / f"{image_id}.png")
     pixel_mm, hc_mm = table[image_id]
     h, w = image.shape
-    text = f"SAMPLE^FETALVIEWER  ID SAMPLE-0001  01.01.2026 09:30  HC18 {image_id}"
+    text = f"FVTEST^ALBA  ID FVT-0001  01.01.2026 09:30  HC18 {image_id}"
     pixels = compose(image, ROWS, COLUMNS, BANNER_ROWS, text)
     sop = uid("still", image_id)
     ds = base_dataset(US_IMAGE, sop, "Head stills", number, ROWS, COLUMNS)
@@ -249,7 +249,7 @@ def make_cine(hc18: Path, image_id: str, number: int, table: dict, out: Path) ->
     image = cv2.resize(source, (w, h), interpolation=cv2.INTER_AREA)
     scaled_mm = pixel_mm / CINE_SCALE
     rows, columns, banner_rows = 480, 640, 32
-    text = "SAMPLE^FETALVIEWER  ID SAMPLE-0001  01.01.2026 09:31  cine"
+    text = "FVTEST^ALBA  ID FVT-0001  01.01.2026 09:31  cine"
     frames, truth = [], []
     raw_bytes = 0
     for i in range(CINE_FRAMES):
@@ -315,7 +315,7 @@ Dataset: doi:10.5281/zenodo.1327317. Licence: Creative Commons Attribution 4.0 I
 
 Changes: each image is placed in a DICOM frame below a synthetic burned-in banner; the cine is made
 from one image by synthetic motion (translation, rotation, zoom) and speckle, JPEG compressed.
-The patient identity ("SAMPLE^FETALVIEWER", "SAMPLE-0001") is synthetic; this is not a real exam.
+The patient identity ("FVTEST^ALBA", "FVT-0001") is synthetic; this is not a real exam.
 Calibration: one 2D tissue region in cm, PhysicalDelta = published pixel size (mm) / 10.
 `sample_truth.json` keeps the published pixel sizes and head circumferences.
 """
