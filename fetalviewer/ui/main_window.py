@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QMainWindow,
+    QMessageBox,
     QStackedWidget,
     QTabWidget,
     QVBoxLayout,
@@ -48,9 +49,12 @@ def sample_available() -> tuple[bool, str]:
 class MainWindow(QMainWindow):
     study_loaded = Signal(int)  # number of instances opened
     frame_displayed = Signal(int)  # frame index now on the canvas
+    _unexpected_error = Signal(str, str)  # (summary, report path): marshals crash reports to the GUI thread
 
     def __init__(self) -> None:
         super().__init__()
+        self._unexpected_error.connect(self._on_unexpected_error, Qt.ConnectionType.QueuedConnection)
+        self.crash_dialog: QMessageBox | None = None
         self.setWindowTitle("FetalViewer")
         self.setAcceptDrops(True)
         self.resize(1500, 920)
@@ -457,7 +461,22 @@ class MainWindow(QMainWindow):
             self.actions[name].setChecked(name == kind)
 
     def report_unexpected_error(self, summary: str, report_path) -> None:
-        """Crash-handler callback: list the error non-modally with the report's location."""
+        """Crash-handler callback, from any thread: the GUI thread shows it (see _on_unexpected_error)."""
+        self._unexpected_error.emit(summary, str(report_path))
+
+    def _on_unexpected_error(self, summary: str, report_path: str) -> None:
+        """List the error, and tell the user in a dialog where the crash report is; measurements are safe
+        (each one is saved to the exam record when it is made)."""
+        self.crash_dialog = QMessageBox(
+            QMessageBox.Icon.Critical,
+            "FetalViewer: unexpected error",
+            f"FetalViewer hit an unexpected error:\n{summary}\n\nA report was written to:\n{report_path}\n\n"
+            "Your measurements are saved. Please send the report to your support contact.",
+            QMessageBox.StandardButton.Ok,
+            self,
+        )
+        self.crash_dialog.setModal(False)
+        self.crash_dialog.show()
         self.problems.add_problem(str(report_path), f"unexpected error: {summary} (report: {report_path})")
         self.problems_dock.show()
         self.statusBar().showMessage(f"Unexpected error — report written to {report_path}", 15000)
