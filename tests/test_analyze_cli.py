@@ -207,3 +207,22 @@ def test_cuda_asked_for_without_a_gpu_is_a_clear_error(png, tiny_weights, capsys
         pytest.skip("this machine has a GPU")
     assert main(["analyze", str(png), "--weights", str(tiny_weights), "--device", "cuda"]) == 2
     assert "no CUDA GPU" in capsys.readouterr().err
+
+
+def test_weights_install_accepts_the_downloaded_folder(tiny_weights, tiny_config, tmp_path, capsys):
+    import shutil
+
+    from fetalviewer.settings import load_settings
+
+    folder = tmp_path / "download"
+    folder.mkdir()
+    shutil.copy(tiny_weights, folder / "FetalCLIP_weights.pt")
+    shutil.copy(tiny_config, folder / "FetalCLIP_config.json")
+    assert main(["weights", "install", str(folder)]) == 0
+    settings = load_settings()
+    assert settings["weights_path"] == str((folder / "FetalCLIP_weights.pt").resolve())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    capsys.readouterr()
+    assert main(["weights", "install", str(empty)]) == 2
+    assert "no weights file" in capsys.readouterr().err

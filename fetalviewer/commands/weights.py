@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     install = sub.add_parser(
         "install", help="check that a weights file loads strictly and use it from now on"
     )
-    install.add_argument("path", metavar="PATH", help="FetalCLIP_weights.pt (or .safetensors)")
+    install.add_argument("path", metavar="PATH", help="FetalCLIP_weights.pt (or .safetensors), or the folder holding it")
     install.add_argument("--config", metavar="C", help="open_clip model config JSON (default: FetalCLIP)")
     status = sub.add_parser("status", help="which weights file is used, its size, sha256, licence and origin")
     status.add_argument("--weights", metavar="W", help="show this file instead of the configured one")
@@ -30,12 +30,18 @@ def _progress(stage: str, fraction: float) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fetalviewer.model.weights import install_weights, weights_status
+    from pathlib import Path
+
+    from fetalviewer.model.weights import install_weights, weights_in_folder, weights_status
 
     action = getattr(args, "weights_action", None)
     if action == "install":
         try:
-            record = install_weights(args.path, args.config, progress=_progress)
+            path, config = args.path, args.config
+            if Path(path).is_dir():  # the folder the user downloaded: take its weights (and config)
+                weights_file, folder_config = weights_in_folder(path)
+                path, config = str(weights_file), config or (str(folder_config) if folder_config else None)
+            record = install_weights(path, config, progress=_progress)
         except FetalViewerError as exc:
             if sys.stderr is not None:
                 print(f"\rerror: {exc}", file=sys.stderr)

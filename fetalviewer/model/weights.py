@@ -7,6 +7,7 @@ the install's ``weights/`` folder (``FetalCLIP_weights.pt`` first, then any ``*.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,3 +126,44 @@ def weights_status(explicit: str | os.PathLike[str] | None = None) -> dict[str, 
 def configured_config_path() -> str | None:
     """The model config recorded at install time (None: the bundled FetalCLIP config)."""
     return load_settings().get("weights_config_path")
+
+
+WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
+OFFICIAL_WEIGHTS_NAME = "FetalCLIP_weights.pt"
+OFFICIAL_CONFIG_NAME = "FetalCLIP_config.json"
+
+
+def _is_model_config(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "vision_cfg" in data and "text_cfg" in data
+
+
+def weights_in_folder(folder: str | Path) -> tuple[Path, Path | None]:
+    """The weights file in ``folder`` and the open_clip config beside it (None: the bundled FetalCLIP one).
+
+    ``FetalCLIP_weights.pt`` is taken first, else the only weights file in the folder; the config is
+    ``FetalCLIP_config.json`` or the only JSON file that is an open_clip model config. Raises
+    WeightsNotFound naming the folder when there is no weights file or more than one candidate.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise WeightsNotFound(f"{folder}: not a folder")
+    official = folder / OFFICIAL_WEIGHTS_NAME
+    if official.is_file():
+        weights = official
+    else:
+        candidates = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in WEIGHT_SUFFIXES)
+        if not candidates:
+            raise WeightsNotFound(f"{folder}: no weights file ({', '.join(WEIGHT_SUFFIXES)}) in this folder")
+        if len(candidates) > 1:
+            names = ", ".join(p.name for p in candidates[:5])
+            raise WeightsNotFound(f"{folder}: several weights files ({names}); choose the file itself")
+        weights = candidates[0]
+    config_official = folder / OFFICIAL_CONFIG_NAME
+    if config_official.is_file() and _is_model_config(config_official):
+        return weights, config_official
+    configs = [p for p in sorted(folder.glob("*.json")) if _is_model_config(p)]
+    return weights, configs[0] if len(configs) == 1 else None
