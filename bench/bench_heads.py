@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-DEFAULT_IMAGE = Path("/work/shared/data/hc18/images/000_HC.png")
+DEFAULT_IMAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "hc18" / "images" / "000_HC.png"
 
 
 def _time(fn, repeats: int) -> list[float]:

@@ -28,7 +28,7 @@ from fetalviewer.model.heads.hc18_data import read_hc18  # noqa: E402
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="/work/shared/data/hc18")
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "hc18"))
     parser.add_argument("--out", default="build/heldout_analyze")
     parser.add_argument("--limit", type=int, default=0, help="first N held-out images only (0 = all)")
     args = parser.parse_args(argv)

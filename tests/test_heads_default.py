@@ -11,7 +11,8 @@ import pytest
 from fetalviewer.errors import WeightsMismatch, WeightsNotFound
 from fetalviewer.model.heads.letterbox import map_to_frame, square_mapping, to_model_input
 
-HC18 = __import__("pathlib").Path("/work/shared/data/hc18")
+# shared/ lies beside the checkout (as in CI), read-only.
+HC18 = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "data" / "hc18"
 needs_hc18 = pytest.mark.skipif(
     not (HC18 / "pixel_size_and_hc.csv").is_file(), reason="shared HC18 data absent"
 )
