@@ -22,4 +22,5 @@ fi
 PYTHON=${PYTHON:-python3}
 "$PYTHON" -m pip install -q -e ".[test]"
 lint-imports --no-cache
+"$PYTHON" -m ruff check fetalviewer tests tools bench   # includes TID253: no module-level torch/cv2/... imports
 QT_QPA_PLATFORM=offscreen "$PYTHON" -m pytest "$@"

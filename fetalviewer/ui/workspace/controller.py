@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from fetalviewer.model.planes import PLANE_CLASSES
 from fetalviewer.settings import load_settings, update_settings
 from fetalviewer.ui.workspace.worker import ModelWorker
 from fetalviewer.workspace.findings import best_frames, exam_checklist
@@ -28,17 +29,7 @@ log = logging.getLogger(__name__)
 FIRST_PASS_FRAMES_CPU = 6
 FIRST_PASS_FRAMES_GPU = 24
 
-PLANE_KEYS = (
-    "abdomen",
-    "brain",
-    "femur",
-    "heart",
-    "kidney",
-    "lips_nose",
-    "profile_patient",
-    "spine",
-    "cervix",
-)
+PLANE_KEYS = PLANE_CLASSES  # the reference class order, one place (model/planes.py)
 
 
 def thumbnail_of(frame: np.ndarray, max_px: int = 96) -> np.ndarray:
