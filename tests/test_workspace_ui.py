@@ -256,3 +256,21 @@ def test_auto_analyse_drops_stale_results_and_skips_the_model_when_cached(qtbot,
     assert ws2.results[still_uid].is_complete
     assert ws2.model_state == "unloaded" and not ws2.running
     close_window(win2, ws2)
+
+
+def test_plane_label_list_starts_empty_and_refuses_setting_nothing(qtbot):
+    from fetalviewer.model.planes import PLANE_CLASSES
+    from fetalviewer.ui.app import ensure_application
+    from fetalviewer.ui.workspace.control_panel import WorkspaceControls
+
+    ensure_application()
+    panel = WorkspaceControls(PLANE_CLASSES)
+    qtbot.addWidget(panel)
+    emitted = []
+    panel.correct_clicked.connect(emitted.append)
+    assert panel.label_combo.currentIndex() == -1  # no plane preselected
+    panel.correct_button.click()
+    assert emitted == [] and "Choose the plane" in panel.label_status.text()
+    panel.label_combo.setCurrentIndex(panel.label_combo.findData("heart"))
+    panel.correct_button.click()
+    assert emitted == ["heart"]

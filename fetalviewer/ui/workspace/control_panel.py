@@ -70,6 +70,9 @@ class WorkspaceControls(QWidget):
         self.label_combo = QComboBox()
         for key in plane_keys:
             self.label_combo.addItem(display_name(key), key)
+        # No plane preselected: a default value would read as a label nobody gave.
+        self.label_combo.setPlaceholderText("choose the plane...")
+        self.label_combo.setCurrentIndex(-1)
         self.accept_button = QPushButton("Accept model label")
         self.correct_button = QPushButton("Set label")
         self.label_status = QLabel("")
@@ -119,6 +122,9 @@ class WorkspaceControls(QWidget):
         self.correct_button.clicked.connect(self._on_correct_button_clicked)
 
     def _on_correct_button_clicked(self) -> None:
+        if self.label_combo.currentIndex() < 0:
+            self.label_status.setText("Choose the plane in the list first, then 'Set mine'.")
+            return
         self.correct_clicked.emit(str(self.label_combo.currentData()))
 
     def set_model_unavailable(self, reason: str | None) -> None:
