@@ -470,3 +470,16 @@ def test_window_layout_is_kept_between_sessions(qtbot):
     qtbot.waitExposed(second)
     assert not second.browser_dock.isVisible()
     assert second.info_dock.isVisible()
+
+
+def test_numeric_window_level_from_the_w_shortcut(qtbot, window):
+    open_and_wait(qtbot, window, [str(sample_study_dir() / "US_still_254_HC.dcm")])
+    qtbot.waitUntil(lambda: window.canvas.image_item.image is not None, timeout=10000)
+    assert not window.canvas.is_color
+    window.actions["set_wl"].trigger()
+    dialog = window.wl_dialog
+    dialog.width_spin.setValue(100)
+    dialog.level_spin.setValue(60)
+    dialog.accept()
+    assert window.canvas.window_level == (60.0, 100.0)
+    assert tuple(window.canvas.image_item.levels) == (10.0, 110.0)

@@ -153,6 +153,7 @@ class MainWindow(QMainWindow):
             "zoom_in": lambda: self.canvas.zoom(1.25),
             "zoom_out": lambda: self.canvas.zoom(0.8),
             "reset_wl": self.canvas.reset_window_level,
+            "set_wl": self.ask_window_level,
             "toggle_regions": lambda: self.canvas.set_regions_visible(not self.canvas.regions_visible),
             "open_files": self.open_files_dialog,
             "open_folder": self.open_folder_dialog,
@@ -186,7 +187,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(a["quit"])
         view_menu = menu.addMenu("&View")
-        for name in ("fit", "zoom_in", "zoom_out", "reset_wl", "toggle_regions"):
+        for name in ("fit", "zoom_in", "zoom_out", "reset_wl", "set_wl", "toggle_regions"):
             view_menu.addAction(a[name])
         view_menu.addSeparator()
         for dock in (self.browser_dock, self.info_dock, self.problems_dock):
@@ -480,6 +481,18 @@ class MainWindow(QMainWindow):
         self.problems.add_problem(str(report_path), f"unexpected error: {summary} (report: {report_path})")
         self.problems_dock.show()
         self.statusBar().showMessage(f"Unexpected error — report written to {report_path}", 15000)
+
+    def ask_window_level(self) -> None:
+        """W: numeric window/level for a grayscale frame (colour frames are shown as stored)."""
+        if self.canvas.is_color:
+            self.statusBar().showMessage("Window/level applies to grayscale images only", 5000)
+            return
+        from fetalviewer.ui.window_level_dialog import WindowLevelDialog
+
+        center, width = self.canvas.window_level
+        self.wl_dialog = WindowLevelDialog(center, width, self)
+        self.wl_dialog.accepted.connect(lambda: self.canvas.set_window_level(*self.wl_dialog.values()))
+        self.wl_dialog.open()
 
     def show_help(self) -> None:
         dialog = ShortcutHelpDialog(self)

@@ -25,6 +25,7 @@ SHORTCUTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("zoom_in", ("Ctrl++", "Ctrl+="), "Zoom in (or mouse wheel)"),
     ("zoom_out", ("Ctrl+-",), "Zoom out (or mouse wheel)"),
     ("reset_wl", ("R",), "Reset window/level (right-drag on the image adjusts it)"),
+    ("set_wl", ("W",), "Set window/level numerically (grayscale)"),
     ("toggle_regions", ("G",), "Show / hide the ultrasound regions"),
     ("open_files", ("Ctrl+O",), "Open DICOM files"),
     ("open_folder", ("Ctrl+Shift+O",), "Open a folder (searched recursively)"),
