@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 
-from fetalviewer.analysis.estimate import Estimate, ValidRange, check_ranges
+from fetalviewer.analysis.estimate import Estimate, ValidRange, check_ranges, invert_increasing
 
 HADLOCK_1984 = (
     "Hadlock FP, Deter RL, Harrist RB, Park SK. Estimating fetal age: computer-assisted analysis of "
@@ -46,19 +46,6 @@ HADLOCK_1992 = (
 )
 
 
-def _invert(f: Callable[[float], float], target: float, lo: float, hi: float) -> float:
-    """x in [lo, hi] with f(x) = target for an increasing f (bisection to 1e-10)."""
-    if not f(lo) <= target <= f(hi):
-        raise ValueError(f"target {target} is outside f([{lo}, {hi}])")
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if f(mid) < target:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-10:
-            break
-    return 0.5 * (lo + hi)
 
 
 def _positive(name: str, value: float) -> float:
@@ -125,8 +112,8 @@ def _hadlock_range(param: str) -> ValidRange:
     if param == "HC":
         return ValidRange("HC", 68.0, 360.0, "mm", "Hadlock 1984, published range")
     f = _SINGLE[param]
-    lo = _invert(f, 12.0, 0.01, 100.0) * 10.0
-    hi = _invert(f, 42.0, 0.01, 100.0) * 10.0
+    lo = invert_increasing(f, 12.0, 0.01, 100.0) * 10.0
+    hi = invert_increasing(f, 42.0, 0.01, 100.0) * 10.0
     return ValidRange(param, round(lo, 1), round(hi, 1), "mm", _DERIVED_12_42)
 
 
@@ -222,8 +209,8 @@ IG_WINDOW_DAYS = (98.0, 181.0)  # 14+0 .. 25+6 weeks
 IG_NOTE = "intended for scans at 14+0-25+6 weeks without a first-trimester CRL"
 IG_HC_RANGE = ValidRange(
     "HC",
-    round(_invert(intergrowth2016_hc_days, IG_WINDOW_DAYS[0], 1.0, 500.0), 1),
-    round(_invert(intergrowth2016_hc_days, IG_WINDOW_DAYS[1], 1.0, 500.0), 1),
+    round(invert_increasing(intergrowth2016_hc_days, IG_WINDOW_DAYS[0], 1.0, 500.0), 1),
+    round(invert_increasing(intergrowth2016_hc_days, IG_WINDOW_DAYS[1], 1.0, 500.0), 1),
     "mm",
     "derived: HC for which INTERGROWTH-21st 2016 gives 14+0-25+6 weeks, its intended window",
 )
@@ -297,15 +284,15 @@ def hadlock1992_crl_weeks(crl_cm: float) -> float:
 
 ROBINSON_RANGE = ValidRange(
     "CRL",
-    round(_invert(robinson1975_crl_days, 42.0, 0.01, 200.0), 1),
-    round(_invert(robinson1975_crl_days, 98.0, 0.01, 200.0), 1),
+    round(invert_increasing(robinson1975_crl_days, 42.0, 0.01, 200.0), 1),
+    round(invert_increasing(robinson1975_crl_days, 98.0, 0.01, 200.0), 1),
     "mm",
     "derived: CRL for which Robinson 1975 gives 6-14 weeks, the study's span",
 )
 HADLOCK_1992_RANGE = ValidRange(
     "CRL",
     1.0,
-    round(_invert(lambda mm: hadlock1992_crl_weeks(mm / 10.0), 18.0, 1.0, 125.0), 1),
+    round(invert_increasing(lambda mm: hadlock1992_crl_weeks(mm / 10.0), 18.0, 1.0, 125.0), 1),
     "mm",
     "derived: up to the CRL for which Hadlock 1992 gives 18 weeks, the study's span (the equation "
     "gives 5.4 weeks at CRL 0, so the lower limit is 1 mm)",

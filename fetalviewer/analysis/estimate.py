@@ -9,7 +9,7 @@ extrapolated.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,3 +135,18 @@ def format_weeks_plus_days(ga_days: float) -> str:
     """``140.1`` -> ``"20+0"`` (the obstetric weeks+days notation)."""
     weeks, days = format_weeks_days(ga_days).replace("w", "").replace("d", "").split()
     return f"{weeks}+{days}"
+
+
+def invert_increasing(f: Callable[[float], float], target: float, lo: float, hi: float) -> float:
+    """x in [lo, hi] with f(x) = target for an increasing f (bisection to 1e-10)."""
+    if not f(lo) <= target <= f(hi):
+        raise ValueError(f"target {target} is outside f([{lo}, {hi}])")
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if f(mid) < target:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-10:
+            break
+    return 0.5 * (lo + hi)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from fetalviewer.analysis.estimate import Estimate, ValidRange, check_ranges
+from fetalviewer.analysis.estimate import Estimate, ValidRange, check_ranges, invert_increasing
 
 KISERUD_2017 = (
     "Kiserud T, Piaggio G, Carroli G, et al. The World Health Organization Fetal Growth Charts: a "
@@ -46,13 +46,7 @@ def who_p50_inverse_weeks(hc_mm: float) -> float:
     lo, hi = WHO_WEEKS
     if not who_hc_mm(lo) <= hc_mm <= who_hc_mm(hi):
         raise ValueError(f"hc_mm {hc_mm:g} is outside the WHO P50 curve's range over 14-40 weeks")
-    for _ in range(100):
-        mid = 0.5 * (lo + hi)
-        if who_hc_mm(mid) < hc_mm:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
+    return invert_increasing(who_hc_mm, hc_mm, lo, hi)
 
 
 WHO_P50_RANGE = ValidRange(
