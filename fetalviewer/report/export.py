@@ -126,6 +126,8 @@ def export_exam(
         )
     result = ExportResult()
     staging = ExportStaging(out_dir)
+    job = _ExportJob(content, instances, measurements, staging, headers, map_uid, uid_map, options, deid_options,
+                     identifiers, result)  # fmt: skip
     current = "the export"
     try:
         for fmt in options.formats:
@@ -133,8 +135,7 @@ def export_exam(
                 raise ExportError(f"{staging.out_dir}: export cancelled; nothing was written")
             current = fmt
             say(f"writing {fmt}")
-            _WRITERS[fmt](content, instances, measurements, staging, headers, map_uid, uid_map, options,
-                          deid_options, identifiers, result)  # fmt: skip
+            _WRITERS[fmt](job)
         if not staging.names:
             raise ExportError(f"{staging.out_dir}: nothing to export in formats {', '.join(options.formats)}")
     except FetalViewerError:
@@ -153,205 +154,131 @@ def export_exam(
 
 
 # -- one writer per format -------------------------------------------------------------------------------
-def _pdf(
-    content,
-    instances,
-    measurements,
-    staging,
-    headers,
-    map_uid,
-    uid_map,
-    options,
-    deid_options,
-    identifiers,
-    result,
-):
+@dataclass
+class _ExportJob:
+    """What every format writer gets: the content, the sources, the staging folder and the de-identification
+    state shared by the whole export."""
+
+    content: Any
+    instances: Any
+    measurements: Any
+    staging: Any
+    headers: dict[str, Any]
+    map_uid: Callable[[str], str]
+    uid_map: Any
+    options: Any
+    deid_options: Any
+    identifiers: set[str]
+    result: Any
+
+
+def _pdf(job: _ExportJob):
     from fetalviewer.report.pdf import pdf_text, write_pdf
 
-    path = write_pdf(content, staging.path("report.pdf"))
+    path = write_pdf(job.content, job.staging.path("report.pdf"))
     if not path.read_bytes().startswith(b"%PDF"):
         raise ExportError(f"{path.name}: the written file is not a PDF")
     if shutil.which("pdftotext"):
         text = pdf_text(path)
-        if content.title not in text:
+        if job.content.title not in text:
             raise ExportError(f"{path.name}: the report text does not read back")
-        _check_text(path, text, identifiers, options.deidentify)
-    elif options.deidentify:
-        result.notes.append("report.pdf: pdftotext missing, the PDF text was not checked for identifiers")
+        _check_text(path, text, job.identifiers, job.options.deidentify)
+    elif job.options.deidentify:
+        job.result.notes.append("report.pdf: pdftotext missing, the PDF text was not checked for identifiers")
 
 
-def _sr(
-    content,
-    instances,
-    measurements,
-    staging,
-    headers,
-    map_uid,
-    uid_map,
-    options,
-    deid_options,
-    identifiers,
-    result,
-):
+def _sr(job: _ExportJob):
     from fetalviewer.report.sr import build_sr_dataset, read_ob_sr, write_sr
 
-    evidence = [headers[i.sop_instance_uid] for i in instances]
+    evidence = [job.headers[i.sop_instance_uid] for i in job.instances]
     path = write_sr(
-        build_sr_dataset(content, measurements, instances, evidence, map_uid), staging.path("report_sr.dcm")
+        build_sr_dataset(job.content, job.measurements, job.instances, evidence, job.map_uid),
+        job.staging.path("report_sr.dcm"),
     )
-    _check_dicom(path, identifiers, options.deidentify)
-    expected = sum(1 for m in measurements if m.value_mm is not None and m.label is not None)
+    _check_dicom(path, job.identifiers, job.options.deidentify)
+    expected = sum(1 for m in job.measurements if m.value_mm is not None and m.label is not None)
     got = len(read_ob_sr(path).measurements)
     if got != expected:
         raise ExportError(f"{path.name}: reads back {got} measurements, {expected} written")
 
 
-def _sc(
-    content,
-    instances,
-    measurements,
-    staging,
-    headers,
-    map_uid,
-    uid_map,
-    options,
-    deid_options,
-    identifiers,
-    result,
-):
+def _sc(job: _ExportJob):
     from fetalviewer.dicom.deid import write_dataset_atomic
     from fetalviewer.report.capture import build_secondary_captures
 
-    if not content.key_frames:
-        result.notes.append("secondary capture: no key frame (no measurement and no model best frame)")
+    if not job.content.key_frames:
+        job.result.notes.append("secondary capture: no key frame (no measurement and no model best frame)")
         return
-    for i, sc in enumerate(build_secondary_captures(content, headers, map_uid), start=1):
-        path = write_dataset_atomic(sc, staging.path(f"keyframe_{i:02d}.dcm"))
-        _check_dicom(path, identifiers, options.deidentify)
+    for i, sc in enumerate(build_secondary_captures(job.content, job.headers, job.map_uid), start=1):
+        path = write_dataset_atomic(sc, job.staging.path(f"keyframe_{i:02d}.dcm"))
+        _check_dicom(path, job.identifiers, job.options.deidentify)
 
 
-def _png(
-    content,
-    instances,
-    measurements,
-    staging,
-    headers,
-    map_uid,
-    uid_map,
-    options,
-    deid_options,
-    identifiers,
-    result,
-):
+def _png(job: _ExportJob):
     from fetalviewer.report.overlay import render_key_frame, write_png
     from fetalviewer.report.video import cine_overlays, write_frame_png
 
-    for i, kf in enumerate(content.key_frames, start=1):
-        write_png(render_key_frame(kf, clean=options.deidentify), staging.path(f"keyframe_{i:02d}.png"))
-    for n, inst in enumerate(instances, start=1):
-        overlays = cine_overlays(content, measurements, inst) if options.png_frames else {}
-        for frame in options.png_frames:
+    for i, kf in enumerate(job.content.key_frames, start=1):
+        rgb = render_key_frame(kf, clean=job.options.deidentify)
+        write_png(rgb, job.staging.path(f"keyframe_{i:02d}.png"))
+    for n, inst in enumerate(job.instances, start=1):
+        overlays = cine_overlays(job.content, job.measurements, inst) if job.options.png_frames else {}
+        for frame in job.options.png_frames:
             if frame >= inst.n_frames:
-                result.notes.append(f"png: image {n} has {inst.n_frames} frame(s); frame {frame} skipped")
+                job.result.notes.append(f"png: image {n} has {inst.n_frames} frame(s); frame {frame} skipped")
                 continue
             write_frame_png(
                 inst,
                 frame,
-                staging.path(f"image{n:02d}_frame{frame:04d}.png"),
+                job.staging.path(f"image{n:02d}_frame{frame:04d}.png"),
                 overlays.get(frame),
-                options.deidentify,
+                job.options.deidentify,
             )
 
 
-def _mp4(
-    content,
-    instances,
-    measurements,
-    staging,
-    headers,
-    map_uid,
-    uid_map,
-    options,
-    deid_options,
-    identifiers,
-    result,
-):
+def _mp4(job: _ExportJob):
     from fetalviewer.report.video import cine_overlays, read_video_info, write_annotated_video
 
-    cines = [i for i in instances if int(i.n_frames) > 1]
+    cines = [i for i in job.instances if int(i.n_frames) > 1]
     if not cines:
-        result.notes.append("mp4: no cine (multi-frame) instance in the study")
+        job.result.notes.append("mp4: no cine (multi-frame) instance in the study")
     for n, inst in enumerate(cines, start=1):
-        path = staging.path(f"cine_{n:02d}.mp4")
+        path = job.staging.path(f"cine_{n:02d}.mp4")
         info = write_annotated_video(
-            inst, path, cine_overlays(content, measurements, inst), clean=options.deidentify
+            inst, path, cine_overlays(job.content, job.measurements, inst), clean=job.options.deidentify
         )
         back = read_video_info(path)
         if back.n_frames != info.n_frames:
             raise ExportError(f"{path.name}: reads back {back.n_frames} frames, {info.n_frames} written")
 
 
-def _csv(
-    content,
-    instances,
-    measurements,
-    staging,
-    headers,
-    map_uid,
-    uid_map,
-    options,
-    deid_options,
-    identifiers,
-    result,
-):
+def _csv(job: _ExportJob):
     from fetalviewer.report.tables import read_table_csv, write_measurements_csv, write_predictions_csv
 
     for name, writer, expected in (
-        ("measurements.csv", write_measurements_csv, len(content.measurements)),
-        ("model_outputs.csv", write_predictions_csv, len(content.predictions)),
+        ("measurements.csv", write_measurements_csv, len(job.content.measurements)),
+        ("model_outputs.csv", write_predictions_csv, len(job.content.predictions)),
     ):
-        path = writer(content, staging.path(name), map_uid)
+        path = writer(job.content, job.staging.path(name), job.map_uid)
         if len(read_table_csv(path)) != expected:
             raise ExportError(f"{name}: reads back a different number of rows than written")
-        _check_text(path, path.read_text(encoding="utf-8"), identifiers, options.deidentify)
+        _check_text(path, path.read_text(encoding="utf-8"), job.identifiers, job.options.deidentify)
 
 
-def _json(
-    content,
-    instances,
-    measurements,
-    staging,
-    headers,
-    map_uid,
-    uid_map,
-    options,
-    deid_options,
-    identifiers,
-    result,
-):
+def _json(job: _ExportJob):
     from fetalviewer.report.tables import read_report_json, write_report_json
 
-    path = write_report_json(content, staging.path("report.json"), map_uid)
+    path = write_report_json(job.content, job.staging.path("report.json"), job.map_uid)
     read_report_json(path)
-    _check_text(path, path.read_text(encoding="utf-8"), identifiers, options.deidentify)
+    _check_text(path, path.read_text(encoding="utf-8"), job.identifiers, job.options.deidentify)
 
 
-def _dicom(
-    content,
-    instances,
-    measurements,
-    staging,
-    headers,
-    map_uid,
-    uid_map,
-    options,
-    deid_options,
-    identifiers,
-    result,
-):
+def _dicom(job: _ExportJob):
     from fetalviewer.dicom.deid import deidentify_files
 
-    deidentify_files([i.path for i in instances], staging.out_dir, deid_options, uid_map, staging=staging)
+    deidentify_files(
+        [i.path for i in job.instances], job.staging.out_dir, job.deid_options, job.uid_map, staging=job.staging
+    )
 
 
 _WRITERS: Mapping[str, Callable] = {
