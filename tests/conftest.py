@@ -18,3 +18,14 @@ def _isolated_user_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("FETALVIEWER_HOME", str(home))
     monkeypatch.delenv("FETALVIEWER_WEIGHTS", raising=False)
     return home
+
+
+@pytest.fixture()
+def one_torch_thread():
+    """Training tests run torch on one thread (the machine's other core stays free), then restore it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -18,25 +18,12 @@ from fetalviewer.model.heads.headfile import HEAD_SUFFIX
 from fetalviewer.model.heads.training import TrainOptions, train_head
 from fetalviewer.paths import user_dirs
 from fetalviewer.report.sr import read_ob_sr as read_sr
+from tests.helpers import write_png as _png
 
 pytest_plugins = ["tests.model_fixtures"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _png(path, array):
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _force_planes(monkeypatch, plane_of_frame):

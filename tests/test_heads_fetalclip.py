@@ -11,25 +11,12 @@ import pytest
 from fetalviewer.errors import WeightsMismatch
 from fetalviewer.model.heads.backbone import BackboneSpec
 from fetalviewer.model.heads.training import TrainOptions, train_head
+from tests.helpers import write_png as _png
 
 pytest_plugins = ["tests.model_fixtures"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _png(path, array):
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _ellipse_image(rng, rows=90, cols=120):
