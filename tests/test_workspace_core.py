@@ -238,8 +238,9 @@ def test_target_from_real_cine_uses_the_engine_crop_and_pixel_size():
 
 
 def test_badge_text_marks_model_output_uncertainty_subplane_and_ga_band():
+    from fetalviewer.analysis.estimate import format_weeks_days
     from fetalviewer.model.readout import who_hc_percentile_mm
-    from fetalviewer.workspace.badge_text import badge_text, format_ga_days
+    from fetalviewer.workspace.badge_text import badge_text
     from fetalviewer.workspace.results import FrameReading
 
     names = {"brain": "Brain", "heart": "Thorax / heart", "trans-thalamic": "Trans-thalamic"}
@@ -250,7 +251,7 @@ def test_badge_text_marks_model_output_uncertainty_subplane_and_ga_band():
     assert "Trans-thalamic 64%" in text.lines
     assert f"Model GA 22w 2d → WHO HC {lo:.0f}–{hi:.0f} mm (P2.5–97.5)" in text.lines
     assert text.lines[-1].startswith("AI · FetalCLIP")
-    assert format_ga_days(156) == "22w 2d" and 150 < lo < hi < 220
+    assert format_weeks_days(156) == "22w 2d" and 150 < lo < hi < 220
 
     heart = FrameReading(3, "heart", 0.41, None, None, None)
     text = badge_text(heart, 0.5, names, shown_frame=5, user_label="brain")

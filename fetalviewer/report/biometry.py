@@ -6,10 +6,10 @@ the user's values, averaging, BPD caliper convention), plus the SR equation code
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from fetalviewer.analysis.estimate import format_weeks_days
 from fetalviewer.report.content import ParameterRow, not_available
 
 #: (code value, meaning) of CID 12013 "Gestational Age Equations and Tables" per method name.
@@ -37,18 +37,13 @@ class GaResult:
         return GA_EQUATION_CODES.get(self.method)
 
 
-def weeks_days(ga_days: float) -> str:
-    total = int(math.floor(ga_days + 0.5))
-    return f"{total // 7}w {total % 7}d"
-
-
 def ga_from_estimate(estimate) -> GaResult:
     """An analysis ``Estimate`` of GA as a report value (or its refusal as "not available")."""
     if estimate.value is None:
         return GaResult(
             None, not_available(f"{estimate.method}: {estimate.reason}"), estimate.method, estimate.citation
         )
-    text = f"{weeks_days(estimate.value)} ({estimate.method})"
+    text = f"{format_weeks_days(estimate.value)} ({estimate.method})"
     if getattr(estimate, "plus_minus", None):
         text += f" \u00b1 {estimate.plus_minus / 7.0:.1f} wk"
     return GaResult(float(estimate.value), text, estimate.method, estimate.citation)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from fetalviewer import __version__
-from fetalviewer.report.biometry import exam_biometry, ga_for_measurement, weeks_days
+from fetalviewer.analysis.estimate import format_weeks_days
+from fetalviewer.report.biometry import exam_biometry, ga_for_measurement
 from fetalviewer.report.content import (
     ChecklistRow,
     ExamHeader,
@@ -207,9 +208,8 @@ def _model_ga(predictions, instances, model_reason) -> tuple[str, float | None]:
         why = reasons[0] if reasons else "no frame was analysed"
         return not_available(f"no head frame with a model GA ({why})"), None
     prob, uid, p = max(with_ga, key=lambda h: h[0])
-    weeks, days = divmod(p.ga_days, 7)
     text = (
-        f"{weeks}w {days}d (FetalCLIP zero-shot, best head frame: {_instance_name(instances, uid)} frame "
+        f"{format_weeks_days(p.ga_days)} (FetalCLIP zero-shot, best head frame: {_instance_name(instances, uid)} frame "
         f"{p.frame_index}, brain probability {prob:.2f}; read-out: median of the 15 best GA prompts)"
     )
     return text, float(p.ga_days)
@@ -287,7 +287,7 @@ def build_report_content(
             p.top_prob_0_1,
             dict(p.plane_probs),
             p.ga_days,
-            f"{p.ga_days // 7}w {p.ga_days % 7}d"
+            format_weeks_days(p.ga_days)
             if p.ga_days is not None
             else not_available(p.ga_unavailable_reason),
         )
@@ -398,7 +398,7 @@ def sr_comparison_rows(
             value = sum(m.value_mm for m in items) / len(items)
             ga = next((m for m in items if m.ga_days is not None), None)
             ga_text = (
-                f"{weeks_days(ga.ga_days)} ({ga.ga_equation or 'equation not given'})"
+                f"{format_weeks_days(ga.ga_days)} ({ga.ga_equation or 'equation not given'})"
                 if ga is not None
                 else not_available("no GA in the SR for this parameter")
             )

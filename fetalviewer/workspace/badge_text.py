@@ -10,17 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fetalviewer.analysis.estimate import format_weeks_days
 from fetalviewer.workspace.results import FrameReading
 
 MODEL_TAG = "AI · FetalCLIP zero-shot"
 
 
-def format_ga_days(ga_days: float) -> str:
-    """Gestational age as weeks + days, e.g. 156 -> '22w 2d'."""
-    days = int(round(ga_days))
-    if days < 0:
-        raise ValueError(f"ga_days must be >= 0, got {ga_days}")
-    return f"{days // 7}w {days % 7}d"
 
 
 @dataclass(frozen=True)
@@ -60,7 +55,7 @@ def badge_text(
             lo = who_hc_percentile_mm(reading.ga_days, "p2.5")
             hi = who_hc_percentile_mm(reading.ga_days, "p97.5")
             lines.append(
-                f"Model GA {format_ga_days(reading.ga_days)} → WHO HC {lo:.0f}–{hi:.0f} mm (P2.5–97.5)"
+                f"Model GA {format_weeks_days(reading.ga_days)} → WHO HC {lo:.0f}–{hi:.0f} mm (P2.5–97.5)"
             )
         elif ga_unavailable_reason:
             lines.append(f"Model GA unavailable: {ga_unavailable_reason}")
