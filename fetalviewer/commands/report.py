@@ -151,23 +151,23 @@ def analyse_with_model(
 
 
 def _read_structured_reports(load_problems, skipped=()) -> tuple[list, list[str]]:
-    """OB SRs among the files without pixel data (read with ``read_ob_sr``), also those met while
+    """OB SRs among the files without pixel data (read with ``ObGynSR.from_file``), also those met while
     walking a folder (skipped as not images); the other problems."""
     from fetalviewer.errors import DicomReadError
-    from fetalviewer.report.sr import read_ob_sr
+    from fetalviewer.report.sr import ObGynSR
 
     reports, problems = [], []
     for problem in load_problems:
         if getattr(problem, "kind", "") == "no_pixel_data":
             try:
-                reports.append(read_ob_sr(problem.path))
+                reports.append(ObGynSR.from_file(problem.path))
                 continue
             except DicomReadError:
                 pass
         problems.append(problem.message)
     for path in skipped:
         try:
-            reports.append(read_ob_sr(path))
+            reports.append(ObGynSR.from_file(path))
         except DicomReadError:
             continue
     return reports, problems
