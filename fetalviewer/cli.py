@@ -28,6 +28,12 @@ COMMAND_MODULES: tuple[str, ...] = (
     "deidentify",
     "train_head",
     "self_test",
+    "studies",
+    "nodes",
+    "query",
+    "retrieve",
+    "receive",
+    "send",
 )
 
 
