@@ -384,11 +384,11 @@ def _problems(problems: tuple[str, ...], deidentified: bool) -> tuple[str, ...]:
 def sr_comparison_rows(
     sr_reports: Sequence[Any], parameters, deidentified: bool = False
 ) -> list[SrComparisonRow]:
-    """Per labelled parameter of each OB SR (``read_ob_sr`` results), its mean value beside the app's."""
+    """Per labelled parameter of each OB SR (:class:`~fetalviewer.report.sr.ObGynSR`), its mean value beside the app's."""
     ours = {p.label: p.value_mm for p in parameters}
     rows = []
     for number, report in enumerate(sr_reports, start=1):
-        name = f"SR file {number}" if deidentified else report.path.name
+        name = f"SR file {number}" if deidentified else report.name
         source = f"{name} ({report.manufacturer or 'unknown manufacturer'})"
         values: dict[str, list] = {}
         for m in report.measurements:
