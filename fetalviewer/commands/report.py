@@ -353,7 +353,7 @@ def run(args: argparse.Namespace) -> int:
             f"report: no readable instance{' of study ' + chosen if args.study else ''} in {', '.join(args.paths)}"
         )
         study.close()
-        return 1
+        return 2
     if len(uids) > 1 and not args.study:
         _err(f"note: {len(uids)} studies found; reporting {chosen} (choose with --study)")
     try:
@@ -391,7 +391,7 @@ def run(args: argparse.Namespace) -> int:
         result = export_exam(content, instances, record.measurements, args.out, options, progress=_say)
     except (FetalViewerError, ValueError) as exc:
         _err(f"report: export failed, nothing was written: {exc}")
-        return 1
+        return 2
     finally:
         study.close()
     for note in result.notes:

@@ -153,6 +153,11 @@ def _clean_dataset(ds: Dataset, options: DeidOptions, uid_map: UidMap) -> None:
         if tag == 0x7FE00010:
             continue
         keyword = elem.keyword
+        if not keyword or group < 0x0008:
+            # Not a known attribute (e.g. a damaged tag that may hold anything), or a command/meta
+            # group element inside the dataset: nothing known-safe to keep.
+            del ds[tag]
+            continue
         if keyword in REMOVE_KEYWORDS:
             del ds[tag]
             continue
