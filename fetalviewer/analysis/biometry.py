@@ -22,9 +22,8 @@ from typing import Any
 from fetalviewer.analysis.dating import ga_hadlock1984, ga_intergrowth2016_hc
 from fetalviewer.analysis.estimate import Estimate
 from fetalviewer.analysis.geometry import Ellipse, ramanujan_perimeter
-from fetalviewer.analysis.measurement import Measurement, ellipse_extreme_points, make_distance, make_ellipse
+from fetalviewer.analysis.measurement import Measurement, make_distance, make_ellipse
 
-WONG_2018 = "Wong 2018, BPD outer-outer = 0.555934 + 1.027318 x outer-inner (mm), as given in FORMULAS.md"
 DEFAULT_DISCORDANCE_DAYS = 14.0
 
 
@@ -202,8 +201,7 @@ def head_biometry_in_regions(
     """:func:`head_biometry` calibrated by the ultrasound region holding the whole ellipse (contract 1)."""
     from fetalviewer.dicom.calibration import calibration_for_points
 
-    points = ellipse_extreme_points(ellipse.center_px, ellipse.semi_axes_px, ellipse.angle_deg)
-    result = calibration_for_points(tuple(regions or ()), points, pixel_spacing_mm)
+    result = calibration_for_points(tuple(regions or ()), ellipse.bounding_points(), pixel_spacing_mm)
     return head_biometry(ellipse, result.calibration, result.reason)
 
 

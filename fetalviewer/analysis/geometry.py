@@ -150,6 +150,14 @@ class Ellipse:
         minor = ((cx + b * s, cy - b * c), (cx - b * s, cy + b * c))
         return major, minor
 
+    def bounding_points(self) -> list[tuple[float, float]]:
+        """Leftmost, rightmost, top and bottom points of the ellipse's axis-aligned bounding box.
+
+        The ellipse lies inside an axis-aligned box (e.g. an ultrasound region) exactly when these do."""
+        cx, cy, a, b, c, s = self._frame()
+        half_w, half_h = math.hypot(a * c, b * s), math.hypot(a * s, b * c)
+        return [(cx - half_w, cy), (cx + half_w, cy), (cx, cy - half_h), (cx, cy + half_h)]
+
     def sample(self, n: int = 256) -> np.ndarray:
         """(n, 2) points evenly spaced in parameter along the ellipse."""
         cx, cy, a, b, c, s = self._frame()

@@ -493,7 +493,7 @@ def head_contours_and_measurements(
 
     by_uid = {i.sop_instance_uid: i for i in instances}
     have = {(m.sop_instance_uid, m.frame_index) for m in getattr(record, "measurements", []) or []
-            if m.label == "HC" and m.source in ("automatic", "edited")}  # fmt: skip
+            if m.label == "HC" and m.source.from_algorithm}  # fmt: skip
     wanted = list(dict.fromkeys([*sorted(have), *[(u, int(f)) for u, f in frames]]))
     contours: dict[tuple[str, int], list] = {}
     new: list = []
