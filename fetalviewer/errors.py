@@ -1,6 +1,8 @@
 """The project's small exception family: one class where a caller must react differently.
 
 Every message names the file (or argument) and the problem, so it can be shown to a user as is.
+The command line (:mod:`fetalviewer.cli`) maps every :class:`FetalViewerError` that leaves a command
+to exit status 2 with its message, and any other exception to status 1 with a crash report.
 """
 
 from __future__ import annotations
@@ -8,6 +10,13 @@ from __future__ import annotations
 
 class FetalViewerError(Exception):
     """Base class: a problem the user can understand and act on (never a programming error)."""
+
+
+class UsageError(FetalViewerError):
+    """A command was asked for something it refuses: a bad argument, a missing path, a refused operation.
+
+    The command line prints the message and exits with status 2 (as for every :class:`FetalViewerError`).
+    """
 
 
 class DicomReadError(FetalViewerError):
