@@ -41,3 +41,9 @@ class WeightsMismatch(FetalViewerError):
 
 class ExportError(FetalViewerError):
     """An export could not be written; nothing half-written is left behind."""
+
+
+class NodeError(FetalViewerError):
+    """A DICOM node (PACS, modality) is unreachable, refused the association or failed an operation.
+
+    The message names the node and the reason (never credentials)."""
