@@ -21,7 +21,7 @@ from fetalviewer.model.planes import (
 from fetalviewer.model.preprocess import pad_to_square, preprocess_batch, preprocess_image
 from fetalviewer.model.results import FramePrediction
 
-SHARED = Path(__file__).parent / "data" / "fetalclip"  # copies of shared/fetalclip (see NOTICE.md)
+SHARED = Path(__file__).parent / "data" / "fetalclip"  # published FetalCLIP read-out data (see NOTICE.md)
 
 pytest_plugins = ["tests.model_fixtures"]
 

@@ -4,8 +4,7 @@ Caliper convention. The ellipse is fitted to the *outer* edge of the skull (HC18
 segmentation heads trace the outer skull), so its axes give outer-to-outer diameters: ``bpd_mm`` (minor
 axis) and ``ofd_mm`` (major axis) are outer-outer, the convention of INTERGROWTH-21st. Hadlock 1984's BPD
 is outer-to-inner (leading edge to leading edge); before a BPD from the outline enters a Hadlock
-equation it is converted with Wong 2018's ``BPD_oo = 0.555934 + 1.027318 BPD_oi`` (mm, as given in
-``shared/clinical/FORMULAS.md``) solved for ``BPD_oi``. HC needs no convention: it is the perimeter of
+equation it is converted with Wong 2018's ``BPD_oo = 0.555934 + 1.027318 BPD_oi`` (mm; docs/formulas.md) solved for ``BPD_oi``. HC needs no convention: it is the perimeter of
 the outer ellipse (Ramanujan II).
 
 Anisotropic calibration: the ellipse is mapped into mm coordinates first (an affine image of an

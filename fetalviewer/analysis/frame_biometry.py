@@ -1,7 +1,7 @@
 """Per-frame biometry and CHD fields for ``fetalviewer analyze`` and the workspace (JSON-ready dicts).
 
 :func:`biometry_fields` turns a head segmentation's :class:`~fetalviewer.analysis.geometry.EllipseFit`
-(in original-frame pixels) into the fields issue 5 asks of every head frame: the contour polygon, the
+(in original-frame pixels) into the fields reported for every head frame: the contour polygon, the
 ellipse, ``hc_mm``/``bpd_mm``/``ofd_mm``, GA by each formula with its name and citation, and the
 discordance with the model's GA; whatever cannot be computed is ``None`` with a reason.
 :func:`chd_fields` does the same for a clip's CHD review prompt.

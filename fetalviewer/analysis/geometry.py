@@ -247,7 +247,7 @@ class InputMapping:
     def square_pad(
         cls, width: int, height: int, input_size: int = 224, crop_x0: int = 0, crop_y0: int = 0
     ) -> InputMapping:
-        """FetalCLIP's preprocessing (REFERENCE.md): zero-pad a ``width x height`` image (or crop) to a
+        """FetalCLIP's preprocessing (arXiv 2502.14807; docs/fetalclip.md): zero-pad a ``width x height`` image (or crop) to a
         square of side ``max(width, height)`` pasted at ``((side - width) // 2, (side - height) // 2)``,
         then resize to ``input_size``."""
         side = max(int(width), int(height))

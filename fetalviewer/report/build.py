@@ -30,7 +30,7 @@ from fetalviewer.report.content import (
 )
 
 #: Published evaluation of FetalCLIP (Maani et al. 2025, arXiv 2502.14807) and this app's reproduction,
-#: from shared/fetalclip/REFERENCE.md.
+#: from the FetalCLIP paper (arXiv 2502.14807; docs/fetalclip.md).
 EVALUATION_FACTS: tuple[str, ...] = (
     "Zero-shot plane classification, FETAL_PLANES_DB (8,187 images, 5 classes): macro F1 0.9727.",
     "Zero-shot brain sub-planes (trans-thalamic/-cerebellar/-ventricular): F1 0.693.",
