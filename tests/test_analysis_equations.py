@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fetalviewer.analysis import dating, efw, who_hc
-from fetalviewer.analysis.estimate import Estimate, format_weeks_days, format_weeks_plus_days
+from fetalviewer.analysis.estimate import Estimate, format_weeks_days
 
 # Golden tables (days) computed by hand from the papers' equations.
 HC_GOLDEN = [  # HC mm, Hadlock 1984, INTERGROWTH 2016, WHO P50 inverted
@@ -154,7 +154,7 @@ def test_who_centiles_and_band():
 def test_weeks_days_formatting():
     assert format_weeks_days(140.1) == "20w 0d"
     assert format_weeks_days(140.6) == "20w 1d"
-    assert format_weeks_plus_days(181.0) == "25+6"
+    assert format_weeks_days(181.0) == "25w 6d"
     est = dating.ga_hadlock1984({"HC": 175})
     assert est.display_value() == "20w 0d \u00b1 1.5 wk"
     with pytest.raises(ValueError, match="ga_days"):

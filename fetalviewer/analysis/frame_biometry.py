@@ -16,6 +16,7 @@ import numpy as np
 
 from fetalviewer.analysis.biometry import DEFAULT_DISCORDANCE_DAYS, head_biometry, head_biometry_in_regions
 from fetalviewer.analysis.chd import ChdReview
+from fetalviewer.analysis.estimate import format_weeks_days
 from fetalviewer.analysis.geometry import EllipseFit, fit_ellipse_to_mask
 
 MAX_CONTOUR_POINTS = 256
@@ -109,7 +110,7 @@ def biometry_fields(
             {
                 "method": e.method,
                 "ga_days": e.value,
-                "ga_weeks_days": e.display_value() if e.ok else None,
+                "ga_weeks_days": format_weeks_days(e.value) if e.ok else None,
                 "citation": e.citation,
                 "unavailable_reason": e.reason,
                 "plus_minus_days": e.plus_minus,
