@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "deidentify",
     "train_head",
     "self_test",
+    "validate",
 )
 
 
