@@ -249,7 +249,7 @@ def test_validate_ga_reads_published_dots_as_679_of_814_through_the_command(tmp_
             tiny.save(root / "training_set" / str(name))
             w.writerow([str(name), repr(float(px)), repr(float(hc))])
     out = tmp_path / "out"
-    engine = modelrun.open_engine(str(tiny_weights), str(TINY_CONFIG), "cpu")
+    engine = modelrun.open_engine("auto", str(tiny_weights), str(TINY_CONFIG), "cpu")
     dataset = read_hc18_training(root)
     key = modelrun.cache_key("ga", engine, csv_sha256=dataset.fingerprint.csv_sha256)
     ImageCache(out / "cache" / "ga.jsonl", key).put_many(

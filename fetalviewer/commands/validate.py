@@ -34,24 +34,16 @@ SUMMARY_KEYS = {
 }
 
 
-def _model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--weights", metavar="W", help="weights file (default: the installed one)")
-    p.add_argument("--config", metavar="C", help="open_clip model config JSON (default: the model's own)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="default: auto")
-    p.add_argument(
-        "--precision",
-        default="auto",
-        choices=("auto", "fp32", "fp16", "bf16"),
-        help="CUDA autocast precision (auto = fp16 on CUDA, fp32 elsewhere)",
-    )
-
-
 def _common(p: argparse.ArgumentParser) -> None:
+    from fetalviewer.commands.options import add_json_option
+
     p.add_argument("--out", metavar="DIR", help="report and cache folder (default: <user data>/validation/<job>)")
-    p.add_argument("--json", metavar="OUT", help="write the summary figures as JSON to OUT ('-' = stdout)")
+    add_json_option(p, help="write the summary figures as JSON to OUT ('-' = stdout)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from fetalviewer.commands.options import add_model_options
+
     sub = parser.add_subparsers(dest="validate_command", metavar="JOB", required=True)
     planes = sub.add_parser("planes", help="zero-shot planes and brain sub-planes on FETAL_PLANES_DB")
     planes.add_argument("--fetal-planes-db", required=True, metavar="DIR",
@@ -61,14 +53,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ga = sub.add_parser("ga", help="zero-shot gestational age on the HC18 training set (valid prediction rate)")
     ga.add_argument("--hc18", required=True, metavar="DIR", help="folder with training_set/ and its CSV")
     for p in (planes, ga):
-        _model_options(p)
+        add_model_options(p, precision=True)
         p.add_argument("--batch-size", type=int, default=8, metavar="B", help="images per model batch")
         p.add_argument("--published", metavar="DIR", help="folder of published per-image outputs to compare with "
                        "(default: FetalCLIP's, shipped with the app, for FetalCLIP weights)")  # fmt: skip
         _common(p)
     hc = sub.add_parser("hc", help="automatic head circumference against the HC18 ground truth")
     hc.add_argument("--hc18", required=True, metavar="DIR", help="folder with training_set/ and its CSV")
-    _model_options(hc)
+    add_model_options(hc, precision=True, weights_help="weights of the backbone of an installed FetalCLIP seg head")
     _common(hc)
 
 
@@ -78,17 +70,20 @@ def _progress(p) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fetalviewer.commands.options import require_supported_model
     from fetalviewer.errors import FetalViewerError
     from fetalviewer.validate.control import RunControl, ValidationCancelled
     from fetalviewer.validate.jobs import JobRequest, run_job
 
     job = args.validate_command
+    require_supported_model(args)
     try:
         request = JobRequest(
             job=job,
             data_dir=Path(args.fetal_planes_db if job == "planes" else args.hc18),
             out_dir=Path(args.out) if args.out else None,
             split=getattr(args, "split", "all"),
+            model=args.model,
             weights=args.weights,
             config=args.config,
             device=args.device,

@@ -29,6 +29,7 @@ class JobRequest:
     data_dir: Path
     out_dir: Path | None = None
     split: str = "all"
+    model: str = "auto"
     weights: str | None = None
     config: str | None = None
     device: str = "auto"
@@ -87,20 +88,22 @@ def run_job(request: JobRequest, control: RunControl) -> JobOutcome:
         PublishedData(request.published_dir)  # a wrong folder is refused before the model loads
     out = request.output_dir
 
-    def load(required: bool):
+    def load():
         control.start("loading model", 0, 1)
-        engine = modelrun.open_engine(request.weights, request.config, request.device, request.precision)
+        engine = modelrun.open_engine(
+            request.model, request.weights, request.config, request.device, request.precision
+        )
         control.advance(1, 1)
         return engine
 
     if request.job == "planes":
         from fetalviewer.validate.planes import run_planes
 
-        result = run_planes(dataset, load(True), out, control, request.published_dir, request.batch_size, request.resamples)
+        result = run_planes(dataset, load(), out, control, request.published_dir, request.batch_size, request.resamples)
     elif request.job == "ga":
         from fetalviewer.validate.ga import run_ga
 
-        result = run_ga(dataset, load(True), out, control, request.published_dir, request.batch_size)
+        result = run_ga(dataset, load(), out, control, request.published_dir, request.batch_size)
     else:
         from fetalviewer.errors import FetalViewerError
         from fetalviewer.validate.hc import run_hc
@@ -108,7 +111,7 @@ def run_job(request: JobRequest, control: RunControl) -> JobOutcome:
         engine, note = None, ""
         if _installed_seg_heads():
             try:
-                engine = load(False)
+                engine = load()
             except FetalViewerError as exc:
                 note = f"the FetalCLIP weights could not be loaded ({exc})"
         else:

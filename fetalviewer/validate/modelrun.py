@@ -20,13 +20,16 @@ CACHE_FORMAT = 1
 
 
 def open_engine(
+    model: str = "auto",
     weights: str | None = None,
     config: str | None = None,
     device: str = "auto",
     precision: str = "auto",
     progress: Callable[[str, float], None] | None = None,
 ):
-    """Load the installed (or given) weights strictly and return the zero-shot engine."""
+    """Load the installed (or given) weights strictly and return the zero-shot engine.
+
+    ``model``: ``auto`` | ``fetalclip`` (the loader of this build runs the FetalCLIP family)."""
     from fetalviewer.model.engine import FetalClipEngine
     from fetalviewer.model.loader import load_fetalclip
     from fetalviewer.model.weights import configured_config_path, resolve_weights
