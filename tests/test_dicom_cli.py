@@ -64,5 +64,6 @@ def test_frame_errors(tmp_path, capsys):
     out = tmp_path / "x.png"
     assert main(["frame", data_file("OBXXXX1A.dcm"), "--index", "3", "--out", str(out)]) == 2
     assert "out of range" in capsys.readouterr().err and not out.exists()
-    assert main(["frame", str(tmp_path / "none.dcm"), "--out", str(out)]) == 1
-    assert "not found" in capsys.readouterr().err
+    assert main(["frame", str(tmp_path / "none.dcm"), "--out", str(out)]) == 2  # bad input
+    err = capsys.readouterr().err
+    assert "not found" in err and "none.dcm" in err and "Traceback" not in err

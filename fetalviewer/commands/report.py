@@ -8,6 +8,7 @@ import argparse
 import sys
 import time
 
+from fetalviewer.commands.options import add_model_options, add_paths_argument, require_supported_model
 from fetalviewer.report.export import DEFAULT_FORMATS, FORMATS
 
 NAME = "report"
@@ -18,9 +19,7 @@ HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "paths", nargs="+", metavar="PATH", help="DICOM files, folders or DICOMDIR of one study"
-    )
+    add_paths_argument(parser, help="DICOM files, folders or DICOMDIR of one study")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the exported files")
     parser.add_argument(
         "--deidentify",
@@ -34,12 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="with --deidentify: shift dates by N days instead of removing them",
     )
-    parser.add_argument(
-        "--weights", metavar="W", help="FetalCLIP weights: analyse the study with the model first"
-    )
-    parser.add_argument(
-        "--config", metavar="C", help="open_clip model config JSON for --weights (default: FetalCLIP)"
-    )
+    add_model_options(parser, weights_help="model weights: analyse the study with the model first")
     parser.add_argument(
         "--formats",
         metavar="LIST",
@@ -100,6 +94,7 @@ def analyse_with_model(
     config: str | None = None,
     chd: dict | None = None,
     heart_frames: dict | None = None,
+    device: str = "auto",
 ):
     """(predictions per SOPInstanceUID, ModelInfo, None) or ({}, None, reason) when the model cannot run.
 
@@ -117,7 +112,7 @@ def analyse_with_model(
     from fetalviewer.commands.analyze_chd import clip_chd_block, heart_rows
     from fetalviewer.errors import FetalViewerError
 
-    service = InferenceService(weights, config, device="auto", precision="auto", batch_size=None)
+    service = InferenceService(weights, config, device=device, precision="auto", batch_size=None)
     predictions: dict[str, list] = {}
     try:
         try:
@@ -156,23 +151,23 @@ def analyse_with_model(
 
 
 def _read_structured_reports(load_problems, skipped=()) -> tuple[list, list[str]]:
-    """OB SRs among the files without pixel data (read with ``read_ob_sr``), also those met while
+    """OB SRs among the files without pixel data (read with ``ObGynSR.from_file``), also those met while
     walking a folder (skipped as not images); the other problems."""
     from fetalviewer.errors import DicomReadError
-    from fetalviewer.report.sr import read_ob_sr
+    from fetalviewer.report.sr import ObGynSR
 
     reports, problems = [], []
     for problem in load_problems:
         if getattr(problem, "kind", "") == "no_pixel_data":
             try:
-                reports.append(read_ob_sr(problem.path))
+                reports.append(ObGynSR.from_file(problem.path))
                 continue
             except DicomReadError:
                 pass
         problems.append(problem.message)
     for path in skipped:
         try:
-            reports.append(read_ob_sr(path))
+            reports.append(ObGynSR.from_file(path))
         except DicomReadError:
             continue
     return reports, problems
@@ -212,7 +207,7 @@ def _analysis(instances, args, chd: dict | None = None):
     if args.weights and missing:
         _say(f"analysing {len(missing)} instance(s) with FetalCLIP (every {args.analysis_step}th frame)...")
         more, new_info, new_reason = analyse_with_model(
-            missing, args.weights, args.analysis_step, args.config, chd
+            missing, args.weights, args.analysis_step, args.config, chd, device=args.device
         )
         if new_reason:
             _err(f"model not available: {new_reason}")
@@ -235,7 +230,8 @@ def _analysis(instances, args, chd: dict | None = None):
         _say(f"embedding the heart frames of {len(cached_heart)} cached clip(s) for the CHD head...")
         clips = [i for i in instances if i.sop_instance_uid in cached_heart]
         _, _, why = analyse_with_model(
-            clips, args.weights, args.analysis_step, args.config, chd, heart_frames=cached_heart
+            clips, args.weights, args.analysis_step, args.config, chd, heart_frames=cached_heart,
+            device=args.device,
         )
         if why:
             _err(f"CHD head not run: {why}")
@@ -338,6 +334,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         _err(f"report: {exc}")
         return 2
+    require_supported_model(args)
     study = load_study(args.paths)
     sr_reports, problems = _read_structured_reports(study.problems, study.skipped)
     for message in problems:

@@ -78,7 +78,7 @@ def run_app(args) -> int:
         return _screenshot_and_close(app, window, paths, screenshot)
     if paths:
         window.open_paths(paths)
-    # First start (issue 7, fetalviewer/ui/first_run.py): the sample once, then ask for the weights.
+    # First start (fetalviewer/ui/first_run.py): the sample once, then ask for the weights.
     from fetalviewer.ui.first_run import run_first_start
 
     run_first_start(window, paths_given=bool(paths))

@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fetalviewer.errors import FetalViewerError
+from fetalviewer.commands.options import require_supported_model
+from fetalviewer.errors import UsageError
 
 MODEL_SOURCE = "model output (FetalCLIP zero-shot, research use, not a diagnosis)"
 
@@ -58,14 +59,7 @@ def _say(text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Analyse the study and print/write the read-outs; returns the exit status."""
-    try:
-        return _run(args)
-    except FetalViewerError as exc:
-        print(f"\nerror: {exc}", file=sys.stderr)
-        return 2
-
-
-def _run(args: argparse.Namespace) -> int:
+    require_supported_model(args)
     from fetalviewer.dicom import load_study
     from fetalviewer.model.planes import PLANE_DISPLAY_NAMES
     from fetalviewer.model.service import InferenceService
@@ -78,11 +72,9 @@ def _run(args: argparse.Namespace) -> int:
 
     threshold = args.threshold if args.threshold is not None else load_settings()["uncertain_threshold_0_1"]
     if not 0.0 <= float(threshold) <= 1.0:
-        print("--threshold must lie in 0..1", file=sys.stderr)
-        return 2
+        raise UsageError("--threshold must lie in 0..1")
     if args.top < 1:
-        print("--top must be 1 or more", file=sys.stderr)
-        return 2
+        raise UsageError("--top must be 1 or more")
     study = load_study([str(p) for p in args.paths])
     problems = [{"path": p.path, "message": p.message} for p in study.problems]
     instances = list(study.instances)
