@@ -45,6 +45,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train_head",
     "self_test",
     "studies",
+    "validate",
 )
 
 EXIT_OK = 0
