@@ -50,6 +50,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "retrieve",
     "receive",
     "send",
+    "validate",
 )
 
 EXIT_OK = 0
