@@ -31,10 +31,6 @@ class FrameDecodeError(DicomReadError):
     """One frame of an otherwise readable instance could not be decoded."""
 
 
-class CalibrationMissing(FetalViewerError):
-    """A physical measurement was asked for where no calibration applies."""
-
-
 class WeightsNotFound(FetalViewerError):
     """No FetalCLIP weights file is configured or the configured one does not exist."""
 

@@ -281,10 +281,6 @@ class CineLoop:
 
     # ----------------------------------------------------------------- frames
     @property
-    def is_cine(self) -> bool:
-        return self.n_frames > 1
-
-    @property
     def cache_bytes(self) -> int:
         """Bytes of decoded frames held in the cache right now."""
         return self._cache.bytes_used
@@ -398,12 +394,6 @@ class CineLoop:
                 with self._lock:
                     self._in_flight.pop(index, None)
                 event.set()
-
-    def iter_frames(self, start: int = 0, stop: int | None = None) -> Iterable[np.ndarray]:
-        """Frames start..stop-1 in order (decoded one by one; nothing beyond the cache is kept)."""
-        stop = self.n_frames if stop is None else stop
-        for i in range(start, stop):
-            yield self.frame(i)
 
     def prefetch(self, indices: Iterable[int]) -> Future | None:
         """Decode ``indices`` ahead on the background worker; replaces any earlier read-ahead request.
