@@ -44,6 +44,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "deidentify",
     "train_head",
     "self_test",
+    "studies",
 )
 
 EXIT_OK = 0

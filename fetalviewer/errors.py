@@ -31,10 +31,6 @@ class FrameDecodeError(DicomReadError):
     """One frame of an otherwise readable instance could not be decoded."""
 
 
-class CalibrationMissing(FetalViewerError):
-    """A physical measurement was asked for where no calibration applies."""
-
-
 class WeightsNotFound(FetalViewerError):
     """No FetalCLIP weights file is configured or the configured one does not exist."""
 
@@ -45,3 +41,9 @@ class WeightsMismatch(FetalViewerError):
 
 class ExportError(FetalViewerError):
     """An export could not be written; nothing half-written is left behind."""
+
+
+class NodeError(FetalViewerError):
+    """A DICOM node (PACS, modality) is unreachable, refused the association or failed an operation.
+
+    The message names the node and the reason (never credentials)."""

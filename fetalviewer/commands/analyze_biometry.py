@@ -224,6 +224,8 @@ def biometry_text(fields: dict[str, Any]) -> str:
         ]
         for ga in fields.get("ga_formulas", []):
             value = ga["ga_weeks_days"] or f"unavailable ({ga['unavailable_reason']})"
+            if ga["ga_weeks_days"] and ga.get("plus_minus_days"):
+                value += f" \u00b1 {ga['plus_minus_days'] / 7.0:.1f} wk"
             parts.append(f"GA {ga['method']} {value}")
         if fields.get("ga_discordance_flag") is not None:
             parts.append(

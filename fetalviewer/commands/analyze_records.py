@@ -105,7 +105,7 @@ def frame_record(context: FrameContext, extenders: Sequence[FrameExtender] = ())
             best = max(pred.brain_subplane_probs, key=pred.brain_subplane_probs.get)
             record["top_brain_subplane"] = best
             record["top_brain_subplane_display"] = BRAIN_SUBPLANE_DISPLAY_NAMES[best]
-        record["ga_weeks_days"] = None if pred.ga_days is None else "{}w{}d".format(*divmod(pred.ga_days, 7))
+        record["ga_weeks_days"] = pred.ga_weeks_days
         record["value_source"] = MODEL_SOURCE
     for extender in extenders:
         extender(record, context)

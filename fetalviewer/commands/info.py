@@ -60,6 +60,8 @@ def format_table(instances: list[dict], problems: list[dict], skipped: list[str]
         lines.append("")
     if skipped:
         lines.append(f"Skipped {len(skipped)} non-DICOM file(s) found in folders.")
+    # Integrity problems of opened files are already listed under their file as warnings.
+    problems = [p for p in problems if p.get("kind") != "integrity"]
     if problems:
         lines.append(f"Problems ({len(problems)}):")
         lines.extend(f"  {p['message']}" for p in problems)

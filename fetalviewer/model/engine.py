@@ -89,7 +89,7 @@ class FetalClipEngine:
         """([N, D] L2-normalised, [N, D] un-normalised) float32 embeddings from one forward pass.
 
         The un-normalised projected embedding is what the FetalCLIP linear probes (plane, CHD) read
-        (REFERENCE.md, "Downstream heads"); the normalised one is what the zero-shot read-outs use.
+        (arXiv 2502.14807, downstream heads; docs/fetalclip.md); the normalised one is what the zero-shot read-outs use.
         """
         import torch.nn.functional as F
 

@@ -7,6 +7,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from fetalviewer.analysis.estimate import format_weeks_days
 from fetalviewer.model.planes import BRAIN_SUBPLANE_CLASSES, PLANE_CLASSES, PLANE_DISPLAY_NAMES
 
 FETALCLIP_LICENCE = "CC BY-NC 4.0"
@@ -105,8 +106,9 @@ class FramePrediction:
         return PLANE_DISPLAY_NAMES[self.top_plane]
 
     @property
-    def ga_weeks_days(self) -> tuple[int, int] | None:
-        return None if self.ga_days is None else divmod(self.ga_days, 7)
+    def ga_weeks_days(self) -> str | None:
+        """The GA as people read it (``"21w 3d"``, :func:`fetalviewer.analysis.estimate.format_weeks_days`)."""
+        return None if self.ga_days is None else format_weeks_days(self.ga_days)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

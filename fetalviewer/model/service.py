@@ -13,7 +13,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -290,11 +290,3 @@ def _set_cpu_threads() -> None:
     from fetalviewer.model.devices import cpu_threads_for_inference
 
     torch.set_num_threads(cpu_threads_for_inference())
-
-
-def analyze_now(
-    service: InferenceService, inputs: Sequence[FrameInput], options: AnalyzeOptions | None = None, **kw
-) -> AnalyzeResult:
-    """Blocking helper for scripts: submit and wait."""
-    request = AnalyzeRequest(next_request_id(), tuple(inputs), options or AnalyzeOptions())
-    return service.submit(request, **kw).result()

@@ -30,7 +30,7 @@ from fetalviewer.report.content import (
 )
 
 #: Published evaluation of FetalCLIP (Maani et al. 2025, arXiv 2502.14807) and this app's reproduction,
-#: from shared/fetalclip/REFERENCE.md.
+#: from the FetalCLIP paper (arXiv 2502.14807; docs/fetalclip.md).
 EVALUATION_FACTS: tuple[str, ...] = (
     "Zero-shot plane classification, FETAL_PLANES_DB (8,187 images, 5 classes): macro F1 0.9727.",
     "Zero-shot brain sub-planes (trans-thalamic/-cerebellar/-ventricular): F1 0.693.",
@@ -463,7 +463,7 @@ def head_contours_and_measurements(
 
     by_uid = {i.sop_instance_uid: i for i in instances}
     have = {(m.sop_instance_uid, m.frame_index) for m in getattr(record, "measurements", []) or []
-            if m.label == "HC" and m.source in ("automatic", "edited")}  # fmt: skip
+            if m.label == "HC" and m.source.from_algorithm}  # fmt: skip
     wanted = list(dict.fromkeys([*sorted(have), *[(u, int(f)) for u, f in frames]]))
     contours: dict[tuple[str, int], list] = {}
     new: list = []

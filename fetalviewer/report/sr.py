@@ -247,7 +247,7 @@ def _measurement_item(m, instance, content: ReportContent, map_uid):
     if instance is not None:
         image = _image_item(instance, m.frame_index, map_uid, "SELECTED FROM")
         children.append(_scoord_for(m, image))
-    if m.source in ("automatic", "edited"):
+    if m.source.from_algorithm:
         children += _concept_mod(
             _algorithm(content.biometry_algorithm or ("FetalViewer automatic biometry", content.app_version))
         )

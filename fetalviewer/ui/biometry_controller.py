@@ -332,7 +332,7 @@ class BiometryController(QObject):
         out: dict[str, Any] = {}
         for m in self.mc.measurements():
             if (m.sop_instance_uid, m.frame_index) == (sop_uid, frame_index) and m.label in HEAD_LABELS \
-                    and m.source in ("automatic", "edited") and m.label not in out:
+                    and m.source.from_algorithm and m.label not in out:
                 out[m.label] = m
         return out
 
@@ -363,7 +363,7 @@ class BiometryController(QObject):
 
     def _on_layer_preview(self, measurement_id: str, geometry: dict) -> None:
         m = self.mc.measurement(measurement_id)
-        if m is not None and m.kind == "ellipse" and m.label == "HC" and m.source in ("automatic", "edited"):
+        if m is not None and m.kind == "ellipse" and m.label == "HC" and m.source.from_algorithm:
             self._preview = (measurement_id, dict(geometry))
             self.refresh_overlay()
 
@@ -388,7 +388,7 @@ class BiometryController(QObject):
         self._syncing = True
         try:
             for m in self.mc.measurements():
-                if m.kind != "ellipse" or m.label != "HC" or m.source not in ("automatic", "edited"):
+                if m.kind != "ellipse" or m.label != "HC" or not m.source.from_algorithm:
                     continue
                 key = _geometry_key(m)
                 old = self._known_hc.get(m.measurement_id)

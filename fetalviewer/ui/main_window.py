@@ -96,13 +96,13 @@ class MainWindow(QMainWindow):
         self._build_menus_and_toolbar()
         self._connect()
         self._refresh_recent()
-        from fetalviewer.ui.workspace import install_workspace  # AI review workspace (issue 4)
+        from fetalviewer.ui.workspace import install_workspace  # AI review workspace
 
         self.workspace = install_workspace(self)
-        from fetalviewer.ui.biometry_controller import install_biometry  # automatic head biometry (issue 5)
+        from fetalviewer.ui.biometry_controller import install_biometry  # automatic head biometry
 
         self.biometry = install_biometry(self)
-        from fetalviewer.ui.export_controller import install_export  # File > Export…, SR tab (issue 6)
+        from fetalviewer.ui.export_controller import install_export  # File > Export…, SR tab
 
         self.exporter = install_export(self)
         self.statusBar().showMessage("Ready")

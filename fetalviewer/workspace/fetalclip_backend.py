@@ -6,7 +6,7 @@ ONE vision forward pass gives everything the workspace shows:
 * the image embedding (``LoadedModel.encode_image``, as the engine computes it; its L2 norm is kept so the
   un-normalised embedding, the input of the CHD head, can be recovered) -> the engine's read-outs
   (:meth:`fetalviewer.model.engine.FetalClipEngine.predict_embeddings`: zero-shot plane and brain sub-plane
-  probabilities, and the GA read-out on head frames with a pixel size; FetalCLIP REFERENCE.md), with the
+  probabilities, and the GA read-out on head frames with a pixel size; arXiv 2502.14807, docs/fetalclip.md), with the
   engine's on-disk text-embedding cache;
 * the patch tokens after ``ln_post`` (captured with a forward hook, no second pass), projected into the joint
   space and compared with every plane class embedding: the heat-map maps

@@ -58,7 +58,7 @@ def target_from_cine(cine: Any) -> AnalysisTarget:
 
     Same crop and GA pixel size as :func:`fetalviewer.model.inputs.frame_inputs_from_cine`: the frames are
     cropped to the single 2D tissue region (scanner text removed), and the GA prompt's pixel size comes
-    from that region's cm calibration when x and y agree within 1 % (FetalCLIP REFERENCE.md).
+    from that region's cm calibration when x and y agree within 1 % (arXiv 2502.14807, docs/fetalclip.md).
     """
     from fetalviewer.model.inputs import ga_pixel_size_from_regions, tissue_crop_box
 
