@@ -55,7 +55,7 @@ def test_report_loads_the_model_once_for_analysis_and_chd(
     assert code == 0, printed
     assert len(loads) == 1
     assert "reusing the window's cached analysis: 4 frame(s) of 1 instance(s)" in printed
-    assert "analysing 1 instance(s) with FetalCLIP" in printed
+    assert "analysing 1 instance(s) with the model" in printed
     data = read_report_json(out / "report.json")
     assert any("heart frames" in flag for flag in data["chd_flags"])
     # the fresh clip's results (every 5th frame: frame 0) went to the window's cache

@@ -123,6 +123,7 @@ def open_model(args, *, optional: bool = True):
         device=args.device,
         precision=getattr(args, "precision", "auto"),
         batch_size=getattr(args, "batch_size", None),
+        model=args.model,
     )
     start = time.perf_counter()
 

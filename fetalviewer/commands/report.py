@@ -5,6 +5,7 @@ are given."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 
@@ -63,6 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--sign-off", metavar="NAME", help="sign the exam record as NAME (cleared by any later change)"
+    )
+    parser.add_argument(
+        "--send",
+        metavar="NODE",
+        help="send the DICOM outputs (SR, secondary captures, de-identified copies) and the PDF as "
+        "Encapsulated PDF to this node (C-STORE or STOW-RS); exit 1 when a file is refused",
     )
     parser.add_argument(
         "--no-cache",
@@ -138,7 +145,7 @@ def _analysis(instances, args, session, chd: dict):
 
     analyses, info, reason, problems = {}, None, "no weights given (use --weights W to analyse with FetalCLIP)", []
     if not args.no_cache:
-        found, cached_info, why = cached_analyses(instances, args.weights, args.config)
+        found, cached_info, why = cached_analyses(instances, args.weights, args.config, args.model)
         if found:
             analyses, info, reason = dict(found), cached_info, None
             done = sum(a.n_done for a in found.values())
@@ -147,7 +154,8 @@ def _analysis(instances, args, session, chd: dict):
             _say(f"no cached analysis to reuse ({why})")
     missing = [i for i in instances if i.sop_instance_uid not in analyses]
     clips = [i for i in instances if i.n_frames > 1]
-    if args.weights and (missing or (clips and chd_head_files())):
+    use_model = bool(args.weights) or args.model != "auto"  # --model X: the installed X weights
+    if use_model and (missing or (clips and chd_head_files())):
         try:
             new_info = session.load()
         except (FetalViewerError, ValueError) as exc:
@@ -158,7 +166,7 @@ def _analysis(instances, args, session, chd: dict):
             info, reason = info or new_info, None
     if session.loaded and missing:
         step = max(1, args.analysis_step)
-        _say(f"analysing {len(missing)} instance(s) with FetalCLIP (every {step}th frame)...")
+        _say(f"analysing {len(missing)} instance(s) with the model (every {step}th frame)...")
         targets = [target_from_cine(i) for i in missing]
         run = session.analyse(
             targets,
@@ -338,7 +346,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         record = load_exam_record(chosen)
         chd_blocks: dict = {}
-        with ModelSession(args.weights, args.config, device=args.device) as session:
+        with ModelSession(args.weights, args.config, device=args.device, model=args.model) as session:
             predictions, info, reason, analysis_problems = _analysis(instances, args, session, chd_blocks)
         for message in analysis_problems:
             _err(f"problem: {message}")
@@ -386,4 +394,26 @@ def run(args: argparse.Namespace) -> int:
     _say(
         f"{len(result.files)} file(s) in {time.perf_counter() - start:.1f} s; every file read back and checked"
     )
+    _mark_study(chosen, "reported")
+    if args.send:
+        return _send_outputs(args.send, result.files, None if args.deidentify else instances[0].dataset(), chosen)
     return 0
+
+
+def _mark_study(study_uid: str, status: str) -> None:
+    """Record the study's workflow status in the local study database (when it is listed there)."""
+    from fetalviewer.studydb import open_study_db
+
+    with open_study_db() as db, contextlib.suppress(KeyError):
+        db.set_status(study_uid, status)
+
+
+def _send_outputs(node: str, files, reference, study_uid: str) -> int:
+    from fetalviewer.commands.send import send_and_report
+    from fetalviewer.report.encapsulated_pdf import dicom_outbox
+
+    outbox = dicom_outbox(files, reference)
+    code = send_and_report(node, outbox)
+    if code == 0:
+        _mark_study(study_uid, "sent")
+    return code

@@ -47,11 +47,13 @@ class ModelSession:
         device: str = "auto",
         precision: str = "auto",
         batch_size: int | None = None,
+        model: str = "auto",
     ) -> None:
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.weights, self.config = weights, config
         self.device, self.precision, self.batch_size = device, precision, batch_size
+        self.model = model  # auto | fetalclip | mobilefetalclip (fetalviewer.model.families)
         self._service = None
         self._backend = None
         self.load_count = 0
@@ -64,7 +66,12 @@ class ModelSession:
         from fetalviewer.model.service import InferenceService
 
         service = InferenceService(
-            self.weights, self.config, device=self.device, precision=self.precision, batch_size=self.batch_size
+            self.weights,
+            self.config,
+            device=self.device,
+            precision=self.precision,
+            batch_size=self.batch_size,
+            model=self.model,
         )
         try:
             info = service.load(on_progress).result()
