@@ -148,7 +148,7 @@ def test_png_of_any_frame(tmp_path, capsys):
 
 def test_deidentified_export_refuses_uncleanable_image(tmp_path, capsys):
     no_region = get_testdata_file("US1_UNCR.dcm")
-    assert main(["report", no_region, "--out", str(tmp_path / "o"), "--deidentify"]) == 1
+    assert main(["report", no_region, "--out", str(tmp_path / "o"), "--deidentify"]) == 2  # refused
     err = capsys.readouterr().err
     assert "US1_UNCR.dcm" in err and "no 2D imaging region" in err
     assert list((tmp_path / "o").iterdir()) == []
