@@ -32,6 +32,7 @@ REGRESSIONS: tuple[tuple[int, str, str], ...] = (
     (51, "11bee3861b69169e", "a deflate transfer syntax on plain data: zlib error, exit 1"),
     (52, "a4c51d7c934469b6", "a basic offset table pointing nowhere"),
     (54, "7c92833dfd22f861", "NumberOfFrames 2147483647 with swapped fragments"),
+    (1037, "74429a60ff423d52", "a bit flip made SOPInstanceUID's VR 'UK': frame reached the crash handler"),
 )
 #: Regressions found by the slower commands (analyze with a tiny model, report), mutants of QUICK_SEEDS.
 SLOW_REGRESSIONS: tuple[tuple[int, str, str], ...] = (
