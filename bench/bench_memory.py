@@ -6,7 +6,7 @@
 
 The cine repeats the 120 JPEG frames of pydicom's ``color3d_jpeg_baseline.dcm`` (one ultrasound
 region, so de-identification can clean it). Each command runs as ``fetalviewer.cli.main`` in a fresh
-interpreter that reports ``ru_maxrss`` at exit (torch alone, imported by analyze and report, is about
+interpreter that reports its peak RSS (VmHWM) at exit (torch alone, imported by analyze and report, is about
 0.5 GB of it); an interpreter that imports the command line without running a command gives the baseline. The ceiling asked of every command is 1 GB whatever the
 number of frames: nothing may hold the whole cine.
 """
@@ -27,13 +27,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 _RUN = r"""
-import json, resource, sys, time
+import json, sys, time
 argv = json.loads(sys.argv[1])
 from fetalviewer.cli import main
 t0 = time.perf_counter()
 code = main(argv) if argv else 0
+# VmHWM: this process's own peak RSS (ru_maxrss would include the parent's RSS at fork time).
+hwm_kb = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
 print("RESULT", json.dumps({"code": code, "seconds": time.perf_counter() - t0,
-      "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+      "maxrss_mb": hwm_kb / 1024}), flush=True)
 """
 
 
