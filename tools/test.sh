@@ -20,7 +20,7 @@ else
 fi
 
 PYTHON=${PYTHON:-python3}
-"$PYTHON" -m pip install -q -e ".[test]"
+"$PYTHON" -m pip install -q -e ".[test,cluster]"   # cluster: Ray, so the batch engine tests never skip
 lint-imports --no-cache
 "$PYTHON" -m ruff check fetalviewer tests tools bench   # includes TID253: no module-level torch/cv2/... imports
 QT_QPA_PLATFORM=offscreen "$PYTHON" -m pytest "$@"

@@ -203,7 +203,7 @@ class RayEngine:
         models = {(d["model_name"], d["weights_sha256"]) for d in described}
         if len(models) != 1:
             raise RayUnavailable(f"the Ray workers loaded different models: {sorted(models)}")
-        (self.model_name, self.weights_sha256), = models
+        ((self.model_name, self.weights_sha256),) = models
         self.device = ",".join(sorted({d["device"] for d in described}))
         self.n_workers = n
 

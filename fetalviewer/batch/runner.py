@@ -246,7 +246,9 @@ def _csv_bytes(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def write_outputs(out: OutputDir, problems: list[tuple[str, str, str]], threshold_0_1: float, model_line: str) -> None:
+def write_outputs(
+    out: OutputDir, problems: list[tuple[str, str, str]], threshold_0_1: float, model_line: str
+) -> None:
     """studies.parquet/.csv, problems.csv and summary.html from every part in the folder."""
     import pyarrow.parquet as pq
 

@@ -97,16 +97,9 @@ def list_sources(sources: Iterable[str], done: Mapping[str, object] | None = Non
                 (path, "duplicate", f"{path}: same SOP Instance UID as {seen_sops[sop]}; skipped")
             )
             continue
-        if sop is not None and sop in done_sops:
+        if sop is not None and sop in done_sops:  # done from another file (or this file before it changed)
             first = done_sops[sop].source_path
-            listing.problems.append(
-                (
-                    path,
-                    "duplicate",
-                    f"{path}: SOP Instance UID already analysed from {first} (other file content); "
-                    "skipped (use a new --out folder to analyse it again)",
-                )
-            )
+            listing.problems.append((path, "duplicate", f"{path}: same SOP Instance UID as {first}; skipped"))
             continue
         if sop is not None:
             seen_sops[sop] = path

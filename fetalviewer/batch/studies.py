@@ -100,7 +100,9 @@ def ga_discordance_days(frames, table: dict[str, list[Any]]) -> np.ndarray:
     study = frames.column("study_instance_uid").fill_null(NO_STUDY).to_numpy(zero_copy_only=False).astype(str)
     ga = frames.column("ga_days").cast("float64").fill_null(np.nan).to_numpy()
     median = {
-        uid: g for uid, g in zip(table["study_instance_uid"], table["ga_days_model"], strict=True) if g is not None
+        uid: g
+        for uid, g in zip(table["study_instance_uid"], table["ga_days_model"], strict=True)
+        if g is not None
     }
     ref = np.array([median.get(u, np.nan) for u in study], dtype=np.float64)
     diff = ga - ref

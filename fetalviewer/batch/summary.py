@@ -10,6 +10,7 @@ names, no patient or study identifiers.
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ from fetalviewer.model.planes import PLANE_CLASSES, PLANE_DISPLAY_NAMES
 from fetalviewer.workspace.findings import STANDARD_PLANES
 
 _W, _H = 640, 260
-_M = {"l": 56, "r": 16, "t": 16, "b": 70}
+_M = {"l": 100, "r": 16, "t": 18, "b": 74}
 _BAR = "#2f6fb0"
 
 
@@ -27,10 +28,12 @@ def _esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def bar_chart(labels: Sequence[str], values: Sequence[float], y_label: str, y_max: float | None = None) -> str:
+def bar_chart(
+    labels: Sequence[str], values: Sequence[float], y_label: str, y_max: float | None = None
+) -> str:
     """An SVG bar chart (values >= 0) with the value written above each bar."""
     n = max(1, len(values))
-    top = y_max if y_max is not None else max([*values, 1e-9]) * 1.15
+    top = y_max if y_max is not None else nice_top(max([*values, 0.0]) * 1.1)
     pw, ph = _W - _M["l"] - _M["r"], _H - _M["t"] - _M["b"]
     slot = pw / n
     parts = [f'<svg viewBox="0 0 {_W} {_H}" width="{_W}" height="{_H}" role="img">']
@@ -38,19 +41,23 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], y_label: str, y_ma
         v = top * k / 4
         y = _M["t"] + ph - ph * k / 4
         parts.append(f'<line x1="{_M["l"]}" x2="{_W - _M["r"]}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        parts.append(f'<text x="{_M["l"] - 6}" y="{y + 4:.1f}" class="tick" text-anchor="end">{_fmt(v)}</text>')
+        parts.append(
+            f'<text x="{_M["l"] - 6}" y="{y + 4:.1f}" class="tick" text-anchor="end">{_fmt(v)}</text>'
+        )
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         h = 0 if top <= 0 else ph * float(value) / top
         x = _M["l"] + i * slot + slot * 0.15
         y = _M["t"] + ph - h
-        parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" height="{h:.1f}" fill="{_BAR}"/>')
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" height="{h:.1f}" fill="{_BAR}"/>'
+        )
         parts.append(
             f'<text x="{x + slot * 0.35:.1f}" y="{y - 4:.1f}" class="val" text-anchor="middle">{_fmt(value)}</text>'
         )
         lx, ly = x + slot * 0.35, _M["t"] + ph + 14
         parts.append(
             f'<text x="{lx:.1f}" y="{ly:.1f}" class="tick" text-anchor="end" '
-            f'transform="rotate(-35 {lx:.1f} {ly:.1f})">{_esc(label)}</text>'
+            f'transform="rotate(-30 {lx:.1f} {ly:.1f})">{_esc(label)}</text>'
         )
     parts.append(
         f'<text x="14" y="{_M["t"] + ph / 2:.1f}" class="axis" text-anchor="middle" '
@@ -60,12 +67,14 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], y_label: str, y_ma
     return "".join(parts)
 
 
-def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], x_label: str, y_label: str) -> str:
+def line_chart(
+    series: Sequence[tuple[str, Sequence[float], Sequence[float]]], x_label: str, y_label: str
+) -> str:
     """An SVG line chart of (name, xs, ys) series."""
     xs_all = [x for _, xs, _ in series for x in xs] or [0.0, 1.0]
     ys_all = [y for _, _, ys in series for y in ys] or [0.0, 1.0]
-    x0, x1 = 0.0, max(max(xs_all), 1e-9)
-    y1 = max(max(ys_all), 1e-9) * 1.15
+    x0, x1 = 0.0, nice_top(max(xs_all))
+    y1 = nice_top(max(ys_all) * 1.1)
     pw, ph = _W - _M["l"] - _M["r"], _H - _M["t"] - _M["b"] + 30
     colours = ["#2f6fb0", "#d9822b", "#3a9a5b", "#b03a5b", "#6b5bb0"]
 
@@ -76,7 +85,9 @@ def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], x
     for k in range(5):
         _, y = px(0, y1 * k / 4)
         parts.append(f'<line x1="{_M["l"]}" x2="{_W - _M["r"]}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        parts.append(f'<text x="{_M["l"] - 6}" y="{y + 4:.1f}" class="tick" text-anchor="end">{_fmt(y1 * k / 4)}</text>')
+        parts.append(
+            f'<text x="{_M["l"] - 6}" y="{y + 4:.1f}" class="tick" text-anchor="end">{_fmt(y1 * k / 4)}</text>'
+        )
     for k in range(5):
         x, _ = px(x1 * k / 4, 0)
         parts.append(
@@ -102,6 +113,17 @@ def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], x
     return "".join(parts)
 
 
+def nice_top(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 4, 5, 10 x 10^k at or above ``value`` (axis top with round quarter ticks)."""
+    if value <= 0:
+        return 1.0
+    scale = 10.0 ** math.floor(math.log10(value))
+    for m in (1.0, 2.0, 2.5, 4.0, 5.0, 10.0):
+        if m * scale >= value - 1e-12:
+            return m * scale
+    return 10.0 * scale
+
+
 def _fmt(v: float) -> str:
     v = float(v)
     if v == int(v) and abs(v) < 1e6:
@@ -123,7 +145,7 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:16px;margin:0 0 6px} p.note{color
 table{border-collapse:collapse;font-size:13px} td,th{padding:3px 10px;border-bottom:1px solid #e3e7ec;text-align:right}
 th:first-child,td:first-child{text-align:left}
 svg .grid{stroke:#e3e7ec} svg .tick{font-size:11px;fill:#5a6470} svg .val{font-size:11px;fill:#1d2733}
-svg .axis{font-size:12px;fill:#1d2733}
+svg .axis{font-size:12px;fill:#1d2733} p.empty{color:#8a939c;font-size:20px;text-align:center;padding:80px 0}
 """
 
 
@@ -139,9 +161,7 @@ def render(
 ) -> str:
     """The page as HTML text (see the module docstring)."""
     n_studies = len(studies["study_instance_uid"])
-    coverage = [
-        100.0 * sum(studies[f"found_{k}"]) / n_studies if n_studies else 0.0 for k in PLANE_CLASSES
-    ]
+    coverage = [100.0 * sum(studies[f"found_{k}"]) / n_studies if n_studies else 0.0 for k in PLANE_CLASSES]
     required = len(STANDARD_PLANES)
     found_counts = [studies["n_required_found"].count(k) for k in range(required + 1)]
     disc = np.asarray(discordance_days, dtype=float)
@@ -182,14 +202,14 @@ Model: {_esc(model_line)}. Model output (FetalCLIP zero-shot, research use, not 
 <div class="grid2">
 <div class="card"><h2>Plane coverage across the archive</h2>
 <p class="note">Share of studies whose best frame of the plane reaches the checklist threshold ({threshold_0_1:.0%}).</p>
-{bar_chart(plane_labels, coverage, "% of studies", 100.0)}</div>
+{bar_chart(plane_labels, coverage, "% of studies", 100.0, counts=False)}</div>
 <div class="card"><h2>Exam completeness</h2>
 <p class="note">Studies by number of the {required} required standard planes found.</p>
 {bar_chart([str(k) for k in range(required + 1)], found_counts, "studies")}</div>
 <div class="card"><h2>GA discordance within studies</h2>
 <p class="note">Each head frame's model GA minus its study's median model GA (days; clipped at &plusmn;{_fmt(lim)}).
 {_esc(ga_text)}. Formula GA from biometry is not part of the batch run.</p>
-{bar_chart(d_labels, d_counts, "head frames")}</div>
+{bar_chart(d_labels, d_counts, "head frames") if disc.size else '<p class="empty">no data</p>'}</div>
 <div class="card"><h2>Throughput</h2>
 <p class="note">Frames analysed per second over each run's elapsed time (model loading excluded).</p>
 {line_chart(series, "seconds since the first result", "frames/s")}</div>

@@ -147,8 +147,9 @@ class FileAnalyzer:
         except FetalViewerError as exc:
             return self._fail(result, str(exc), problem_kind(exc), start)
         except Exception as exc:  # noqa: BLE001 - one odd file never stops an archive
-            return self._fail(result, f"{task.path}: could not be opened ({type(exc).__name__}: {exc})",
-                              "unreadable", start)
+            return self._fail(
+                result, f"{task.path}: could not be opened ({type(exc).__name__}: {exc})", "unreadable", start
+            )
         try:
             if not cine.sop_instance_uid:
                 return self._fail(result, f"{task.path}: no SOP Instance UID", "unreadable", start)
@@ -163,7 +164,10 @@ class FileAnalyzer:
             return self._fail(result, str(exc), problem_kind(exc), start)
         except Exception as exc:  # noqa: BLE001 - reported with the file, never a crash of the run
             return self._fail(
-                result, f"{task.path}: analysis failed ({type(exc).__name__}: {exc})", "analysis_failed", start
+                result,
+                f"{task.path}: analysis failed ({type(exc).__name__}: {exc})",
+                "analysis_failed",
+                start,
             )
         finally:
             cine.close()

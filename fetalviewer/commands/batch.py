@@ -43,7 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (a rerun resumes in it)")
     _add_model_options(parser)
-    parser.add_argument("--step", type=int, default=1, metavar="N", help="analyse every Nth frame (default 1)")
+    parser.add_argument(
+        "--step", type=int, default=1, metavar="N", help="analyse every Nth frame (default 1)"
+    )
     parser.add_argument("--engine", default="local", choices=("local", "ray"), help="default: local")
     parser.add_argument(
         "--ray-address", metavar="HOST:PORT", help="join this Ray cluster (default: start a local runtime)"
