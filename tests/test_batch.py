@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 from fetalviewer.cli import main
-from tests.model_fixtures import TINY_CONFIG, tiny_state, tiny_weights  # noqa: F401 (fixtures)
+from tests.model_fixtures import TINY_CONFIG
 
+pytest_plugins = ["tests.model_fixtures"]
 pytest.importorskip("pyarrow")
 REPO = Path(__file__).resolve().parents[1]
 STEP = 5
@@ -83,7 +84,7 @@ def _batch_args(archive_dir: Path, out: Path, weights: Path, *extra: str) -> lis
 
 
 @pytest.fixture(scope="session")
-def local_out(archive, tiny_weights, tmp_path_factory) -> Path:  # noqa: F811
+def local_out(archive, tiny_weights, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("local") / "out"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FETALVIEWER_HOME", str(tmp_path_factory.mktemp("home")))
@@ -175,7 +176,7 @@ def test_local_tables_rows_and_problems(archive, local_out):
         assert name not in page
 
 
-def test_values_equal_analyze(archive, local_out, tiny_weights, tmp_path):  # noqa: F811
+def test_values_equal_analyze(archive, local_out, tiny_weights, tmp_path):
     cine = archive[0] / ARCHIVE_FILES["examples_ybr_color.dcm"]
     out_json = tmp_path / "analyze.json"
     args = ["analyze", str(cine), "--weights", str(tiny_weights), "--config", str(TINY_CONFIG)]
@@ -194,7 +195,7 @@ def test_values_equal_analyze(archive, local_out, tiny_weights, tmp_path):  # no
             assert r[f"p_{key}"] == pytest.approx(p, abs=1e-5)
 
 
-def test_rerun_skips_done_and_refuses_another_step(archive, local_out, tiny_weights, capsys):  # noqa: F811
+def test_rerun_skips_done_and_refuses_another_step(archive, local_out, tiny_weights, capsys):
     before = sorted(p.name for p in local_out.glob("frames-*.parquet"))
     frames = _frames(local_out)
     assert main(_batch_args(archive[0], local_out, tiny_weights)) == 0
@@ -207,7 +208,7 @@ def test_rerun_skips_done_and_refuses_another_step(archive, local_out, tiny_weig
     assert "step" in capsys.readouterr().err
 
 
-def test_kill9_then_resume_gives_every_frame_once(archive, local_out, tiny_weights, tmp_path):  # noqa: F811
+def test_kill9_then_resume_gives_every_frame_once(archive, local_out, tiny_weights, tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(REPO), "FETALVIEWER_HOME": str(tmp_path / "home")}
     args = _batch_args(archive[0], out, tiny_weights)
@@ -309,7 +310,7 @@ def test_ray_local_runtime_with_a_dying_worker_equals_local(
     local_out,
     tiny_weights,
     tmp_path,
-    monkeypatch,  # noqa: F811
+    monkeypatch,
 ):
     pytest.importorskip("ray")
     marker = tmp_path / "die-once"
@@ -323,7 +324,7 @@ def test_ray_local_runtime_with_a_dying_worker_equals_local(
     assert _problems(out) == _problems(local_out)
 
 
-def test_ray_cluster_equals_local(archive, local_out, tiny_weights, tmp_path, ray_head):  # noqa: F811
+def test_ray_cluster_equals_local(archive, local_out, tiny_weights, tmp_path, ray_head):
     out = tmp_path / "out"
     args = _batch_args(archive[0], out, tiny_weights, "--engine", "ray", "--ray-address", ray_head)
     assert main([*args, "--workers", "2"]) == 0
@@ -333,7 +334,7 @@ def test_ray_cluster_equals_local(archive, local_out, tiny_weights, tmp_path, ra
         assert a.read() == b.read()
 
 
-def test_unreachable_ray_address_is_a_clear_error(archive, tiny_weights, tmp_path, capsys):  # noqa: F811
+def test_unreachable_ray_address_is_a_clear_error(archive, tiny_weights, tmp_path, capsys):
     port = _free_port()  # nothing listens there
     start = time.monotonic()
     args = _batch_args(archive[0], tmp_path / "out", tiny_weights, "--engine", "ray")
@@ -343,7 +344,7 @@ def test_unreachable_ray_address_is_a_clear_error(archive, tiny_weights, tmp_pat
     assert f"127.0.0.1:{port}" in err and "unreachable" in err and "Traceback" not in err
 
 
-def test_engine_ray_without_ray_says_how_to_install(archive, tiny_weights, tmp_path, monkeypatch, capsys):  # noqa: F811
+def test_engine_ray_without_ray_says_how_to_install(archive, tiny_weights, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     args = _batch_args(archive[0], tmp_path / "out", tiny_weights, "--engine", "ray")
     assert main(args) == 2

@@ -29,11 +29,17 @@ def _esc(text: Any) -> str:
 
 
 def bar_chart(
-    labels: Sequence[str], values: Sequence[float], y_label: str, y_max: float | None = None
+    labels: Sequence[str],
+    values: Sequence[float],
+    y_label: str,
+    y_max: float | None = None,
+    counts: bool = True,
 ) -> str:
-    """An SVG bar chart (values >= 0) with the value written above each bar."""
+    """An SVG bar chart (values >= 0) with the value written above each bar; ``counts``: whole-number ticks."""
     n = max(1, len(values))
     top = y_max if y_max is not None else nice_top(max([*values, 0.0]) * 1.1)
+    if counts and y_max is None:
+        top = max(4.0, math.ceil(top / 4) * 4.0)
     pw, ph = _W - _M["l"] - _M["r"], _H - _M["t"] - _M["b"]
     slot = pw / n
     parts = [f'<svg viewBox="0 0 {_W} {_H}" width="{_W}" height="{_H}" role="img">']
