@@ -1,7 +1,7 @@
-"""Issue 5's held-out check, through the real command line: ``fetalviewer analyze --pixel-size-mm`` on
+"""The held-out HC check, through the real command line: ``fetalviewer analyze --pixel-size-mm`` on
 the HC18 images of the default head's held-out split, scored by ``fetalviewer measure evaluate-hc``.
 
-    python bench/heldout_hc_via_analyze.py --data /work/shared/data/hc18 --out build/heldout_analyze
+    python bench/heldout_hc_via_analyze.py --data PATH/TO/hc18 --out build/heldout_analyze
 
 Every image has its own published pixel size, so ``analyze`` runs once per image (in this process,
 through ``fetalviewer.cli.main``; the head model is loaded once). Writes ``analyze_all.json`` (the

@@ -1,4 +1,4 @@
-"""Clinical equations: FORMULAS.md golden tables, valid ranges, cross-checks, HC18 outlines."""
+"""Clinical equations: golden tables computed from the papers' equations, valid ranges, cross-checks, HC18 outlines."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from fetalviewer.analysis import dating, efw, who_hc
-from fetalviewer.analysis.estimate import Estimate, format_weeks_days, format_weeks_plus_days
+from fetalviewer.analysis.estimate import Estimate, format_weeks_days
 
-# FORMULAS.md golden tables (days).
+# Golden tables (days) computed by hand from the papers' equations.
 HC_GOLDEN = [  # HC mm, Hadlock 1984, INTERGROWTH 2016, WHO P50 inverted
     (100, 102.6, 99.3, 98.3),
     (150, 126.5, 127.3, 127.1),
@@ -134,7 +134,7 @@ def test_hadlock_efw_variants():
 
 
 def test_intergrowth_efw_example():
-    # FORMULAS.md: AC 35 cm, HC 33 cm -> ~3,340 g.
+    # Stirnemann 2017: AC 35 cm, HC 33 cm -> ~3,340 g.
     est = efw.efw_intergrowth(350, 330)
     assert est.value == pytest.approx(3340, abs=5)
     assert "Stirnemann" in est.citation and est.display_value() == "3,340 g"
@@ -154,7 +154,7 @@ def test_who_centiles_and_band():
 def test_weeks_days_formatting():
     assert format_weeks_days(140.1) == "20w 0d"
     assert format_weeks_days(140.6) == "20w 1d"
-    assert format_weeks_plus_days(181.0) == "25+6"
+    assert format_weeks_days(181.0) == "25w 6d"
     est = dating.ga_hadlock1984({"HC": 175})
     assert est.display_value() == "20w 0d \u00b1 1.5 wk"
     with pytest.raises(ValueError, match="ga_days"):
@@ -165,10 +165,10 @@ HC18 = Path(__file__).resolve().parents[2] / "shared" / "data" / "hc18"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (HC18 / "pixel_size_and_hc.csv").exists(), reason="shared/data/hc18 not present")
+@pytest.mark.skipif(not (HC18 / "pixel_size_and_hc.csv").exists(), reason="the HC18 data are not beside the checkout")
 def test_hc18_annotation_outlines_reproduce_published_hc():
     """Ellipse fit on every outline pixel + Ramanujan + pixel size: within 0.05 mm on all 318 (the bar
-    in FORMULAS.md; measured max 0.0495 mm, mean 0.0075 mm)."""
+    in docs/formulas.md; measured max 0.0495 mm, mean 0.0075 mm)."""
     import cv2
 
     from fetalviewer.analysis.geometry import fit_ellipse_to_points, rc_to_points

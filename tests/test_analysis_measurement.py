@@ -8,11 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from fetalviewer.analysis.geometry import ramanujan_perimeter
+from fetalviewer.analysis.geometry import Ellipse, ramanujan_perimeter
 from fetalviewer.analysis.measurement import (
+    DistanceMeasurement,
+    EllipseMeasurement,
     Measurement,
+    MeasurementKind,
+    MeasurementSource,
     edit_measurement,
-    ellipse_axes_mm,
     make_distance,
     make_ellipse,
 )
@@ -77,7 +80,7 @@ def test_ellipse_anisotropic_is_exact(angle):
     assert m.perimeter_mm == pytest.approx(poly, rel=1e-6)
     assert m.area_mm2 == pytest.approx(math.pi * 120 * 90 * 0.1 * 0.2)
     assert m.perimeter_px == pytest.approx(ramanujan_perimeter(120, 90))
-    assert m.length_mm is None and m.length_px is None
+    assert not hasattr(m, "length_mm") and not hasattr(m, "length_px")  # an ellipse has no length
 
 
 def test_ellipse_isotropic_is_ramanujan_times_scale():
@@ -88,8 +91,10 @@ def test_ellipse_isotropic_is_ramanujan_times_scale():
 
 
 def test_ellipse_axes_mm_of_a_circle_under_anisotropy():
-    s1, s2 = ellipse_axes_mm((10.0, 10.0), 33.0, 0.1, 0.3)
+    s1, s2 = Ellipse((0.0, 0.0), (10.0, 10.0), 33.0).transformed(0.1, 0.3).semi_axes_px
     assert (s1, s2) == pytest.approx((3.0, 1.0))
+    m = make_ellipse("1.2", 0, (100, 100), (10, 10), 33.0, [_region(0.01, 0.03)], label="HC")
+    assert m.axes_mm == pytest.approx((3.0, 1.0))
 
 
 def test_uncalibrated_reports_reason_and_pixels():
@@ -136,7 +141,6 @@ def test_edit_keeps_automatic_values():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(kind="line"), "kind"),
         (dict(label="HC"), "label"),
         (dict(frame_index=-1), "frame_index"),
         (dict(source="guess"), "source"),
@@ -147,21 +151,24 @@ def test_edit_keeps_automatic_values():
 def test_constructor_validates(kwargs, match):
     base = dict(
         measurement_id="m1",
-        kind="distance",
         sop_instance_uid="1.2",
         frame_index=0,
         points_px=((0, 0), (1, 1)),
     )
     base.update(kwargs)
     with pytest.raises((ValueError, TypeError), match=match):
-        Measurement(**base)
+        DistanceMeasurement(**base)
 
 
 def test_ellipse_validation():
     with pytest.raises(ValueError, match="semi_axes_px"):
         make_ellipse("1.2", 0, (1, 1), (0, 3), 0, None)
     with pytest.raises(TypeError, match="angle_deg"):
-        Measurement("m", "ellipse", "1.2", 0, center_px=(1, 1), semi_axes_px=(2, 1), angle_deg="x")
+        make_ellipse("1.2", 0, (1, 1), (2, 1), "x", None)
+    with pytest.raises(TypeError, match="ellipse"):
+        EllipseMeasurement(measurement_id="m", sop_instance_uid="1.2", frame_index=0, ellipse=(1, 1))
+    with pytest.raises(TypeError, match="abstract"):
+        Measurement(measurement_id="m", sop_instance_uid="1.2", frame_index=0)
 
 
 def test_pixel_spacing_used_only_without_regions():
@@ -172,3 +179,36 @@ def test_pixel_spacing_used_only_without_regions():
     assert edited.length_mm == pytest.approx(2.0)
     with_regions = make_distance("1.2.3", 0, ((10, 20), (13, 24)), [ISO], pixel_spacing_mm=(0.2, 0.1))
     assert with_regions.length_mm == pytest.approx(0.5)
+
+
+def test_kind_and_source_are_enums_written_as_their_strings():
+    m = make_ellipse("1.2.3", 0, (400, 300), (120, 90), 12.5, [ISO], label="HC", source="automatic")
+    assert m.kind is MeasurementKind.ELLIPSE and m.source is MeasurementSource.AUTOMATIC
+    assert m.source.from_algorithm and not MeasurementSource.MANUAL.from_algorithm
+    d = json.loads(json.dumps(m.to_dict()))
+    assert (d["kind"], d["source"]) == ("ellipse", "automatic") and f"{m.kind}/{m.source}" == "ellipse/automatic"
+    with pytest.raises(ValueError, match="kind must be one of"):
+        Measurement.from_dict({**d, "kind": "line"})
+
+
+def test_record_entries_written_before_the_classes_still_load():
+    """Exam-record measurement entries in the format the app has always written."""
+    old_distance = {
+        "measurement_id": "a1", "kind": "distance", "sop_instance_uid": "1.2.3", "frame_index": 4,
+        "label": "FL", "source": "manual", "automatic_values": None, "uncalibrated_reason": None,
+        "points_px": [[10.0, 20.0], [13.0, 24.0]],
+        "calibration": {"mm_per_px_x": 0.1, "mm_per_px_y": 0.1, "source": "region 0", "region_index": 0},
+    }  # fmt: skip
+    old_ellipse = {
+        "measurement_id": "b2", "kind": "ellipse", "sop_instance_uid": "1.2.3", "frame_index": 0,
+        "label": "HC", "source": "edited", "calibration": None, "uncalibrated_reason": "no regions",
+        "automatic_values": {"center_px": [1, 2], "semi_axes_px": [3, 2], "angle_deg": 0, "value_mm": None},
+        "center_px": [400.0, 300.0], "semi_axes_px": [90.0, 120.0], "angle_deg": 10.0,
+    }  # fmt: skip
+    d = Measurement.from_dict(old_distance)
+    assert isinstance(d, DistanceMeasurement) and d.length_mm == pytest.approx(0.5) and d.frame_index == 4
+    e = Measurement.from_dict(old_ellipse)
+    assert isinstance(e, EllipseMeasurement) and e.source is MeasurementSource.EDITED
+    # the same ellipse, its major semi-axis first
+    assert e.semi_axes_px == (120.0, 90.0) and e.angle_deg == pytest.approx(100.0)
+    assert e.perimeter_px == pytest.approx(ramanujan_perimeter(120, 90)) and e.uncalibrated_reason == "no regions"

@@ -110,17 +110,14 @@ def test_analyze_with_broken_weights_exits_2_with_a_message(png, tmp_path, capsy
     assert "Traceback" not in err
 
 
-def test_frame_extenders_add_fields(png, tmp_path, capsys):
+def test_frame_extenders_add_fields(png, tmp_path, capsys, monkeypatch):
     from fetalviewer.commands import analyze
 
     def extender(record, context):
         record["image_shape"] = None if context.frame_input is None else list(context.frame_input.image.shape)
 
-    analyze.register_frame_extender(extender)
-    try:
-        code, data, _ = _run_json([png], tmp_path, capsys)
-    finally:
-        analyze._EXTENDERS.remove(extender)
+    monkeypatch.setattr(analyze, "FRAME_EXTENDERS", [*analyze.FRAME_EXTENDERS, extender])
+    code, data, _ = _run_json([png], tmp_path, capsys)
     assert code == 0 and data["frames"][0]["image_shape"] == [60, 90]
 
 

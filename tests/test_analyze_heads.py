@@ -17,7 +17,7 @@ from fetalviewer.cli import main
 from fetalviewer.model.heads.headfile import HEAD_SUFFIX
 from fetalviewer.model.heads.training import TrainOptions, train_head
 from fetalviewer.paths import user_dirs
-from fetalviewer.report.sr import read_ob_sr as read_sr
+from fetalviewer.report.sr import ObGynSR
 from tests.helpers import write_png as _png
 
 pytest_plugins = ["tests.model_fixtures"]
@@ -251,7 +251,7 @@ def test_report_gets_the_clip_chd_flag(tiny_loaded, tiny_weights, tiny_config, t
     assert len(flags) == 1 and "heart frames 0, 2" in flags[0] and f"chd{HEAD_SUFFIX}" in flags[0]
     assert flags[0].startswith("Clip 1 (4 frames): ") and str(tmp_path) not in flags[0]
     assert "CHD review suggested" in flags[0] or "No CHD review prompt" in flags[0]
-    sr = read_sr(out / "report_sr.dcm")
+    sr = ObGynSR.from_file(out / "report_sr.dcm")
     assert sr.findings == (flags[0],)
 
 
@@ -267,7 +267,7 @@ def test_report_without_chd_head_says_why(tiny_weights, tiny_config, tmp_path, m
     assert (
         flag.startswith("not available") and "no CHD head is installed" in flag and "train-head chd" in flag
     )
-    assert read_sr(out / "report_sr.dcm").findings == ()
+    assert ObGynSR.from_file(out / "report_sr.dcm").findings == ()
 
 
 def test_service_returns_unnormalised_embeddings_of_the_same_pass(tiny_weights, tiny_config):

@@ -149,7 +149,7 @@ def test_local_tables_rows_and_problems(archive, local_out):
             < 1e-5
         )
         assert (r["ga_days"] is None) == bool(r["ga_unavailable_reason"])
-        assert r["model_name"] == "FetalCLIP_tiny_test" and len(r["weights_sha256"]) == 64
+        assert r["model_name"] == "FetalCLIP" and len(r["weights_sha256"]) == 64
 
     problems = _problems(local_out)
     assert set(problems) == {"truncated.dcm", "notes.txt", "US1_UNCI.dcm"}

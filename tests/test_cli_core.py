@@ -18,7 +18,7 @@ def test_help_lists_subcommands(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "fetalviewer" in out
-    for name in cli._load_commands():
+    for name in cli.load_commands():
         assert name in out
 
 

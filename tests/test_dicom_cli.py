@@ -44,7 +44,7 @@ def test_info_table_and_problems(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "0.2623 x 0.2623 mm/px" in out and "PALETTE COLOR" in out
     assert "Problems (1)" in out and str(bad) in out
-    assert main(["info", str(bad)]) == 1  # nothing opened
+    assert main(["info", str(bad)]) == 2  # nothing opened: refused with the reason
 
 
 def test_frame_writes_displayed_frame(tmp_path, capsys):
@@ -64,5 +64,6 @@ def test_frame_errors(tmp_path, capsys):
     out = tmp_path / "x.png"
     assert main(["frame", data_file("OBXXXX1A.dcm"), "--index", "3", "--out", str(out)]) == 2
     assert "out of range" in capsys.readouterr().err and not out.exists()
-    assert main(["frame", str(tmp_path / "none.dcm"), "--out", str(out)]) == 1
-    assert "not found" in capsys.readouterr().err
+    assert main(["frame", str(tmp_path / "none.dcm"), "--out", str(out)]) == 2  # bad input
+    err = capsys.readouterr().err
+    assert "not found" in err and "none.dcm" in err and "Traceback" not in err

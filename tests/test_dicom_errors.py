@@ -27,16 +27,29 @@ def test_missing_file_and_folder(tmp_path):
         open_instance(tmp_path)
 
 
-@pytest.mark.parametrize("name", ["OBXXXX1A.dcm", "color3d_jpeg_baseline.dcm"])
 @pytest.mark.parametrize("keep_fraction", [0.5, 0.98])
-def test_truncated_copy(tmp_path, name, keep_fraction):
-    data = open(data_file(name), "rb").read()
-    path = tmp_path / f"cut_{name}"
+def test_truncated_still_is_refused(tmp_path, keep_fraction):
+    data = open(data_file("OBXXXX1A.dcm"), "rb").read()
+    path = tmp_path / "cut_OBXXXX1A.dcm"
     path.write_bytes(data[: int(len(data) * keep_fraction)])
-    with pytest.raises(DicomReadError, match="truncated") as info:
+    with pytest.raises(DicomReadError, match="needs") as info:
         open_instance(path)
     assert not isinstance(info.value, FrameDecodeError)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("keep_fraction", [0.5, 0.98])
+def test_truncated_cine_opens_with_the_frames_present(tmp_path, keep_fraction):
+    """A cine cut short keeps its complete frames (the last, incomplete one is dropped) and says so."""
+    data = open(data_file("color3d_jpeg_baseline.dcm"), "rb").read()
+    path = tmp_path / "cut_cine.dcm"
+    path.write_bytes(data[: int(len(data) * keep_fraction)])
+    with open_instance(path) as loop:
+        assert 1 <= loop.n_frames < 120
+        assert loop.declared_frames == 120
+        assert any("ends inside fragment" in p for p in loop.layout.problems)
+        assert any(f"holds {loop.n_frames}: using {loop.n_frames}" in p for p in loop.layout.problems)
+        assert loop.frame(loop.n_frames - 1).shape == (480, 640, 3)
 
 
 def test_truncated_inside_header(tmp_path):
@@ -84,7 +97,7 @@ def test_corrupt_frame_in_cine_leaves_other_frames(tmp_path):
     ds.save_as(path)
     loop = open_instance(path)
     good = open_instance(data_file("color3d_jpeg_baseline.dcm"))
-    with pytest.raises(FrameDecodeError, match="frame 5") as info:
+    with pytest.raises(FrameDecodeError, match="frame 6") as info:
         loop.frame(5)
     assert str(path) in str(info.value)
     with pytest.raises(FrameDecodeError):  # remembered, still an error

@@ -1,4 +1,4 @@
-"""Frame timing precedence, ultrasound regions and calibration rules (DICOM.md)."""
+"""Frame timing precedence, ultrasound regions and calibration rules (PS3.3 C.7.6.5, C.8.5.5; docs/dicom.md)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import pytest
 from fetalviewer.errors import WeightsMismatch, WeightsNotFound
 from fetalviewer.model.heads.letterbox import map_to_frame, square_mapping, to_model_input
 
-# shared/ lies beside the checkout (as in CI), read-only.
+# The reference data lie beside the checkout (as in CI), read-only.
 HC18 = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "data" / "hc18"
 needs_hc18 = pytest.mark.skipif(
     not (HC18 / "pixel_size_and_hc.csv").is_file(), reason="shared HC18 data absent"

@@ -241,7 +241,7 @@ def test_train_head_command_line(tiny_weights, tiny_config, plane_data, tmp_path
         ]
     )
     err = capsys.readouterr().err
-    assert rc == 1 and "images/ and masks/" in err and str(plane_data) in err
+    assert rc == 2 and "images/ and masks/" in err and str(plane_data) in err  # bad input: exit 2
 
 
 def test_installed_heads_take_over_when_they_fit(tiny_loaded, seg_data, chd_data, tmp_path):

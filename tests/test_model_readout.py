@@ -21,7 +21,7 @@ from fetalviewer.model.planes import (
 from fetalviewer.model.preprocess import pad_to_square, preprocess_batch, preprocess_image
 from fetalviewer.model.results import FramePrediction
 
-SHARED = Path(__file__).parent / "data" / "fetalclip"  # copies of shared/fetalclip (see NOTICE.md)
+SHARED = Path(__file__).parent / "data" / "fetalclip"  # published FetalCLIP read-out data (see NOTICE.md)
 
 pytest_plugins = ["tests.model_fixtures"]
 
@@ -149,7 +149,7 @@ def test_frame_prediction_round_trip_and_validation():
     )
     again = FramePrediction.from_dict(json.loads(json.dumps(pred.to_dict())))
     assert again == pred
-    assert pred.ga_weeks_days == (21, 3)
+    assert pred.ga_weeks_days == "21w 3d"
     with pytest.raises(ValueError, match="ga_unavailable_reason"):
         FramePrediction("x", 0, probs, "brain", 1.0)
     with pytest.raises(ValueError, match="plane_probs"):

@@ -13,7 +13,7 @@ from fetalviewer.cli import main
 from fetalviewer.exam.record import save_exam_record
 from fetalviewer.report.build import build_report_content
 from fetalviewer.report.export import ExportOptions, export_exam, parse_formats
-from fetalviewer.report.sr import read_ob_sr
+from fetalviewer.report.sr import ObGynSR
 from fetalviewer.report.tables import read_report_json, read_table_csv
 
 OB = get_testdata_file("OBXXXX1A.dcm")
@@ -28,7 +28,7 @@ def test_cli_report_full_export(tmp_path, capsys):
                      "report.json", "report.pdf", "report_sr.dcm"]  # fmt: skip
     out = capsys.readouterr().out
     assert "mp4: no cine" in out and "every file read back" in out
-    assert {m.label for m in read_ob_sr(tmp_path / "out" / "report_sr.dcm").measurements} == {
+    assert {m.label for m in ObGynSR.from_file(tmp_path / "out" / "report_sr.dcm").measurements} == {
         "BPD",
         "HC",
         "FL",
@@ -49,7 +49,7 @@ def test_cli_report_deidentified(tmp_path):
     copy = pydicom.dcmread(out / "DEID_0001.dcm")
     sc = pydicom.dcmread(out / "keyframe_01.dcm")
     assert sr.StudyInstanceUID == copy.StudyInstanceUID == sc.StudyInstanceUID  # one UID map per export
-    refs = {m.sop_instance_uid for m in read_ob_sr(out / "report_sr.dcm").measurements}
+    refs = {m.sop_instance_uid for m in ObGynSR.from_file(out / "report_sr.dcm").measurements}
     assert refs == {copy.SOPInstanceUID}
     assert copy.StudyDate == "20110515"
     for path in out.iterdir():
@@ -75,7 +75,7 @@ def test_failed_export_leaves_nothing(tmp_path, monkeypatch):
 
 def test_cli_errors(tmp_path, capsys):
     (tmp_path / "junk.txt").write_text("x")
-    assert main(["report", str(tmp_path / "junk.txt"), "--out", str(tmp_path / "o")]) == 1
+    assert main(["report", str(tmp_path / "junk.txt"), "--out", str(tmp_path / "o")]) == 2
     assert "no readable instance" in capsys.readouterr().err
     assert main(["report", OB, "--out", str(tmp_path / "o"), "--formats", "pdf,gif"]) == 2
     assert main(["report", OB, "--out", str(tmp_path / "o"), "--shift-dates-days", "3"]) == 2
@@ -148,7 +148,7 @@ def test_png_of_any_frame(tmp_path, capsys):
 
 def test_deidentified_export_refuses_uncleanable_image(tmp_path, capsys):
     no_region = get_testdata_file("US1_UNCR.dcm")
-    assert main(["report", no_region, "--out", str(tmp_path / "o"), "--deidentify"]) == 1
+    assert main(["report", no_region, "--out", str(tmp_path / "o"), "--deidentify"]) == 2  # refused
     err = capsys.readouterr().err
     assert "US1_UNCR.dcm" in err and "no 2D imaging region" in err
     assert list((tmp_path / "o").iterdir()) == []

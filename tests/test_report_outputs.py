@@ -84,7 +84,9 @@ def test_annotated_video_keeps_timing(tmp_path):
     ok, first = cap.read()
     cap.release()
     assert ok and first[:25].max() < 40  # cleaned: black above the 2D region (lossy codec tolerance)
-    ffmpeg = pytest.importorskip("imageio_ffmpeg").get_ffmpeg_exe()  # an independent decoder
+    import imageio_ffmpeg  # the test extra installs it
+
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()  # an independent decoder
     proc = subprocess.run([ffmpeg, "-hide_banner", "-i", str(tmp_path / "cine.mp4"), "-f", "null", "-"],
                           capture_output=True, text=True)  # fmt: skip
     assert proc.returncode == 0 and "frame=  120" in proc.stderr and "time=00:00:04.00" in proc.stderr

@@ -1,4 +1,4 @@
-"""OB-GYN Comprehensive SR (TID 5000): round trip through read_ob_sr, dciodvfy clean, dsrdump readable,
+"""OB-GYN Comprehensive SR (TID 5000): round trip through ObGynSR.build/from_file, dciodvfy clean, dsrdump readable,
 de-identified variant, and a scanner-style report (cm units, no image references) read the same way."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from fetalviewer.dicom import open_instance
 from fetalviewer.dicom.deid import DeidOptions, UidMap, deidentify_dataset
 from fetalviewer.exam.record import ExamRecord
 from fetalviewer.report.build import build_report_content
-from fetalviewer.report.sr import build_sr_dataset, read_ob_sr, write_sr
+from fetalviewer.report.sr import ObGynSR
 
 
 def _tool(name):
@@ -31,15 +31,15 @@ def _sr(tmp_path, deidentified=False):
     uid_map = UidMap()
     if deidentified:
         evidence = [deidentify_dataset(loop.dataset(), DeidOptions(), uid_map)]
-        sr = build_sr_dataset(content, record.measurements, [loop], evidence, uid_map)
+        sr = ObGynSR.build(content, record.measurements, [loop], evidence, uid_map)
     else:
-        sr = build_sr_dataset(content, record.measurements, [loop], [loop.dataset()])
-    return write_sr(sr, tmp_path / "sr.dcm"), loop, record, uid_map
+        sr = ObGynSR.build(content, record.measurements, [loop], [loop.dataset()])
+    return ObGynSR.write(sr, tmp_path / "sr.dcm"), loop, record, uid_map
 
 
 def test_sr_round_trip(tmp_path):
     path, loop, record, _ = _sr(tmp_path)
-    report = read_ob_sr(path)
+    report = ObGynSR.from_file(path)
     assert report.is_ob_report and report.study_instance_uid == loop.study_instance_uid
     got = {m.label: m for m in report.measurements}
     assert set(got) == {"BPD", "HC", "FL"}
@@ -72,7 +72,7 @@ def test_deidentified_sr_uses_mapped_uids(tmp_path):
     ds = pydicom.dcmread(path)
     assert str(ds.PatientName) == "ANONYMOUS^" and ds.PatientIdentityRemoved == "YES"
     assert ds.StudyInstanceUID == uid_map(loop.study_instance_uid) != loop.study_instance_uid
-    report = read_ob_sr(path)
+    report = ObGynSR.from_file(path)
     assert {m.sop_instance_uid for m in report.measurements} == {uid_map(loop.sop_instance_uid)}
     assert b"11-05-25-142825" not in path.read_bytes()
 
@@ -86,10 +86,10 @@ def test_multiframe_reference_uses_one_based_frame_number(tmp_path):
         make_distance(loop.sop_instance_uid, 5, ((200.5, 200.5), (300.5, 200.5)), loop.regions, label="FL")
     )
     content = build_report_content([loop], record, None)
-    path = write_sr(
-        build_sr_dataset(content, record.measurements, [loop], [loop.dataset()]), tmp_path / "sr.dcm"
+    path = ObGynSR.write(
+        ObGynSR.build(content, record.measurements, [loop], [loop.dataset()]), tmp_path / "sr.dcm"
     )
-    (fl,) = read_ob_sr(path).measurements
+    (fl,) = ObGynSR.from_file(path).measurements
     assert fl.frame_number == 6 and fl.value_mm == pytest.approx(100 * 0.5104970559, rel=1e-6)
 
 
@@ -108,7 +108,7 @@ def test_reads_scanner_style_report(tmp_path):
     root.ContentSequence = [section]
     sr = hd.sr.ComprehensiveSR([evidence], root, hd.UID(), 1, hd.UID(), 1, manufacturer="Scanner")
     sr.save_as(tmp_path / "vendor.dcm", enforce_file_format=True)
-    (m,) = read_ob_sr(tmp_path / "vendor.dcm").measurements
+    (m,) = ObGynSR.from_file(tmp_path / "vendor.dcm").measurements
     assert (m.label, m.value_mm, m.sop_instance_uid, m.algorithm) == ("HC", 175.0, None, None)
 
 
@@ -118,10 +118,10 @@ def test_non_sr_is_refused(tmp_path):
     from fetalviewer.errors import DicomReadError
 
     with pytest.raises(DicomReadError, match="not a structured report"):
-        read_ob_sr(get_testdata_file("OBXXXX1A.dcm"))
+        ObGynSR.from_file(get_testdata_file("OBXXXX1A.dcm"))
     (tmp_path / "x.dcm").write_text("nope")
     with pytest.raises(DicomReadError, match="x.dcm: not readable as DICOM"):
-        read_ob_sr(tmp_path / "x.dcm")
+        ObGynSR.from_file(tmp_path / "x.dcm")
 
 
 def test_signed_record_gives_verified_sr(tmp_path):
@@ -129,14 +129,14 @@ def test_signed_record_gives_verified_sr(tmp_path):
     record.sign("Dr Example")
     content = build_report_content([loop], record, predictions, model_info=info)
     ds = pydicom.dcmread(
-        write_sr(build_sr_dataset(content, record.measurements, [loop], [loop.dataset()]), tmp_path / "s.dcm")
+        ObGynSR.write(ObGynSR.build(content, record.measurements, [loop], [loop.dataset()]), tmp_path / "s.dcm")
     )
     assert (ds.VerificationFlag, ds.CompletionFlag, ds.PreliminaryFlag) == ("VERIFIED", "COMPLETE", "FINAL")
     assert "Dr Example" in str(ds.VerifyingObserverSequence[0].VerifyingObserverName)
     deid = build_report_content([loop], record, predictions, model_info=info, deidentified=True)
     uid_map = UidMap()
     evidence = [deidentify_dataset(loop.dataset(), DeidOptions(), uid_map)]
-    ds = build_sr_dataset(deid, record.measurements, [loop], evidence, uid_map)
+    ds = ObGynSR.build(deid, record.measurements, [loop], evidence, uid_map)
     assert ds.VerificationFlag == "UNVERIFIED" and "VerifyingObserverSequence" not in ds
 
 
@@ -148,8 +148,23 @@ def test_instance_without_patient_attributes_still_gives_an_sr(tmp_path):
         if keyword in header:
             delattr(header, keyword)
     content = build_report_content([loop], record, predictions, model_info=info)
-    sr = build_sr_dataset(content, record.measurements, [loop], [header])
-    path = write_sr(sr, tmp_path / "sr.dcm")
+    sr = ObGynSR.build(content, record.measurements, [loop], [header])
+    path = ObGynSR.write(sr, tmp_path / "sr.dcm")
     written = pydicom.dcmread(path)
     assert written.PatientID == "" and written.PatientName == ""
-    assert {m.label for m in read_ob_sr(path).measurements} == {"BPD", "HC", "FL"}
+    assert {m.label for m in ObGynSR.from_file(path).measurements} == {"BPD", "HC", "FL"}
+
+
+def test_from_dataset_reads_the_built_dataset_as_the_file_does(tmp_path):
+    loop, record, predictions, info = sample_exam()
+    content = build_report_content([loop], record, predictions, model_info=info)
+    dataset = ObGynSR.build(content, record.measurements, [loop], [loop.dataset()])
+    in_memory = ObGynSR.from_dataset(dataset)
+    from_file = ObGynSR.from_file(ObGynSR.write(dataset, tmp_path / "sr.dcm"))
+    assert in_memory.path is None and in_memory.name == dataset.SOPInstanceUID
+    assert from_file.name == "sr.dcm"
+    assert [m.label for m in in_memory.measurements] == [m.label for m in from_file.measurements]
+    assert len(in_memory.measurements) == 3  # a file stores DS text: values agree to its precision
+    for a, b in zip(in_memory.measurements, from_file.measurements, strict=True):
+        assert (a.value_mm, a.ga_days) == pytest.approx((b.value_mm, b.ga_days), rel=1e-9)
+    assert in_memory.model_ga_days == from_file.model_ga_days == 150

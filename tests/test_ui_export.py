@@ -67,7 +67,7 @@ def _export(qtbot, dialog, signal="finished"):
 def test_dialog_exports_pdf_sr_csv_and_the_sr_reads_back(qtbot, window, tmp_path):  # noqa: F811
     from fetalviewer.analysis.measurement import edit_measurement
     from fetalviewer.exam.record import load_exam_record
-    from fetalviewer.report.sr import read_ob_sr
+    from fetalviewer.report.sr import ObGynSR
     from fetalviewer.report.tables import read_table_csv
     from fetalviewer.ui import measure_adapter as ma
 
@@ -91,7 +91,7 @@ def test_dialog_exports_pdf_sr_csv_and_the_sr_reads_back(qtbot, window, tmp_path
     assert names == ["measurements.csv", "model_outputs.csv", "report.pdf", "report_sr.dcm"]
     assert sorted(p.name for p in result.files) == names
     assert all(str(p) in dialog.result_view.toPlainText() for p in result.files)
-    sr = read_ob_sr(out / "report_sr.dcm")
+    sr = ObGynSR.from_file(out / "report_sr.dcm")
     got = {m.label: m for m in sr.measurements}
     assert set(got) == {"BPD", "FL"}
     assert got["BPD"].value_mm == pytest.approx(bpd.length_mm, abs=0.01)
@@ -238,8 +238,10 @@ def test_cli_reuses_the_windows_cached_analysis(tmp_path, capsys):
     still = sample_study_dir() / STILL
     if not still.exists():
         pytest.skip("no sample")
-    weights = tmp_path / "not_a_real_model.pt"
-    weights.write_bytes(b"only hashed, never loaded")
+    from model_fixtures import save_official, tiny_state_dict
+
+    # a real (tiny) checkpoint: its tensor names say which model family it is; it is never loaded
+    weights = save_official(tiny_state_dict(), tmp_path / "tiny_model.pt")
     cine = open_instance(still)
     analysis = InstanceAnalysis(cine.sop_instance_uid, cine.n_frames, tuple(PLANE_CLASSES),
                                 tuple(BRAIN_SUBPLANE_CLASSES), 4)  # fmt: skip

@@ -1,6 +1,6 @@
 """Evaluate the default head model on the HC18 held-out split (images it was never trained on).
 
-    python tools/eval_default_head.py --data /work/shared/data/hc18 [--model weights/default_head/hc18_unet.json]
+    python tools/eval_default_head.py --data PATH/TO/hc18 [--model weights/default_head/hc18_unet.json]
         [--write]   # store the result in the model's JSON as "heldout_evaluation"
 
 HC is measured the way the app measures it: ``segment_head`` (mask in original pixels) ->

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python tools/make_sample_study.py [--hc18 ../shared/data/hc18] [--out resources/sample]
+    python tools/make_sample_study.py [--hc18 PATH/TO/hc18] [--out resources/sample]
 
 What it writes (one study, synthetic identity "FVTEST^ALBA"):
 

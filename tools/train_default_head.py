@@ -2,7 +2,7 @@
 
 Reproduce the shipped model (about 30-40 minutes on one busy CPU core)::
 
-    python tools/train_default_head.py --data /work/shared/data/hc18 --work build/default_head \
+    python tools/train_default_head.py --data PATH/TO/hc18 --work build/default_head \
         --out weights/default_head --epochs 50 --seed 1234 --threads 1 --input-size 128
 
 Resumable: a checkpoint is written to ``--work`` after every epoch; run the same command with
@@ -228,7 +228,7 @@ def main(argv=None) -> int:
             "seed": args.seed,
             "epochs_completed": len(history),
             "final_loss": history[-1]["loss"] if history else None,
-            "command": "python tools/train_default_head.py --data /work/shared/data/hc18 "
+            "command": "python tools/train_default_head.py --data PATH/TO/hc18 "
             f"--work build/default_head --out weights/default_head --epochs {args.epochs} "
             f"--seed {args.seed} --threads {args.threads} --input-size {args.input_size}",
         },

@@ -4,8 +4,7 @@ Caliper convention. The ellipse is fitted to the *outer* edge of the skull (HC18
 segmentation heads trace the outer skull), so its axes give outer-to-outer diameters: ``bpd_mm`` (minor
 axis) and ``ofd_mm`` (major axis) are outer-outer, the convention of INTERGROWTH-21st. Hadlock 1984's BPD
 is outer-to-inner (leading edge to leading edge); before a BPD from the outline enters a Hadlock
-equation it is converted with Wong 2018's ``BPD_oo = 0.555934 + 1.027318 BPD_oi`` (mm, as given in
-``shared/clinical/FORMULAS.md``) solved for ``BPD_oi``. HC needs no convention: it is the perimeter of
+equation it is converted with Wong 2018's ``BPD_oo = 0.555934 + 1.027318 BPD_oi`` (mm; docs/formulas.md) solved for ``BPD_oi``. HC needs no convention: it is the perimeter of
 the outer ellipse (Ramanujan II).
 
 Anisotropic calibration: the ellipse is mapped into mm coordinates first (an affine image of an
@@ -22,9 +21,8 @@ from typing import Any
 from fetalviewer.analysis.dating import ga_hadlock1984, ga_intergrowth2016_hc
 from fetalviewer.analysis.estimate import Estimate
 from fetalviewer.analysis.geometry import Ellipse, ramanujan_perimeter
-from fetalviewer.analysis.measurement import Measurement, ellipse_extreme_points, make_distance, make_ellipse
+from fetalviewer.analysis.measurement import Measurement, make_distance, make_ellipse
 
-WONG_2018 = "Wong 2018, BPD outer-outer = 0.555934 + 1.027318 x outer-inner (mm), as given in FORMULAS.md"
 DEFAULT_DISCORDANCE_DAYS = 14.0
 
 
@@ -202,8 +200,7 @@ def head_biometry_in_regions(
     """:func:`head_biometry` calibrated by the ultrasound region holding the whole ellipse (contract 1)."""
     from fetalviewer.dicom.calibration import calibration_for_points
 
-    points = ellipse_extreme_points(ellipse.center_px, ellipse.semi_axes_px, ellipse.angle_deg)
-    result = calibration_for_points(tuple(regions or ()), points, pixel_spacing_mm)
+    result = calibration_for_points(tuple(regions or ()), ellipse.bounding_points(), pixel_spacing_mm)
     return head_biometry(ellipse, result.calibration, result.reason)
 
 

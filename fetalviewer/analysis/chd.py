@@ -1,6 +1,6 @@
 """Clip-level CHD review prompt from a trained CHD head's scores on the heart frames of a clip.
 
-FetalCLIP's CHD probe (REFERENCE.md, "Downstream heads") scores a whole heart clip from its frames'
+FetalCLIP's CHD probe (arXiv 2502.14807, downstream heads; docs/fetalclip.md) scores a whole heart clip from its frames'
 embeddings; the engine's head returns either one clip score or one score per frame. This module turns
 that into a flag worded as a *prompt for expert review*, never as a diagnosis, and says why when no
 flag can be given (no head installed, no heart frames). Pure functions: no model, no Qt.

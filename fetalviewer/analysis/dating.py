@@ -1,14 +1,14 @@
 """Gestational age from biometry: Hadlock 1984, INTERGROWTH-21st (2014 CRL, 2016 HC and HC+FL),
 Robinson & Fleming 1975 and Hadlock 1992 (CRL).
 
-Equations as given in ``shared/clinical/FORMULAS.md``. The app passes mm everywhere; Hadlock's equations
+Equations from the papers named on each function (collected in docs/formulas.md). The app passes mm everywhere; Hadlock's equations
 take cm and give weeks, INTERGROWTH's take mm and give days: each function converts at its boundary
 and every :class:`~fetalviewer.analysis.estimate.Estimate` carries ``ga_days``.
 
 Two layers: ``*_weeks``/``*_days`` functions are the bare equations (no range check; used by the golden
 tests), the ``ga_*`` functions return an Estimate and refuse inputs outside the valid range.
 
-Valid ranges: where FORMULAS.md publishes one (Hadlock HC 68-360 mm, INTERGROWTH CRL 15-95 mm) it is
+Valid ranges: where the paper publishes one (Hadlock HC 68-360 mm, INTERGROWTH CRL 15-95 mm) it is
 used. Elsewhere the input range is derived by inverting the equation over the age span its study
 covered, and the range's ``source`` says so: Hadlock 1984 BPD/AC/FL over 12-42 weeks (the span of the
 published HC range: 68 mm -> 12.7 wk, 360 mm -> 42.4 wk), INTERGROWTH 2016 over its intended 14+0..25+6
@@ -80,7 +80,7 @@ def hadlock1984_fl_weeks(fl_cm: float) -> float:
     return 10.35 + 2.460 * f + 0.170 * f * f
 
 
-#: Multi-parameter equations of Hadlock 1984 (cm in, weeks out), in FORMULAS.md's table order.
+#: Multi-parameter equations of Hadlock 1984 (cm in, weeks out), in the paper's table order.
 HADLOCK_1984_COMBINED: dict[tuple[str, ...], Callable[[Mapping[str, float]], float]] = {
     ("BPD", "HC", "AC", "FL"): lambda c: (
         10.85 + 0.060 * c["HC"] * c["FL"] + 0.6700 * c["BPD"] + 0.1680 * c["AC"]
@@ -119,7 +119,7 @@ def _hadlock_range(param: str) -> ValidRange:
 
 HADLOCK_1984_RANGES: dict[str, ValidRange] = {p: _hadlock_range(p) for p in ("BPD", "HC", "AC", "FL")}
 
-#: +-2 SD of Hadlock 1984 GA-by-HC (weeks) by HC band (FORMULAS.md); band edges midway between the
+#: +-2 SD of Hadlock 1984 GA-by-HC (weeks) by HC band (Hadlock 1984); band edges midway between the
 #: published bands.
 _HC_2SD_WEEKS = ((147.5, 1.19), (221.5, 1.48), (282.0, 2.06), (326.5, 2.98), (math.inf, 3.20))
 
@@ -135,7 +135,7 @@ def _hadlock_method(params: tuple[str, ...]) -> str:
 def ga_hadlock1984(measurements_mm: Mapping[str, float | None]) -> Estimate:
     """Hadlock 1984 GA from the parameters present (``{"BPD": mm, "HC": mm, "AC": mm, "FL": mm}``).
 
-    Uses the equation with the most of the parameters present (FORMULAS.md table order breaks ties:
+    Uses the equation with the most of the parameters present (the paper's table order breaks ties:
     e.g. BPD+HC+AC -> HC+AC); with one parameter only, that one's equation; with BPD and HC only, HC
     (independent of head shape). Every parameter used must lie in its range.
     """

@@ -1,7 +1,7 @@
 """Estimated fetal weight: Hadlock 1985 (four variants) and INTERGROWTH-21st (Stirnemann 2017).
 
-Equations as given in ``shared/clinical/FORMULAS.md`` (cm in). The app passes mm; each function
-converts at its boundary. Neither source publishes an input range in FORMULAS.md, so inputs are held to
+Equations of Hadlock 1985 and Stirnemann 2017 (INTERGROWTH-21st), cm in (docs/formulas.md). The app passes mm; each function
+converts at its boundary. Neither paper states an input range, so inputs are held to
 plausibility limits: the Hadlock 1984 dating ranges of the same parameters (12-42 weeks, see
 :mod:`fetalviewer.analysis.dating`); the range ``source`` says so.
 """
@@ -82,7 +82,7 @@ def efw_hadlock1985(
 
 def intergrowth_efw_g(ac_cm: float, hc_cm: float) -> float:
     """ln EFW = 5.084820 - 54.06633 (AC/100)^3 - 95.80076 (AC/100)^3 ln(AC/100) + 3.136370 (HC/100)
-    (Stirnemann 2017; AC and HC in cm as in FORMULAS.md)."""
+    (Stirnemann 2017, Ultrasound Obstet Gynecol 49:478; AC and HC in cm)."""
     a = float(ac_cm) / 100.0
     h = float(hc_cm) / 100.0
     if a <= 0 or h <= 0:

@@ -131,12 +131,6 @@ def format_weeks_days(ga_days: float) -> str:
     return f"{total // 7}w {total % 7}d"
 
 
-def format_weeks_plus_days(ga_days: float) -> str:
-    """``140.1`` -> ``"20+0"`` (the obstetric weeks+days notation)."""
-    weeks, days = format_weeks_days(ga_days).replace("w", "").replace("d", "").split()
-    return f"{weeks}+{days}"
-
-
 def invert_increasing(f: Callable[[float], float], target: float, lo: float, hi: float) -> float:
     """x in [lo, hi] with f(x) = target for an increasing f (bisection to 1e-10)."""
     if not f(lo) <= target <= f(hi):

@@ -1,7 +1,7 @@
 """Per-frame biometry and CHD fields for ``fetalviewer analyze`` and the workspace (JSON-ready dicts).
 
 :func:`biometry_fields` turns a head segmentation's :class:`~fetalviewer.analysis.geometry.EllipseFit`
-(in original-frame pixels) into the fields issue 5 asks of every head frame: the contour polygon, the
+(in original-frame pixels) into the fields reported for every head frame: the contour polygon, the
 ellipse, ``hc_mm``/``bpd_mm``/``ofd_mm``, GA by each formula with its name and citation, and the
 discordance with the model's GA; whatever cannot be computed is ``None`` with a reason.
 :func:`chd_fields` does the same for a clip's CHD review prompt.
@@ -16,6 +16,7 @@ import numpy as np
 
 from fetalviewer.analysis.biometry import DEFAULT_DISCORDANCE_DAYS, head_biometry, head_biometry_in_regions
 from fetalviewer.analysis.chd import ChdReview
+from fetalviewer.analysis.estimate import format_weeks_days
 from fetalviewer.analysis.geometry import EllipseFit, fit_ellipse_to_mask
 
 MAX_CONTOUR_POINTS = 256
@@ -109,7 +110,7 @@ def biometry_fields(
             {
                 "method": e.method,
                 "ga_days": e.value,
-                "ga_weeks_days": e.display_value() if e.ok else None,
+                "ga_weeks_days": format_weeks_days(e.value) if e.ok else None,
                 "citation": e.citation,
                 "unavailable_reason": e.reason,
                 "plus_minus_days": e.plus_minus,

@@ -150,6 +150,14 @@ class Ellipse:
         minor = ((cx + b * s, cy - b * c), (cx - b * s, cy + b * c))
         return major, minor
 
+    def bounding_points(self) -> list[tuple[float, float]]:
+        """Leftmost, rightmost, top and bottom points of the ellipse's axis-aligned bounding box.
+
+        The ellipse lies inside an axis-aligned box (e.g. an ultrasound region) exactly when these do."""
+        cx, cy, a, b, c, s = self._frame()
+        half_w, half_h = math.hypot(a * c, b * s), math.hypot(a * s, b * c)
+        return [(cx - half_w, cy), (cx + half_w, cy), (cx, cy - half_h), (cx, cy + half_h)]
+
     def sample(self, n: int = 256) -> np.ndarray:
         """(n, 2) points evenly spaced in parameter along the ellipse."""
         cx, cy, a, b, c, s = self._frame()
@@ -239,7 +247,7 @@ class InputMapping:
     def square_pad(
         cls, width: int, height: int, input_size: int = 224, crop_x0: int = 0, crop_y0: int = 0
     ) -> InputMapping:
-        """FetalCLIP's preprocessing (REFERENCE.md): zero-pad a ``width x height`` image (or crop) to a
+        """FetalCLIP's preprocessing (arXiv 2502.14807; docs/fetalclip.md): zero-pad a ``width x height`` image (or crop) to a
         square of side ``max(width, height)`` pasted at ``((side - width) // 2, (side - height) // 2)``,
         then resize to ``input_size``."""
         side = max(int(width), int(height))

@@ -1,12 +1,12 @@
 """Score automatic HC against published HC (e.g. held-out HC18 images run through ``fetalviewer analyze``).
 
-Two numbers, as issue 5 checks them:
+Two numbers:
 
 * mean absolute difference between the measured and the published HC (mm), over the images that got
   a measurement (refusals are counted and listed by reason, not hidden);
 * the share of images whose Hadlock 1984 GA (from the *measured* HC) falls in the WHO band of their
   *true* HC: the true HC lies between the WHO P2.5 and P97.5 at that GA (Kiserud 2017) - FetalCLIP's
-  GA validity criterion (REFERENCE.md), scored only for true HC in [100, 342] mm as there.
+  GA validity criterion (arXiv 2502.14807), scored only for true HC in [100, 342] mm as there.
 """
 
 from __future__ import annotations

@@ -156,7 +156,7 @@ class MeasurementTable:
 
     # -- rows ----------------------------------------------------------------------------------------
     def _bpd_convention(self, m: Measurement) -> str:
-        return OUTER_OUTER if m.source in ("automatic", "edited") else self.manual_bpd_convention
+        return OUTER_OUTER if m.source.from_algorithm else self.manual_bpd_convention
 
     def _row(self, label: str, items: list[Measurement]) -> ParameterValue:
         user = [m for m in items if m.source in ("manual", "edited")]

@@ -1,7 +1,7 @@
 """WHO fetal growth charts for head circumference (Kiserud 2017) and the GA read off its median.
 
 ``HC(t) = exp(b0 + b1 t + b2 t^2 + b3 t^3)`` mm, ``t`` = GA in weeks, with the 2.5th, 50th and 97.5th
-centile coefficients quoted in ``shared/fetalclip/REFERENCE.md``. The charts cover 14-40 weeks; nothing
+centile coefficients (Kiserud et al. 2017, PLoS Med 14:e1002220; docs/formulas.md). The charts cover 14-40 weeks; nothing
 is extrapolated beyond.
 
 Kiserud T, Piaggio G, Carroli G, et al. The World Health Organization Fetal Growth Charts: a
@@ -21,7 +21,7 @@ KISERUD_2017 = (
     "PLoS Med 2017;14(1):e1002220"
 )
 
-#: Centile -> (b0, b1, b2, b3), REFERENCE.md.
+#: Centile -> (b0, b1, b2, b3), Kiserud et al. 2017.
 WHO_HC_COEFFICIENTS: dict[float, tuple[float, float, float, float]] = {
     2.5: (1.59317517131532, 0.29459800552433, -7.3860372566707e-3, 6.56951770216148e-5),
     50.0: (2.09924879247164, 0.253373656106037, -6.05647816678282e-3, 5.14256072059917e-5),
@@ -83,7 +83,7 @@ def who_hc_band_mm(ga_days: float) -> tuple[float, float]:
 def hc_within_who_band(hc_mm: float, ga_days: float) -> bool | None:
     """True when ``hc_mm`` lies between the WHO P2.5 and P97.5 at ``ga_days``; None outside 14-40 weeks.
 
-    This is FetalCLIP's GA validity criterion (REFERENCE.md "VPR").
+    This is FetalCLIP's GA validity criterion (arXiv 2502.14807).
     """
     t = float(ga_days) / 7.0
     if not (WHO_WEEKS[0] <= t <= WHO_WEEKS[1]):

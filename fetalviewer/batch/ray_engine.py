@@ -193,7 +193,9 @@ class RayEngine:
         threads = 1 if not use_gpu else max(1, int(cpus // max(1, n)))
         spec = self.spec
         device = "cuda" if use_gpu and spec.device == "auto" else spec.device
-        spec = ModelSpec(spec.model, _absolute(spec.weights), _absolute(spec.config), device, spec.batch_size)
+        spec = ModelSpec(
+            spec.model, _absolute(spec.weights), _absolute(spec.config), device, spec.batch_size, spec.precision
+        )
         fault = os.environ.get(FAULT_ENV)
         self.actors = [remote_cls.remote(spec, self.step, threads, fault) for _ in range(n)]
         described = ray.get([a.describe.remote() for a in self.actors])

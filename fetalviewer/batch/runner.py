@@ -24,6 +24,7 @@ from fetalviewer.batch.engines import make_engine
 from fetalviewer.batch.sources import list_sources
 from fetalviewer.batch.store import OutputDir
 from fetalviewer.batch.worker import FileResult, FileTask, ModelSpec
+from fetalviewer.errors import UsageError
 
 PART_INTERVAL_S = 60.0
 RUNS_FILE = "runs.json"
@@ -165,7 +166,10 @@ def run_batch(config: BatchConfig, say: Callable[[str, bool], None] = default_sa
         say(f"starting the {config.engine} engine and loading the model...", False)
         t_load = time.perf_counter()
         try:
-            engine.start()
+            try:
+                engine.start()
+            except ValueError as exc:  # e.g. --device cuda on a machine without a GPU
+                raise UsageError(str(exc)) from exc
             report.model_load_s = time.perf_counter() - t_load
             report.workers, report.device = engine.n_workers, engine.device
             out.check_manifest(engine.model_name, engine.weights_sha256, config.step)

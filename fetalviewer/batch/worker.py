@@ -32,6 +32,7 @@ class ModelSpec:
     config: str | None = None
     device: str = "auto"
     batch_size: int | None = None
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
@@ -39,16 +40,16 @@ class ModelSpec:
 
     def open_service(self):
         """A started :class:`InferenceService` with the model loaded (raises the load error)."""
-        import inspect
-
         from fetalviewer.model.service import InferenceService
 
-        kwargs: dict[str, Any] = {"device": self.device, "batch_size": self.batch_size}
-        if "model" in inspect.signature(InferenceService).parameters:
-            kwargs["model"] = self.model
-        elif self.model not in ("auto", "fetalclip"):
-            raise FetalViewerError(f"--model {self.model}: this installation can only load FetalCLIP")
-        service = InferenceService(self.weights, self.config, **kwargs)
+        service = InferenceService(
+            self.weights,
+            self.config,
+            device=self.device,
+            precision=self.precision,
+            batch_size=self.batch_size,
+            model=self.model,
+        )
         try:
             service.load().result()
         except BaseException:

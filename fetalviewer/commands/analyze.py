@@ -1,14 +1,10 @@
 """``fetalviewer analyze PATH...``: FetalCLIP plane, brain sub-plane and GA read-outs per image/frame.
 
-Per-frame output is built by :func:`frame_record`; other modules add fields to it with
-:func:`register_frame_extender` (e.g. biometry that works without the model weights). After the last
-frame of a DICOM instance, :func:`register_clip_extender` functions build its clip-level block (e.g. the
-CHD review prompt from the heart frames' embeddings) and may update that instance's frame records.
-
-Extenders get the loaded FetalCLIP model only through ``context.run_on_model(fn)``, which runs
-``fn(loaded)`` on the inference service's worker thread (the thread that owns the model) and returns
-its result; each frame's un-normalised image embedding (the input of the FetalCLIP linear probes) is in
-``context.embedding``.
+Per-frame output is built by :func:`frame_record` (:mod:`fetalviewer.commands.analyze_records`) and
+extended by the functions listed in :data:`FRAME_EXTENDERS` (head biometry and the CHD fields, which
+work without the model weights). After the last frame of a DICOM instance, :data:`CLIP_EXTENDERS` build
+its clip-level block (the CHD review prompt from the heart frames' embeddings) and may update that
+instance's frame records. Both lists are explicit: adding an extender is one line here.
 """
 
 from __future__ import annotations
@@ -17,13 +13,26 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from fetalviewer import __version__
-from fetalviewer.errors import FetalViewerError, FrameDecodeError, WeightsNotFound
+from fetalviewer.commands import analyze_biometry, analyze_records, study_outputs
+from fetalviewer.commands.analyze_records import (
+    MODEL_SOURCE,
+    ClipContext,
+    ClipExtender,
+    FrameContext,
+    FrameExtender,
+)
+from fetalviewer.commands.options import (
+    add_json_option,
+    add_model_options,
+    add_paths_argument,
+    require_supported_model,
+)
+from fetalviewer.errors import FetalViewerError, FrameDecodeError, UsageError, WeightsNotFound
 
 NAME = "analyze"
 HELP = (
@@ -32,136 +41,27 @@ HELP = (
     "heart clip, the CHD review prompt of a trained CHD head"
 )
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-MODEL_SOURCE = "model output (FetalCLIP zero-shot, research use, not a diagnosis)"
+__all__ = ["MODEL_SOURCE", "ClipContext", "FrameContext", "clip_record", "frame_record"]
 
-
-@dataclass(frozen=True)
-class FrameContext:
-    """What a frame-record extender may use. ``cine`` is None for plain images; ``frame_input`` holds the
-    (cropped) pixels the model saw, or None when no model ran; ``prediction`` is None without weights;
-    ``embedding`` is the frame's un-normalised FetalCLIP image embedding [D] (None without weights);
-    ``run_on_model(fn)`` returns ``fn(loaded_model)`` computed on the model's worker thread (None
-    without weights)."""
-
-    source: str
-    frame_index: int | None
-    cine: Any = None
-    frame_input: Any = None
-    prediction: Any = None
-    model_unavailable_reason: str | None = None
-    embedding: Any = None
-    run_on_model: Callable[[Callable[[Any], Any]], Any] | None = None
-
-
-@dataclass(frozen=True)
-class ClipContext:
-    """What a clip extender may use: one DICOM instance after all its analysed frames.
-
-    ``frames`` are the :class:`FrameContext` of its analysed frames (in order), ``records`` their output
-    dicts (extenders may update them, e.g. clip-level fields on the frames they concern).
-    """
-
-    source: str
-    cine: Any
-    frames: tuple[FrameContext, ...]
-    records: tuple[dict[str, Any], ...]
-    model_unavailable_reason: str | None = None
-    run_on_model: Callable[[Callable[[Any], Any]], Any] | None = None
-
-    def __post_init__(self) -> None:
-        if len(self.frames) != len(self.records):
-            raise ValueError(
-                f"frames ({len(self.frames)}) and records ({len(self.records)}) differ in length"
-            )
-
-
-FrameExtender = Callable[[dict[str, Any], FrameContext], None]
-ClipExtender = Callable[[dict[str, Any], ClipContext], None]
-_EXTENDERS: list[FrameExtender] = []
-_CLIP_EXTENDERS: list[ClipExtender] = []
-
-
-def register_frame_extender(extender: FrameExtender) -> FrameExtender:
-    """Add ``extender(record, context)``, called on every frame record to add fields (usable as decorator)."""
-    if not callable(extender):
-        raise TypeError("extender must be callable")
-    if extender not in _EXTENDERS:
-        _EXTENDERS.append(extender)
-    return extender
-
-
-def register_clip_extender(extender: ClipExtender) -> ClipExtender:
-    """Add ``extender(clip_record, context)``, called once per DICOM instance (usable as decorator)."""
-    if not callable(extender):
-        raise TypeError("extender must be callable")
-    if extender not in _CLIP_EXTENDERS:
-        _CLIP_EXTENDERS.append(extender)
-    return extender
-
-
-def clip_record(context: ClipContext) -> dict[str, Any]:
-    """The per-instance dict written by ``analyze`` under ``clips`` (then extended by clip extenders)."""
-    if not isinstance(context, ClipContext):
-        raise TypeError("context must be a ClipContext")
-    cine = context.cine
-    record: dict[str, Any] = {
-        "source": context.source,
-        "sop_instance_uid": getattr(cine, "sop_instance_uid", None),
-        "n_frames": int(getattr(cine, "n_frames", 1) or 1),
-        "frames_analysed": [f.frame_index for f in context.frames],
-    }
-    for extender in _CLIP_EXTENDERS:
-        extender(record, context)
-    return record
+#: Called on every frame record, in order, to add fields.
+FRAME_EXTENDERS: list[FrameExtender] = [analyze_biometry.add_biometry_and_chd]
+#: Called once per multi-frame DICOM instance after its frames, in order.
+CLIP_EXTENDERS: list[ClipExtender] = [analyze_biometry.add_clip_chd]
 
 
 def frame_record(context: FrameContext) -> dict[str, Any]:
-    """The per-frame dict written by ``analyze`` (then extended by the registered extenders)."""
-    from fetalviewer.model.planes import BRAIN_SUBPLANE_DISPLAY_NAMES, PLANE_DISPLAY_NAMES
+    """The per-frame dict written by ``analyze``, extended by :data:`FRAME_EXTENDERS`."""
+    return analyze_records.frame_record(context, FRAME_EXTENDERS)
 
-    record: dict[str, Any] = {"source": context.source, "frame_index": context.frame_index}
-    if context.cine is not None:
-        record["sop_instance_uid"] = getattr(context.cine, "sop_instance_uid", None)
-    pred = context.prediction
-    if pred is None:
-        reason = context.model_unavailable_reason or "model not run"
-        record.update(
-            plane_probs=None,
-            top_plane=None,
-            plane_unavailable_reason=reason,
-            brain_subplane_probs=None,
-            ga_days=None,
-            ga_unavailable_reason=reason,
-        )
-    else:
-        record.update(pred.to_dict())
-        record["top_plane_display"] = PLANE_DISPLAY_NAMES[pred.top_plane]
-        if pred.brain_subplane_probs is not None:
-            best = max(pred.brain_subplane_probs, key=pred.brain_subplane_probs.get)
-            record["top_brain_subplane"] = best
-            record["top_brain_subplane_display"] = BRAIN_SUBPLANE_DISPLAY_NAMES[best]
-        record["ga_weeks_days"] = None if pred.ga_days is None else "{}w{}d".format(*divmod(pred.ga_days, 7))
-        record["value_source"] = MODEL_SOURCE
-    for extender in _EXTENDERS:
-        extender(record, context)
-    return record
+
+def clip_record(context: ClipContext) -> dict[str, Any]:
+    """The per-instance dict written by ``analyze`` under ``clips``, extended by :data:`CLIP_EXTENDERS`."""
+    return analyze_records.clip_record(context, CLIP_EXTENDERS)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "paths", nargs="+", metavar="PATH", help="DICOM files/folders/DICOMDIR, PNG or JPEG images"
-    )
-    parser.add_argument("--weights", metavar="W", help="FetalCLIP weights file (default: the installed one)")
-    parser.add_argument("--config", metavar="C", help="open_clip model config JSON (default: FetalCLIP)")
-    parser.add_argument(
-        "--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="default: auto"
-    )
-    parser.add_argument(
-        "--precision",
-        default="auto",
-        choices=("auto", "fp32", "fp16", "bf16"),
-        help="CUDA autocast precision (auto = fp16 on CUDA, fp32 elsewhere)",
-    )
+    add_paths_argument(parser, help="DICOM files/folders/DICOMDIR, PNG or JPEG images")
+    add_model_options(parser, precision=True)
     parser.add_argument(
         "--pixel-size-mm",
         type=float,
@@ -178,11 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="brain sub-plane and GA for every frame, not only frames whose top plane is brain",
     )
-    parser.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT ('-' = stdout)")
-    # Review-workspace read-outs (issue 4): --best-frames, --search TEXT (fetalviewer.workspace.cli_outputs)
-    from fetalviewer.workspace import cli_outputs
-
-    cli_outputs.add_arguments(parser)
+    add_json_option(parser)
+    study_outputs.add_arguments(parser)  # --best-frames, --search TEXT, ...
 
 
 def _split_sources(paths: Iterable[str]) -> tuple[list[Path], list[str]]:
@@ -213,11 +110,20 @@ def _load_dicom(paths: list[str]):
     return study.instances, problems
 
 
-def _open_service(args):
-    from fetalviewer.model.service import InferenceService
+def open_model(args, *, optional: bool = True):
+    """``(ModelSession, None, load seconds)`` with the model of ``args`` (``--model/--weights/--config/
+    --device/--precision/--batch-size``) loaded once, or ``(None, reason, 0)`` when no weights are
+    installed and none were given (``optional``). Loading progress goes to stderr."""
+    from fetalviewer.workspace.study_run import ModelSession
 
-    service = InferenceService(
-        args.weights, args.config, device=args.device, precision=args.precision, batch_size=args.batch_size
+    require_supported_model(args)
+    session = ModelSession(
+        args.weights,
+        args.config,
+        device=args.device,
+        precision=getattr(args, "precision", "auto"),
+        batch_size=getattr(args, "batch_size", None),
+        model=args.model,
     )
     start = time.perf_counter()
 
@@ -226,33 +132,19 @@ def _open_service(args):
             print(f"\rloading model: {p.stage} {100 * p.done:.0f}%   ", end="", file=sys.stderr, flush=True)
 
     try:
-        info = service.load(progress).result()
+        session.load(progress)
     except WeightsNotFound as exc:
-        service.shutdown()
-        if args.weights:
+        if args.weights or not optional:
             raise
-        return None, None, str(exc), 0.0
-    except BaseException:
-        service.shutdown()
-        raise
+        return None, str(exc), 0.0
     finally:
         if sys.stderr is not None:
             print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
     if sys.stderr is not None:
-        service.engine.text_cache.on_encode = lambda what, n: print(f"{what}...", file=sys.stderr, flush=True)
-    return service, info, None, time.perf_counter() - start
-
-
-def model_runner(service) -> Callable[[Callable[[Any], Any]], Any]:
-    """``run_on_model(fn)``: ``fn(loaded)`` run on ``service``'s worker thread, its result returned
-    (its exception raised) here; the model is never touched from the calling thread."""
-
-    def run_on_model(fn: Callable[[Any], Any]) -> Any:
-        if not callable(fn):
-            raise TypeError("fn must be callable")
-        return service.call(lambda engine: fn(engine.loaded)).result()
-
-    return run_on_model
+        session.service.engine.text_cache.on_encode = lambda what, n: print(
+            f"{what}...", file=sys.stderr, flush=True
+        )
+    return session, None, time.perf_counter() - start
 
 
 def _print_frame(record: dict[str, Any]) -> None:
@@ -273,23 +165,15 @@ def _print_frame(record: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.step < 1:
-        print("--step must be 1 or more", file=sys.stderr)
-        return 2
+        raise UsageError("--step must be 1 or more")
     if args.pixel_size_mm is not None and not args.pixel_size_mm > 0:
-        print("--pixel-size-mm must be a positive number", file=sys.stderr)
-        return 2
-    from fetalviewer.workspace import cli_outputs  # issue 4: study read-outs instead of per-frame lines
-
-    if cli_outputs.wanted(args):
-        return cli_outputs.run(args)
+        raise UsageError("--pixel-size-mm must be a positive number")
+    if study_outputs.wanted(args):  # study read-outs (best frame per plane, search) instead of frame lines
+        return study_outputs.run(args)
     try:
         return _run(args)
-    except FetalViewerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except ValueError as exc:  # e.g. --device cuda without a GPU
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from exc
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -299,13 +183,15 @@ def _run(args: argparse.Namespace) -> int:
 
     images, dicom_paths = _split_sources(args.paths)
     missing = [p for p in args.paths if not Path(p).exists()]
-    service, info, unavailable, load_s = _open_service(args)
+    session, unavailable, load_s = open_model(args)
+    service = None if session is None else session.service
+    info = None if session is None else session.info
     options = AnalyzeOptions(
         head_readouts_for_all_frames=args.head_readouts_all_frames, batch_size=args.batch_size
     )
     records: list[dict[str, Any]] = []
     clips: list[dict[str, Any]] = []
-    run_on_model = None if service is None else model_runner(service)
+    run_on_model = None if session is None else session.run_on_model
     problems: list[dict[str, str]] = [{"path": p, "message": f"{p}: no such file or folder"} for p in missing]
     analysis_s, n_model_frames = 0.0, 0
     dicom_paths = [p for p in dicom_paths if p not in missing]
@@ -381,8 +267,8 @@ def _run(args: argparse.Namespace) -> int:
             finally:
                 cine.close()
     finally:
-        if service is not None:
-            service.shutdown()
+        if session is not None:
+            session.close()
 
     output = {
         "fetalviewer_version": __version__,
@@ -426,8 +312,6 @@ def _run(args: argparse.Namespace) -> int:
 
             write_text_atomic(args.json, text)
     if not records and (problems or not args.paths):
-        return 1
+        return 2  # nothing could be analysed: every input was refused (each problem printed above)
     return 0
 
-
-from fetalviewer.commands import analyze_biometry  # noqa: E402,F401 (registers the head biometry/CHD extender)

@@ -1,6 +1,6 @@
 """Head biometry and CHD fields for every frame of ``fetalviewer analyze`` (works without FetalCLIP weights).
 
-Registered on import as a frame extender of :mod:`fetalviewer.commands.analyze`. Per frame:
+Listed in :data:`fetalviewer.commands.analyze.FRAME_EXTENDERS` (and ``CLIP_EXTENDERS``). Per frame:
 
 * the head segmentation runs on the ORIGINAL frame (a DICOM frame is cropped to its single 2D tissue
   region inside :func:`fetalviewer.model.heads.default_head.segment_head`, and the mask is pasted back
@@ -33,12 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from fetalviewer.commands.analyze import (
-    ClipContext,
-    FrameContext,
-    register_clip_extender,
-    register_frame_extender,
-)
+from fetalviewer.commands.analyze_records import ClipContext, FrameContext
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +224,8 @@ def biometry_text(fields: dict[str, Any]) -> str:
         ]
         for ga in fields.get("ga_formulas", []):
             value = ga["ga_weeks_days"] or f"unavailable ({ga['unavailable_reason']})"
+            if ga["ga_weeks_days"] and ga.get("plus_minus_days"):
+                value += f" \u00b1 {ga['plus_minus_days'] / 7.0:.1f} wk"
             parts.append(f"GA {ga['method']} {value}")
         if fields.get("ga_discordance_flag") is not None:
             parts.append(
@@ -240,7 +237,6 @@ def biometry_text(fields: dict[str, Any]) -> str:
     return f"head biometry unavailable: {fields.get('biometry_unavailable_reason')}"
 
 
-@register_frame_extender
 def add_biometry_and_chd(record: dict[str, Any], context: FrameContext) -> None:
     """The analyze frame extender: head biometry fields, CHD fields, and a one-line summary."""
     fields = head_fields(context)
@@ -253,7 +249,6 @@ def add_biometry_and_chd(record: dict[str, Any], context: FrameContext) -> None:
     record["biometry_text"] = text
 
 
-@register_clip_extender
 def add_clip_chd(record: dict[str, Any], context: ClipContext) -> None:
     """The analyze clip extender: the clip-level CHD block, copied onto the clip's heart frames."""
     from fetalviewer.commands.analyze_chd import clip_chd_block, heart_frames

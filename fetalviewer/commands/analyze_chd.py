@@ -1,6 +1,6 @@
 """Clip-level CHD review prompt for ``fetalviewer analyze`` and ``fetalviewer report`` (Qt-free).
 
-FetalCLIP's CHD probe (REFERENCE.md, "Downstream heads") scores a whole heart clip from its frames'
+FetalCLIP's CHD probe (arXiv 2502.14807, downstream heads; docs/fetalclip.md) scores a whole heart clip from its frames'
 image embeddings; this app's probe pools the UN-normalised projected embeddings of the clip's heart
 frames (:mod:`fetalviewer.model.heads.probes`). Here:
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fetalviewer.errors import FetalViewerError
+from fetalviewer.commands.options import add_model_options
+from fetalviewer.errors import UsageError
 
 NAME = "batch"
 HELP = (
@@ -21,28 +22,12 @@ HELP = (
 )
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    try:
-        from fetalviewer.commands.options import add_model_options
-    except ImportError:  # before the shared options module exists
-        from fetalviewer.model.devices import DEVICE_CHOICES
-
-        parser.add_argument(
-            "--model", default="auto", choices=("auto", "fetalclip", "mobilefetalclip"), help="default: auto"
-        )
-        parser.add_argument("--weights", metavar="W", help="weights file (default: the installed one)")
-        parser.add_argument("--config", metavar="C", help="open_clip model config JSON")
-        parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="default: auto")
-    else:
-        add_model_options(parser)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "sources", nargs="+", metavar="SOURCE", help="DICOM files, folders or DICOMDIRs (node:NAME not yet)"
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (a rerun resumes in it)")
-    _add_model_options(parser)
+    add_model_options(parser, precision=True)
     parser.add_argument(
         "--step", type=int, default=1, metavar="N", help="analyse every Nth frame (default 1)"
     )
@@ -82,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             sources=tuple(args.sources),
             out=args.out,
             spec=ModelSpec(
-                getattr(args, "model", "auto"), args.weights, args.config, args.device, args.batch_size
+                args.model, args.weights, args.config, args.device, args.batch_size, args.precision
             ),
             step=args.step,
             engine=args.engine,
@@ -93,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.workers is not None and args.workers < 1:
             raise ValueError("--workers must be 1 or more")
+    except ValueError as exc:
+        raise UsageError(f"batch: {exc}") from exc
+    try:
         report = run_batch(config)
     except KeyboardInterrupt:
         print(
@@ -100,9 +88,6 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
-    except (FetalViewerError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     print(
         f"{report.files} files, {report.frames} frames analysed in {report.seconds:.1f} s "
         f"({report.frames_per_s:.2f} frames/s, {report.workers} {report.engine} worker(s) on {report.device}, "

@@ -60,6 +60,8 @@ def format_table(instances: list[dict], problems: list[dict], skipped: list[str]
         lines.append("")
     if skipped:
         lines.append(f"Skipped {len(skipped)} non-DICOM file(s) found in folders.")
+    # Integrity problems of opened files are already listed under their file as warnings.
+    problems = [p for p in problems if p.get("kind") != "integrity"]
     if problems:
         lines.append(f"Problems ({len(problems)}):")
         lines.extend(f"  {p['message']}" for p in problems)
@@ -81,4 +83,4 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         sys.stdout.write(format_table(instances, problems, skipped))
-    return 0 if instances else 1
+    return 0 if instances else 2  # every path named was refused (its problem printed above)

@@ -209,12 +209,12 @@ def _check_reports(out_dir: Path, model_args: list[str]) -> str:
         raise RuntimeError(f"{pdfs[0].name} is not a complete PDF")
     import pydicom
 
-    from fetalviewer.report.sr import read_ob_sr
+    from fetalviewer.report.sr import ObGynSR
 
     sr = pydicom.dcmread(srs[0])
     if sr.Modality != "SR":
         raise RuntimeError(f"{srs[0].name} has modality {sr.Modality}")
-    read_back = read_ob_sr(srs[0])
+    read_back = ObGynSR.from_file(srs[0])
     return f"{pdfs[0].name} ({len(pdf) // 1024} KiB), {srs[0].name} read back ({type(read_back).__name__})"
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import sys
 from pathlib import Path
+
+from fetalviewer.commands.options import add_model_options, require_supported_model
 
 NAME = "train-head"
 HELP = "train a FetalCLIP-feature head (seg, chd or plane) on your own labelled data"
@@ -33,8 +34,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = LAYOUTS
     parser.add_argument("kind", choices=("seg", "chd", "plane"), help="which head to train")
     parser.add_argument("--data", required=True, metavar="DIR", help="labelled data folder (layouts below)")
-    parser.add_argument("--weights", metavar="W", help="FetalCLIP weights (default: the configured weights)")
-    parser.add_argument("--config", metavar="C", help="open_clip model config JSON (default: FetalCLIP's)")
     parser.add_argument("--epochs", type=int, help="epochs (default: the paper's, 100 seg / 50 probes)")
     parser.add_argument("--batch", type=int, help="batch size (default: the paper's, 8 seg / 64 probes)")
     parser.add_argument("--lr", type=float, default=3e-4, help="AdamW learning rate (default 3e-4)")
@@ -44,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="HEAD", help="output head file (*.fvhead.safetensors)")
     parser.add_argument("--work", metavar="DIR", help="feature cache and checkpoint folder")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --work")
-    parser.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
+    add_model_options(parser, device_default="cpu", weights_help="backbone weights (default: the installed ones)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
 
@@ -63,35 +62,30 @@ def _default_paths(args, config_name: str) -> tuple[Path, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fetalviewer.errors import FetalViewerError
+    from fetalviewer.errors import UsageError
 
     try:
         return _run(args)
-    except FetalViewerError as exc:
-        print(f"train-head: {exc}", file=sys.stderr)
-        return 1
-    except ValueError as exc:
-        print(f"train-head: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:  # a bad option value or data layout the trainer refuses
+        raise UsageError(str(exc)) from exc
 
 
 def _run(args: argparse.Namespace) -> int:
+    require_supported_model(args)
     import torch
 
+    from fetalviewer.errors import UsageError
     from fetalviewer.model.heads.training import TrainOptions, train_head
-    from fetalviewer.model.loader import load_fetalclip
-    from fetalviewer.model.weights import configured_config_path, resolve_weights
+    from fetalviewer.model.selection import select_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
     data = Path(args.data)
     if not data.is_dir():
-        print(f"train-head: {data}: not a folder", file=sys.stderr)
-        return 2
-    location = resolve_weights(args.weights)
-    config = args.config or configured_config_path()
-    print(f"loading backbone {location.path} ...", flush=True)
-    loaded = load_fetalclip(location.path, config, device=args.device)
+        raise UsageError(f"{data}: not a folder")
+    selection = select_model(getattr(args, "model", "auto"), args.weights, args.config, args.device)
+    print(f"loading backbone {selection.weights_path} ...", flush=True)
+    loaded = selection.load()
     work, out = _default_paths(args, loaded.model_name)
     opts = TrainOptions(
         epochs=args.epochs,

@@ -1,6 +1,6 @@
 """Calibration of pixel measurements from the ultrasound regions (never guessed).
 
-Rules (PS3.3 C.8.5.5, summarised in shared/clinical/DICOM.md):
+Rules (PS3.3 C.8.5.5, summarised in docs/dicom.md):
 
 * a set of points is calibrated only when every point lies inside one region whose X and Y
   units are both cm (PhysicalUnitsX/YDirection = 3); then ``mm/px = 10 x PhysicalDelta`` on each

@@ -27,16 +27,6 @@ import numpy as np
 
 GRAY_PHOTOMETRICS = ("MONOCHROME1", "MONOCHROME2")
 YBR_CONVERTIBLE = ("YBR_FULL", "YBR_FULL_422")
-SUPPORTED_PHOTOMETRICS = (
-    "MONOCHROME1",
-    "MONOCHROME2",
-    "RGB",
-    "YBR_FULL",
-    "YBR_FULL_422",
-    "YBR_RCT",
-    "YBR_ICT",
-    "PALETTE COLOR",
-)
 
 
 class UnsupportedPhotometric(ValueError):

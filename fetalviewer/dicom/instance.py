@@ -24,6 +24,14 @@ from fetalviewer.dicom.cache import FrameCache
 from fetalviewer.dicom.color import ColorConverter, UnsupportedPhotometric
 from fetalviewer.dicom.decoders import check_decoder, transfer_syntax_name
 from fetalviewer.dicom.header import InstanceHeader
+from fetalviewer.dicom.integrity import (
+    Fragment,
+    PixelLayout,
+    check_dataset,
+    check_frame_codestream,
+    check_layout,
+    scan_encapsulated,
+)
 from fetalviewer.dicom.regions import UltrasoundRegion, parse_regions
 from fetalviewer.dicom.timing import FrameTiming, resolve_timing
 from fetalviewer.errors import DecoderMissing, DicomReadError, FrameDecodeError
@@ -40,7 +48,6 @@ def _read_header(path: Path) -> tuple[Any, int, int, str | None]:
     from pydicom.errors import InvalidDicomError
 
     try:
-        size = path.stat().st_size
         with open(path, "rb") as fh:
             try:
                 ds = pydicom.dcmread(fh, stop_before_pixels=True)
@@ -104,47 +111,9 @@ def _read_header(path: Path) -> tuple[Any, int, int, str | None]:
         raise DicomReadError(
             f"{path}: truncated or damaged DICOM header ({type(exc).__name__}: {exc})"
         ) from None
-    if length != _UNDEFINED_LENGTH and offset + length > size:
-        raise DicomReadError(
-            f"{path}: file is truncated: Pixel Data declares {length} bytes but only {size - offset} are present"
-        )
     if tag_pos < 0:
         raise DicomReadError(f"{path}: could not locate the pixel data")
     return ds, offset, length, vr
-
-
-def _scan_encapsulated(path: Path, offset: int, size: int) -> list[tuple[int, int]]:
-    """Walk the items of encapsulated Pixel Data (PS3.5 A.4); DicomReadError when the file ends early.
-
-    Returns (offset relative to the first fragment item, length) of every fragment after the
-    Basic Offset Table item: when there is one fragment per frame this is the Extended Offset
-    Table (PS3.3 C.7.6.3.1.8) that lets pydicom seek straight to a frame.
-    """
-    fragments: list[tuple[int, int]] = []
-    first_fragment = None
-    with open(path, "rb") as fh:
-        pos = offset
-        n_items = 0
-        while True:
-            fh.seek(pos)
-            item = fh.read(8)
-            if len(item) < 8:
-                raise DicomReadError(f"{path}: file is truncated inside the compressed pixel data")
-            group, element, length = struct.unpack("<HHL", item)
-            if (group, element) == (0xFFFE, 0xE0DD):
-                return fragments
-            if (group, element) != (0xFFFE, 0xE000) or length == _UNDEFINED_LENGTH:
-                raise DicomReadError(
-                    f"{path}: damaged compressed pixel data (unexpected item ({group:04X},{element:04X}))"
-                )
-            if n_items > 0:  # item 0 is the Basic Offset Table
-                if first_fragment is None:
-                    first_fragment = pos
-                fragments.append((pos - first_fragment, length))
-            n_items += 1
-            pos += 8 + length
-            if pos > size:
-                raise DicomReadError(f"{path}: file is truncated inside the compressed pixel data")
 
 
 class CineLoop:
@@ -168,36 +137,30 @@ class CineLoop:
         self.series_instance_uid = str(ds.get("SeriesInstanceUID", ""))
         self.modality = str(ds.get("Modality", ""))
         try:
-            self.rows = int(ds.Rows)
-            self.columns = int(ds.Columns)
             self.photometric = str(ds.PhotometricInterpretation).strip().upper()
-            self.samples_per_pixel = int(ds.get("SamplesPerPixel", 1) or 1)
-            self.n_frames = int(ds.get("NumberOfFrames", 1) or 1)
-        except (AttributeError, TypeError, ValueError) as exc:
+        except Exception as exc:
             raise DicomReadError(f"{self.path}: the image pixel description is incomplete ({exc})") from None
-        if self.rows < 1 or self.columns < 1 or self.n_frames < 1:
-            raise DicomReadError(
-                f"{self.path}: invalid image size {self.rows}x{self.columns} with {self.n_frames} frames"
-            )
-        self.is_color = self.samples_per_pixel == 3 or self.photometric == "PALETTE COLOR"
         self._decoder = check_decoder(self.transfer_syntax_uid, str(self.path))
         self._in_memory: Any = None
-        fragments: list[tuple[int, int]] = []
-        if offset >= 0:
-            if length == _UNDEFINED_LENGTH:
-                fragments = _scan_encapsulated(self.path, offset, self.path.stat().st_size)
-            elif not meta.TransferSyntaxUID.is_compressed:
-                self._check_native_length(length)
+        self._fragments: list[Fragment] = []
+        self._first_fragment = -1
+        #: Header claims against the pixel data present (frames really usable, problems found).
+        self.layout: PixelLayout = self._check_pixels(offset, length)
+        self.rows = self.layout.rows
+        self.columns = self.layout.columns
+        self.samples_per_pixel = self.layout.samples_per_pixel
+        self.n_frames = self.layout.frames
+        #: NumberOfFrames as the header states it (None when it is not a count).
+        self.declared_frames = self.layout.declared_frames
+        self.is_color = self.samples_per_pixel == 3 or self.photometric == "PALETTE COLOR"
         self._opts = self._pixel_options(pixel_vr)
-        if fragments and len(fragments) == self.n_frames and "extended_offsets" not in self._opts:
-            self._opts["extended_offsets"] = ([f[0] for f in fragments], [f[1] for f in fragments])
         # Pillow (libjpeg-turbo) returns RGB from JPEG baseline in C; pydicom's own YCbCr -> RGB
         # after pylibjpeg is several times slower. Other plugins remain the fallback.
         plugins = tuple(getattr(self._decoder, "available_plugins", ()))
         jpeg = self.transfer_syntax_uid == _JPEG_BASELINE
         self._preferred_plugin = "pillow" if jpeg and "pillow" in plugins and len(plugins) > 1 else ""
         #: Non-fatal header problems a user should see (e.g. an unusable ultrasound region).
-        self.warnings: list[str] = []
+        self.warnings: list[str] = [f"{p}" for p in self.layout.problems]
         self.regions: tuple[UltrasoundRegion, ...] = parse_regions(ds, self.warnings)
         self.timing: FrameTiming = resolve_timing(ds, self.n_frames)
         self.header = InstanceHeader.from_dataset(ds)
@@ -212,18 +175,65 @@ class CineLoop:
         self._closed = False
 
     # ------------------------------------------------------------------ setup
-    def _check_native_length(self, length: int) -> None:
-        ds = self._ds
-        bits = int(ds.get("BitsAllocated", 8) or 8)
-        pixels = self.rows * self.columns * self.samples_per_pixel * self.n_frames
-        expected = (pixels + 7) // 8 if bits == 1 else pixels * (bits // 8)
-        if self.photometric == "YBR_FULL_422":
-            expected = expected * 2 // 3
-        if length < expected:
-            raise DicomReadError(
-                f"{self.path}: Pixel Data is too short: {length} bytes for {self.n_frames} frame(s) "
-                f"of {self.rows}x{self.columns} needing {expected}"
+    def _check_pixels(self, offset: int, length: int) -> PixelLayout:
+        """Frames, size and storage checked against the bytes present (:mod:`.integrity`)."""
+        uid = self.transfer_syntax_uid
+        if offset < 0:  # deflated: the whole dataset must be inflated in memory to see its pixels
+            import pydicom
+
+            try:
+                self._in_memory = pydicom.dcmread(self.path)
+            except Exception as exc:
+                raise DicomReadError(
+                    f"{self.path}: damaged deflated dataset ({type(exc).__name__}: {exc})"
+                ) from None
+            layout = check_dataset(self._in_memory, str(self.path))
+            if layout is None:
+                raise DicomReadError(f"{self.path}: no pixel data")
+            return layout
+        size = self.path.stat().st_size
+        problems: list[str] = []
+        encapsulated = length == _UNDEFINED_LENGTH or self._ds.file_meta.TransferSyntaxUID.is_compressed
+        end = size if length == _UNDEFINED_LENGTH else offset + length
+        if end > size:
+            problems.append(
+                f"the file is truncated: Pixel Data declares {length:,} bytes, {size - offset:,} are present"
             )
+            end = size
+        if not encapsulated:
+            return check_layout(
+                self._ds,
+                str(self.path),
+                transfer_syntax_uid=uid,
+                native_length=end - offset,
+                problems=problems,
+            )
+        with open(self.path, "rb") as fh:
+            offsets, fragments, scan_problems, self._first_fragment = scan_encapsulated(
+                fh, offset, end, str(self.path)
+            )
+        problems.extend(scan_problems)
+        if not fragments:
+            reason = "; ".join(problems) or "no fragment"
+            raise DicomReadError(f"{self.path}: the compressed pixel data holds no complete frame ({reason})")
+        self._fragments = fragments
+        layout = check_layout(
+            self._ds,
+            str(self.path),
+            transfer_syntax_uid=uid,
+            fragments=fragments,
+            basic_offsets=offsets,
+            problems=problems,
+        )
+        first = fragments[layout.frame_fragments[0][0]]
+        with open(self.path, "rb") as fh:  # the first frame's codestream header against Rows x Columns
+            fh.seek(self._first_fragment + first.offset + 8)
+            head = fh.read(min(first.length, 1 << 16))
+        try:
+            check_frame_codestream(layout, uid, head, str(self.path), 0, partial=first.length > len(head))
+        except FrameDecodeError as exc:
+            raise DicomReadError(str(exc).replace("; refused", "; no frame can be shown")) from None
+        return layout
 
     def _pixel_options(self, pixel_vr: str | None) -> dict[str, Any]:
         from pydicom.pixels import as_pixel_options
@@ -231,6 +241,8 @@ class CineLoop:
         opts = as_pixel_options(self._ds)
         opts["transfer_syntax_uid"] = self._ds.file_meta.TransferSyntaxUID
         opts["pixel_keyword"] = "PixelData"
+        opts["number_of_frames"] = self.n_frames
+        opts.pop("extended_offsets", None)  # frames are located by the integrity scan instead
         if pixel_vr:
             opts["pixel_vr"] = pixel_vr
         return opts
@@ -269,10 +281,6 @@ class CineLoop:
 
     # ----------------------------------------------------------------- frames
     @property
-    def is_cine(self) -> bool:
-        return self.n_frames > 1
-
-    @property
     def cache_bytes(self) -> int:
         """Bytes of decoded frames held in the cache right now."""
         return self._cache.bytes_used
@@ -306,26 +314,50 @@ class CineLoop:
         except DicomReadError:
             raise
         except MemoryError:
-            raise FrameDecodeError(f"{self.path}: frame {index}: not enough memory to decode it") from None
+            raise FrameDecodeError(
+                f"{self.path}: frame {index + 1}: not enough memory to decode it"
+            ) from None
         except UnsupportedPhotometric as exc:
-            raise FrameDecodeError(f"{self.path}: frame {index}: {exc}") from None
+            raise FrameDecodeError(f"{self.path}: frame {index + 1}: {exc}") from None
         except Exception as exc:
             raise FrameDecodeError(
-                f"{self.path}: frame {index} could not be decoded ({type(exc).__name__}: {exc})"
+                f"{self.path}: frame {index + 1} could not be decoded ({type(exc).__name__}: {exc})"
             ) from None
+
+    def _frame_source(self, fh: Any, index: int) -> tuple[Any, int, dict[str, Any]]:
+        """(source, index, options) for pydicom's decoder: the file itself for native data; for
+        encapsulated data the frame's own fragments, checked (:func:`check_frame_codestream`) and
+        re-wrapped as a one-frame value, so no header claim decides what is read or allocated."""
+        if not self.layout.encapsulated:
+            fh.seek(self._value_offset)
+            return fh, index, self._opts
+        from pydicom.encaps import encapsulate
+
+        parts = []
+        for number in self.layout.frame_fragments[index]:
+            fragment = self._fragments[number]
+            fh.seek(self._first_fragment + fragment.offset + 8)
+            part = fh.read(fragment.length)
+            if len(part) != fragment.length:
+                raise FrameDecodeError(f"{self.path}: frame {index + 1}: the file changed while reading it")
+            parts.append(part)
+        data = b"".join(parts)
+        check_frame_codestream(self.layout, self.transfer_syntax_uid, data, str(self.path), index)
+        return encapsulate([data]), 0, {**self._opts, "number_of_frames": 1}
 
     def _decode_from_file(self, index: int) -> tuple[np.ndarray, dict]:
         with open(self.path, "rb") as fh:
+            src, at, opts = self._frame_source(fh, index)
             if self._preferred_plugin:
-                fh.seek(self._value_offset)
                 try:
                     return self._decoder.as_array(
-                        fh, index=index, decoding_plugin=self._preferred_plugin, **self._opts
+                        src, index=at, decoding_plugin=self._preferred_plugin, **opts
                     )
                 except Exception:
-                    pass  # this frame: try every available plugin below
-            fh.seek(self._value_offset)
-            return self._decoder.as_array(fh, index=index, **self._opts)
+                    if src is fh:
+                        fh.seek(self._value_offset)
+                    # this frame: try every available plugin below
+            return self._decoder.as_array(src, index=at, **opts)
 
     def frame(self, index: int) -> np.ndarray:
         """Frame ``index`` as displayed: read-only, C-contiguous uint8 (rows, cols) or (rows, cols, 3)."""
@@ -362,12 +394,6 @@ class CineLoop:
                 with self._lock:
                     self._in_flight.pop(index, None)
                 event.set()
-
-    def iter_frames(self, start: int = 0, stop: int | None = None) -> Iterable[np.ndarray]:
-        """Frames start..stop-1 in order (decoded one by one; nothing beyond the cache is kept)."""
-        stop = self.n_frames if stop is None else stop
-        for i in range(start, stop):
-            yield self.frame(i)
 
     def prefetch(self, indices: Iterable[int]) -> Future | None:
         """Decode ``indices`` ahead on the background worker; replaces any earlier read-ahead request.
@@ -439,6 +465,8 @@ class CineLoop:
             "series_instance_uid": self.series_instance_uid,
             "modality": self.modality,
             "frames": self.n_frames,
+            "declared_frames": self.declared_frames,
+            "integrity_problems": list(self.layout.problems),
             "rows": self.rows,
             "columns": self.columns,
             "photometric_interpretation": self.photometric,

@@ -17,7 +17,9 @@ from fetalviewer.errors import DecoderMissing, DicomReadError
 #: Names never tried as DICOM inside folders (they are not images and would only add noise).
 _SKIP_NAMES = {"thumbs.db", ".ds_store", "desktop.ini", "autorun.inf"}
 
-PROBLEM_KINDS = ("not_dicom", "no_pixel_data", "decoder_missing", "unreadable", "duplicate")
+#: ``integrity``: the file opened, but its header claims more or other than its pixel data holds
+#: (the instance is shown with what it really holds; see :mod:`.integrity`).
+PROBLEM_KINDS = ("not_dicom", "no_pixel_data", "decoder_missing", "unreadable", "duplicate", "integrity")
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,9 @@ def load_study(
             else:
                 seen_uids[loop.sop_instance_uid] = path
                 result.instances.append(loop)
+                result.problems.extend(
+                    LoadProblem(str(path), f"{path}: {problem}", "integrity") for problem in loop.layout.problems
+                )
         if progress is not None:
             progress(done, len(files))
     result.instances.sort(key=_sort_key)

@@ -1,6 +1,6 @@
 """Cine frame timing resolved from the header, reporting which attribute it came from.
 
-Precedence (PS3.3 C.7.6.5 Cine Module and C.8.5.6 US attributes; shared/clinical/DICOM.md):
+Precedence (PS3.3 C.7.6.5 Cine Module and C.8.5.6 US attributes; docs/dicom.md):
 
 1. FrameTimeVector (0018,1065) when FrameIncrementPointer (0028,0009) points to it (or no pointer
    is given) and it holds one value per frame; the first value is 0 and each following value is the

@@ -123,7 +123,3 @@ def prompts_digest(prompts: dict[str, tuple[str, ...]] | list[str]) -> str:
     payload = json.dumps(prompts, ensure_ascii=False, sort_keys=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
-
-def ga_days_range() -> tuple[int, int]:
-    """First and last GA (days) of the prompt grid (98..272); the median read-out spans 105..265."""
-    return GA_FIRST_DAY, GA_FIRST_DAY + ga_grid_size() - 1

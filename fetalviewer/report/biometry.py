@@ -1,7 +1,7 @@
 """The report's link to the clinical tables of :mod:`fetalviewer.analysis`: GA per measurement and per
 parameter, combined GA, EFW and the model/formula discordance, all from
 :class:`~fetalviewer.analysis.measurement_table.MeasurementTable` (one place for the rules: precedence of
-the user's values, averaging, BPD caliper convention), plus the SR equation codes (CID 12013).
+the user's values, averaging, BPD caliper convention).
 """
 
 from __future__ import annotations
@@ -12,16 +12,6 @@ from dataclasses import dataclass
 from fetalviewer.analysis.estimate import format_weeks_days
 from fetalviewer.report.content import ParameterRow, not_available
 
-#: (code value, meaning) of CID 12013 "Gestational Age Equations and Tables" per method name.
-GA_EQUATION_CODES: dict[str, tuple[str, str]] = {
-    "Hadlock 1984 (BPD)": ("11902-4", "BPD, Hadlock 1984"),
-    "Hadlock 1984 (HC)": ("11932-1", "HC, Hadlock 1984"),
-    "Hadlock 1984 (AC)": ("11892-7", "AC, Hadlock 1984"),
-    "Hadlock 1984 (FL)": ("11920-6", "FL, Hadlock 1984"),
-    "Hadlock 1992 (CRL)": ("11910-7", "CRL, Hadlock 1992"),
-    "Robinson 1975 (CRL)": ("11914-9", "CRL, Robinson 1975"),
-}
-
 
 @dataclass(frozen=True)
 class GaResult:
@@ -31,10 +21,6 @@ class GaResult:
     text: str
     method: str
     citation: str
-
-    @property
-    def equation_code(self) -> tuple[str, str] | None:
-        return GA_EQUATION_CODES.get(self.method)
 
 
 def ga_from_estimate(estimate) -> GaResult:

@@ -67,7 +67,7 @@ def _check_dicom(path: Path, identifiers, deidentify: bool) -> None:
     from fetalviewer.dicom.deid import find_identifier_leaks
 
     try:
-        pydicom.dcmread(path)
+        pydicom.dcmread(path, defer_size="1 MB")  # parsed to the end; large values are not loaded
     except Exception as exc:
         raise ExportError(f"{path.name}: written file does not read back as DICOM ({exc})") from exc
     if deidentify:
@@ -188,16 +188,16 @@ def _pdf(job: _ExportJob):
 
 
 def _sr(job: _ExportJob):
-    from fetalviewer.report.sr import build_sr_dataset, read_ob_sr, write_sr
+    from fetalviewer.report.sr import ObGynSR
 
     evidence = [job.headers[i.sop_instance_uid] for i in job.instances]
-    path = write_sr(
-        build_sr_dataset(job.content, job.measurements, job.instances, evidence, job.map_uid),
+    path = ObGynSR.write(
+        ObGynSR.build(job.content, job.measurements, job.instances, evidence, job.map_uid),
         job.staging.path("report_sr.dcm"),
     )
     _check_dicom(path, job.identifiers, job.options.deidentify)
     expected = sum(1 for m in job.measurements if m.value_mm is not None and m.label is not None)
-    got = len(read_ob_sr(path).measurements)
+    got = len(ObGynSR.from_file(path).measurements)
     if got != expected:
         raise ExportError(f"{path.name}: reads back {got} measurements, {expected} written")
 

@@ -1,7 +1,8 @@
 """DICOM Comprehensive SR following TID 5000 (OB-GYN Ultrasound Procedure Report) as far as the data
-goes, built with highdicom's content items, and a reader for such reports (ours or a scanner's).
+goes: :class:`ObGynSR` builds one with highdicom's content items and reads such reports (ours or a
+scanner's).
 
-Tree written (PS3.16; codes from pydicom's ``codes``, see shared/clinical/DICOM.md)::
+Tree written (PS3.16 TID 5000; concept codes are pydicom's ``codes`` constants)::
 
     CONTAINER (125000, DCM, "OB-GYN Ultrasound Procedure Report")        TID 5000
       HAS OBS CONTEXT  observer device (TID 1004): FetalViewer
@@ -25,41 +26,54 @@ SCOORD graphic data use the app's image coordinates unchanged (:mod:`fetalviewer
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
 
 from fetalviewer.errors import ExportError
 from fetalviewer.report.content import ReportContent
 
-#: Measurement label -> (LOINC code, meaning, section code, section meaning).
-LABEL_CODES: dict[str, tuple[str, str, str, str]] = {
-    "BPD": ("11820-8", "Biparietal Diameter", "125002", "Fetal Biometry"),
-    "HC": ("11984-2", "Head Circumference", "125002", "Fetal Biometry"),
-    "AC": ("11979-2", "Abdominal Circumference", "125002", "Fetal Biometry"),
-    "OFD": ("11851-3", "Occipital-Frontal Diameter", "125002", "Fetal Biometry"),
-    "CRL": ("11957-8", "Crown Rump Length", "125002", "Fetal Biometry"),
-    "FL": ("11963-6", "Femur Length", "125003", "Fetal Long Bones"),
-    "TCD": ("11863-8", "Transverse Cerebellar Diameter", "125004", "Fetal Cranium"),
+#: Biometry parameter label -> (LOINC concept of the measurement, TID 5000 section it is reported in).
+PARAMETER_CODES: dict[str, tuple[Code, Code]] = {
+    "BPD": (codes.LN.BiparietalDiameter, codes.DCM.FetalBiometry),
+    "HC": (codes.LN.HeadCircumference, codes.DCM.FetalBiometry),
+    "AC": (codes.LN.AbdominalCircumference, codes.DCM.FetalBiometry),
+    "OFD": (codes.LN.OccipitalFrontalDiameter, codes.DCM.FetalBiometry),
+    "CRL": (codes.LN.CrownRumpLength, codes.DCM.FetalBiometry),
+    "FL": (codes.LN.FemurLength, codes.DCM.FetalLongBones),
+    "TCD": (codes.LN.TransverseCerebellarDiameter, codes.DCM.FetalCranium),
 }
-CODE_TO_LABEL = {code: label for label, (code, *_rest) in LABEL_CODES.items()}
-GA_CODE = "18185-9"
-EQUATION_CODE = "121420"
-ALGORITHM_NAME_CODE = "111001"
-ALGORITHM_VERSION_CODE = "111003"
+_LABEL_OF: dict[Code, str] = {concept: label for label, (concept, _) in PARAMETER_CODES.items()}
+#: The TID 5000 section containers the reader recognises (PS3.16 TID 5005-5008).
+SECTIONS = (codes.DCM.FetalBiometry, codes.DCM.FetalLongBones, codes.DCM.FetalCranium)
+
+#: CID 12013 "Gestational Age Equations and Tables": the code of each dating method the app uses.
+GA_EQUATIONS: dict[str, Code] = {
+    "Hadlock 1984 (BPD)": codes.LN.BPDHadlock1984,
+    "Hadlock 1984 (HC)": codes.LN.HCHadlock1984,
+    "Hadlock 1984 (AC)": codes.LN.ACHadlock1984,
+    "Hadlock 1984 (FL)": codes.LN.FLHadlock1984,
+    "Hadlock 1992 (CRL)": codes.LN.CRLHadlock1992,
+    "Robinson 1975 (CRL)": codes.LN.CRLRobinson1975,
+}
 SR_SERIES_NUMBER = 9901
 
 
 @dataclass(frozen=True)
 class SrMeasurement:
-    """One measurement read from an OB SR (lengths in mm)."""
+    """One length measurement read from an OB SR (in mm), with what it refers to.
+
+    ``frame_number`` is the DICOM Referenced Frame Number (1-based), as written in the file."""
 
     label: str | None
     code: str
@@ -78,17 +92,100 @@ class SrMeasurement:
 
 
 @dataclass(frozen=True)
-class ObSrReport:
-    path: Path
+class ObGynSR:
+    """An OB-GYN Ultrasound Procedure Report (PS3.16 TID 5000): what the app reads from one, and how it
+    writes one.
+
+    :meth:`build` makes the Comprehensive SR dataset of an exam; :meth:`write` stores it; :meth:`from_dataset`
+    and :meth:`from_file` read ours or a scanner's report built the same way (any NUM length with a LOINC
+    code, in mm, cm or m)."""
+
     sop_instance_uid: str
     study_instance_uid: str
     is_ob_report: bool
     measurements: tuple[SrMeasurement, ...]
     model_ga_days: float | None = None
     model_algorithm: tuple[str, str] | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    notes: tuple[str, ...] = ()
     manufacturer: str = ""
     findings: tuple[str, ...] = ()  # TEXT "Finding" items of the root (e.g. the CHD review prompt)
+    path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        """The file name when read from a file, else the SOP Instance UID."""
+        return self.path.name if self.path is not None else self.sop_instance_uid
+
+    # -- writing --
+    @staticmethod
+    def build(
+        content: ReportContent,
+        measurements,
+        instances,
+        evidence,
+        map_uid: Callable[[str], str] = lambda uid: uid,
+        series_instance_uid: str | None = None,
+    ):
+        """A highdicom ``ComprehensiveSR`` of the exam; ``evidence`` are the instances' headers (pydicom
+        datasets, already de-identified for a de-identified export), ``map_uid`` maps the instances' UIDs
+        to those of the evidence."""
+        root = _content_tree(content, measurements, instances, map_uid)
+        institution = None if content.header.deidentified else (content.header.value("Institution") or None)
+        if institution and institution.startswith("not available"):
+            institution = None
+        with warnings.catch_warnings():
+            # Vendor files often carry one-component patient names ("PLA"); that is their data, not ours.
+            warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
+            sr = _comprehensive_sr(content, root, evidence, institution, series_instance_uid)
+        sr.SeriesDescription = "FetalViewer OB-GYN report (decision support)"
+        if content.header.deidentified:
+            sr.PatientIdentityRemoved = "YES"
+            sr.DeidentificationMethod = "FetalViewer PS3.15 Basic Profile"
+        return sr
+
+    @staticmethod
+    def write(dataset, target: str | os.PathLike[str]) -> Path:
+        """Write an SR dataset made by :meth:`build` atomically; raises ``ExportError``."""
+        from fetalviewer.dicom.deid import write_dataset_atomic
+
+        try:
+            return write_dataset_atomic(dataset, target)
+        except Exception as exc:
+            raise ExportError(f"{target}: the structured report could not be written ({exc})") from exc
+
+    # -- reading --
+    @classmethod
+    def from_dataset(cls, ds, path: str | os.PathLike[str] | None = None) -> ObGynSR:
+        """The report in ``ds``; raises ``DicomReadError`` when ``ds`` is not a structured report."""
+        from fetalviewer.errors import DicomReadError
+
+        where = str(path) if path is not None else "dataset"
+        if ds.get("ValueType") != "CONTAINER" or "ContentSequence" not in ds:
+            raise DicomReadError(f"{where}: not a structured report (no root CONTAINER with content)")
+        reader = _Reader()
+        measurements = reader.read(ds.ContentSequence)
+        manufacturer = " ".join(str(ds.get(k, "") or "") for k in ("Manufacturer", "ManufacturerModelName"))
+        return cls(
+            sop_instance_uid=str(ds.SOPInstanceUID), study_instance_uid=str(ds.StudyInstanceUID),
+            is_ob_report=_concept(ds) == codes.DCM.OBGYNUltrasoundProcedureReport,
+            measurements=tuple(measurements), model_ga_days=reader.model_ga_days,
+            model_algorithm=reader.model_algorithm, notes=tuple(reader.notes), manufacturer=manufacturer.strip(),
+            findings=tuple(reader.findings), path=Path(path) if path is not None else None,
+        )  # fmt: skip
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> ObGynSR:
+        """The report in the file ``path``; raises ``DicomReadError`` naming the file when it is not one."""
+        import pydicom
+
+        from fetalviewer.errors import DicomReadError
+
+        path = Path(path)
+        try:
+            ds = pydicom.dcmread(path)
+        except Exception as exc:
+            raise DicomReadError(f"{path}: not readable as DICOM ({exc})") from exc
+        return cls.from_dataset(ds, path)
 
 
 # -- writing --------------------------------------------------------------------------------------------
@@ -108,7 +205,6 @@ def _concept_mod(items) -> list:
 
 def _scoord_for(m, image_item):
     import highdicom as hd
-    from pydicom.sr.codedict import codes
 
     from fetalviewer.analysis.geometry import Ellipse, points_to_scoord
 
@@ -129,7 +225,6 @@ def _scoord_for(m, image_item):
 
 def _image_item(instance, frame_index: int, map_uid: Callable[[str], str], relationship: str):
     import highdicom as hd
-    from pydicom.sr.codedict import codes
 
     frames = frame_index + 1 if int(getattr(instance, "n_frames", 1)) > 1 else None
     return hd.sr.ImageContentItem(
@@ -141,12 +236,9 @@ def _image_item(instance, frame_index: int, map_uid: Callable[[str], str], relat
 
 def _measurement_item(m, instance, content: ReportContent, map_uid):
     import highdicom as hd
-    from pydicom.sr.codedict import codes
-    from pydicom.sr.coding import Code
 
-    code, meaning, *_ = LABEL_CODES[m.label]
     item = hd.sr.NumContentItem(
-        name=Code(code, "LN", meaning),
+        name=PARAMETER_CODES[m.label][0],
         value=float(m.value_mm),
         unit=codes.UCUM.Millimeter,
         relationship_type="CONTAINS",
@@ -155,7 +247,7 @@ def _measurement_item(m, instance, content: ReportContent, map_uid):
     if instance is not None:
         image = _image_item(instance, m.frame_index, map_uid, "SELECTED FROM")
         children.append(_scoord_for(m, image))
-    if m.source in ("automatic", "edited"):
+    if m.source.from_algorithm:
         children += _concept_mod(
             _algorithm(content.biometry_algorithm or ("FetalViewer automatic biometry", content.app_version))
         )
@@ -185,20 +277,18 @@ def edited_comment(m) -> str:
     return EDITED_COMMENT
 
 
-def _ga_item(ga_days: float, equation: tuple[str, str] | None):
+def _ga_item(ga_days: float, equation: Code | None):
     import highdicom as hd
-    from pydicom.sr.codedict import codes
-    from pydicom.sr.coding import Code
 
     item = hd.sr.NumContentItem(
-        name=Code(GA_CODE, "LN", "Gestational Age"), value=round(float(ga_days), 2), unit=codes.UCUM.Day,
+        name=codes.LN.GestationalAge, value=round(float(ga_days), 2), unit=codes.UCUM.Day,
         relationship_type="CONTAINS",
     )  # fmt: skip
     if equation is not None:
         item.ContentSequence = [
             hd.sr.CodeContentItem(
                 name=codes.DCM.Equation,
-                value=Code(equation[0], "LN", equation[1]),
+                value=equation,
                 relationship_type="INFERRED FROM",
             )
         ]
@@ -207,7 +297,6 @@ def _ga_item(ga_days: float, equation: tuple[str, str] | None):
 
 def _fetus_context():
     import highdicom as hd
-    from pydicom.sr.codedict import codes
 
     context = hd.sr.SubjectContext(
         subject_class=codes.DCM.Fetus,
@@ -216,13 +305,11 @@ def _fetus_context():
     return list(context)
 
 
-def build_sr_content(content: ReportContent, measurements, instances, map_uid: Callable[[str], str]):
+def _content_tree(content: ReportContent, measurements, instances, map_uid: Callable[[str], str]):
     """The TID 5000 root container for ``measurements`` (``Measurement`` objects) of ``content``."""
     import highdicom as hd
-    from pydicom.sr.codedict import codes
-    from pydicom.sr.coding import Code
 
-    from fetalviewer.report.biometry import GA_EQUATION_CODES, ga_for_measurement
+    from fetalviewer.report.biometry import ga_for_measurement
 
     by_uid = {inst.sop_instance_uid: inst for inst in instances}
     root = hd.sr.ContainerContentItem(name=codes.DCM.OBGYNUltrasoundProcedureReport, template_id="5000")
@@ -236,19 +323,16 @@ def build_sr_content(content: ReportContent, measurements, instances, map_uid: C
     sections: dict[str, Any] = {}
     groups: dict[str, list] = {}
     for m in measurements:
-        if m.label not in LABEL_CODES or m.value_mm is None:
+        if m.label not in PARAMETER_CODES or m.value_mm is None:
             continue
         groups.setdefault(m.label, []).append(m)
-    for label in LABEL_CODES:
+    for label, (_, section_code) in PARAMETER_CODES.items():
         if label not in groups:
             continue
-        _, _, sec_code, sec_meaning = LABEL_CODES[label]
-        if sec_code not in sections:
-            section = hd.sr.ContainerContentItem(
-                name=Code(sec_code, "DCM", sec_meaning), relationship_type="CONTAINS"
-            )
+        if section_code not in sections:
+            section = hd.sr.ContainerContentItem(name=section_code, relationship_type="CONTAINS")
             section.ContentSequence = _fetus_context()
-            sections[sec_code] = section
+            sections[section_code] = section
         group = hd.sr.ContainerContentItem(name=codes.DCM.BiometryGroup, relationship_type="CONTAINS")
         items = [
             _measurement_item(m, by_uid.get(m.sop_instance_uid), content, map_uid) for m in groups[label]
@@ -264,9 +348,9 @@ def build_sr_content(content: ReportContent, measurements, instances, map_uid: C
                 if estimate and estimate[0].value is not None:
                     ga_days, method = estimate[0].value, estimate[0].method
             if ga_days is not None:
-                items.append(_ga_item(ga_days, GA_EQUATION_CODES.get(method)))
+                items.append(_ga_item(ga_days, GA_EQUATIONS.get(method)))
         group.ContentSequence = items
-        sections[sec_code].ContentSequence.append(group)
+        sections[section_code].ContentSequence.append(group)
     children += list(sections.values())
     model = _model_ga_item(content, instances, map_uid)
     if model is not None:
@@ -279,7 +363,6 @@ def build_sr_content(content: ReportContent, measurements, instances, map_uid: C
 def _chd_findings(content: ReportContent) -> list:
     """One TEXT Finding per scored heart clip (the CHD review prompt, a model output), none otherwise."""
     import highdicom as hd
-    from pydicom.sr.codedict import codes
 
     from fetalviewer.report.content import is_not_available
 
@@ -313,32 +396,6 @@ def _model_ga_item(content: ReportContent, instances, map_uid):
         children.append(_image_item(inst, best.frame_index, map_uid, "INFERRED FROM"))
     item.ContentSequence = children
     return item
-
-
-def build_sr_dataset(
-    content: ReportContent,
-    measurements,
-    instances,
-    evidence,
-    map_uid: Callable[[str], str] = lambda uid: uid,
-    series_instance_uid: str | None = None,
-):
-    """A highdicom ``ComprehensiveSR`` of the exam; ``evidence`` are the instances' headers (pydicom
-    datasets, already de-identified for a de-identified export)."""
-
-    root = build_sr_content(content, measurements, instances, map_uid)
-    institution = None if content.header.deidentified else (content.header.value("Institution") or None)
-    if institution and institution.startswith("not available"):
-        institution = None
-    with warnings.catch_warnings():
-        # Vendor files often carry one-component patient names ("PLA"); that is their data, not ours.
-        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
-        sr = _comprehensive_sr(content, root, evidence, institution, series_instance_uid)
-    sr.SeriesDescription = "FetalViewer OB-GYN report (decision support)"
-    if content.header.deidentified:
-        sr.PatientIdentityRemoved = "YES"
-        sr.DeidentificationMethod = "FetalViewer PS3.15 Basic Profile"
-    return sr
 
 
 #: Patient and study attributes (Type 2 in the Patient and General Study modules) that highdicom copies
@@ -382,22 +439,13 @@ def _comprehensive_sr(content, root, evidence, institution, series_instance_uid)
     )  # fmt: skip
 
 
-def write_sr(sr, target: str | os.PathLike[str]) -> Path:
-    """Write the SR dataset atomically."""
-    from fetalviewer.dicom.deid import write_dataset_atomic
-
-    try:
-        return write_dataset_atomic(sr, target)
-    except Exception as exc:
-        raise ExportError(f"{target}: the structured report could not be written ({exc})") from exc
-
-
 # -- reading --------------------------------------------------------------------------------------------
-def _code(item, attr: str = "ConceptNameCodeSequence") -> tuple[str, str]:
+def _concept(item, attr: str = "ConceptNameCodeSequence") -> Code | None:
     seq = item.get(attr)
     if not seq:
-        return "", ""
-    return str(seq[0].CodeValue), str(seq[0].get("CodeMeaning", ""))
+        return None
+    code = seq[0]
+    return Code(str(code.CodeValue), str(code.CodingSchemeDesignator), str(code.get("CodeMeaning", "")))
 
 
 def _num_value(item) -> tuple[float, str] | None:
@@ -409,17 +457,27 @@ def _num_value(item) -> tuple[float, str] | None:
 
 
 def _algorithm_of(item) -> tuple[str, str] | None:
+    """(name, version) of the TID 4019 items under ``item``, if any."""
     name = version = None
     for child in item.get("ContentSequence", []):
-        code, _ = _code(child)
-        if code == ALGORITHM_NAME_CODE:
+        concept = _concept(child)
+        if concept == codes.DCM.AlgorithmName:
             name = str(child.TextValue)
-        elif code == ALGORITHM_VERSION_CODE:
+        elif concept == codes.DCM.AlgorithmVersion:
             version = str(child.TextValue)
     return (name, version or "") if name else None
 
 
+def _first_frame(frames) -> int | None:
+    if frames is None or frames == "":
+        return None
+    if isinstance(frames, (list, tuple)) or type(frames).__name__ == "MultiValue":
+        return int(frames[0]) if len(frames) else None
+    return int(frames)
+
+
 def _reference(item) -> tuple[str | None, int | None, str | None, tuple[float, ...]]:
+    """(SOP instance UID, 1-based frame number, graphic type, graphic data) a measurement refers to."""
     uid = frame = gtype = None
     data: tuple[float, ...] = ()
     for child in item.get("ContentSequence", []):
@@ -429,104 +487,75 @@ def _reference(item) -> tuple[str | None, int | None, str | None, tuple[float, .
         elif child.ValueType == "IMAGE":
             ref = child.ReferencedSOPSequence[0]
             uid = str(ref.ReferencedSOPInstanceUID)
-            frames = ref.get("ReferencedFrameNumber")
-            frame = (
-                int(
-                    frames[0]
-                    if isinstance(frames, (list, tuple)) or type(frames).__name__ == "MultiValue"
-                    else frames
-                )
-                if frames
-                else None
-            )
+            frame = _first_frame(ref.get("ReferencedFrameNumber"))
     return uid, frame, gtype, data
 
 
-def _walk(items, section: str, out: list, state: dict) -> None:
-    for item in items:
-        value_type = str(item.get("ValueType", ""))
-        code, meaning = _code(item)
-        if value_type == "CONTAINER":
-            name = meaning if code in ("125002", "125003", "125004") else section
-            group_out: list = []
-            _walk(item.get("ContentSequence", []), name, group_out, state)
-            out += group_out
-            continue
-        if value_type == "TEXT" and code == "121071" and not section:
-            state["findings"].append(str(item.get("TextValue", "")))
-            continue
-        if value_type != "NUM":
-            continue
+class _Reader:
+    """One pass over an SR content tree, collecting what :class:`ObGynSR` holds."""
+
+    def __init__(self) -> None:
+        self.measurements: list[SrMeasurement] = []
+        self.model_ga_days: float | None = None
+        self.model_algorithm: tuple[str, str] | None = None
+        self.notes: list[str] = []
+        self.findings: list[str] = []
+
+    def read(self, items, section: str = "") -> list[SrMeasurement]:
+        """The length measurements among ``items`` (recursively), GA of their group attached."""
+        found: list[SrMeasurement] = []
+        for item in items:
+            value_type = str(item.get("ValueType", ""))
+            concept = _concept(item)
+            if value_type == "CONTAINER":
+                name = concept.meaning if concept in SECTIONS else section
+                found += self.read(item.get("ContentSequence", []), name)
+            elif value_type == "TEXT" and concept == codes.DCM.Finding and not section:
+                self.findings.append(str(item.get("TextValue", "")))
+            elif value_type == "NUM" and concept == codes.LN.GestationalAge:
+                self._gestational_age(item, found)
+            elif value_type == "NUM":
+                measurement = self._length(item, concept, section)
+                if measurement is not None:
+                    found.append(measurement)
+        return found
+
+    def _gestational_age(self, item, group: list[SrMeasurement]) -> None:
         value = _num_value(item)
         if value is None:
-            continue
+            return
         number, unit = value
-        if code == GA_CODE:
-            equation = None
-            for child in item.get("ContentSequence", []):
-                if _code(child)[0] == EQUATION_CODE and child.get("ConceptCodeSequence"):
-                    equation = str(child.ConceptCodeSequence[0].CodeMeaning)
-            days = number * 7.0 if unit in ("wk", "weeks") else number
-            algorithm = _algorithm_of(item)
-            if algorithm is not None and equation is None:
-                state["model_ga"], state["model_algorithm"] = days, algorithm
-            elif out:  # GA of the group: attach to the group's measurements
-                for i, m in enumerate(out):
-                    if m.ga_days is None:
-                        out[i] = SrMeasurement(**{**vars(m), "ga_days": days, "ga_equation": equation})
-            continue
-        scale = {"mm": 1.0, "cm": 10.0, "m": 1000.0}.get(unit)
+        days = number * 7.0 if unit in ("wk", "weeks") else number
+        equation = None
+        for child in item.get("ContentSequence", []):
+            if _concept(child) == codes.DCM.Equation and child.get("ConceptCodeSequence"):
+                equation = str(child.ConceptCodeSequence[0].CodeMeaning)
+        algorithm = _algorithm_of(item)
+        if algorithm is not None and equation is None:  # the model's GA (AI provenance, no equation)
+            self.model_ga_days, self.model_algorithm = days, algorithm
+            return
+        for i, m in enumerate(group):  # the GA of a biometry group belongs to its measurements
+            if m.ga_days is None:
+                group[i] = dataclasses.replace(m, ga_days=days, ga_equation=equation)
+
+    def _length(self, item, concept: Code | None, section: str) -> SrMeasurement | None:
+        value = _num_value(item)
+        if value is None or concept is None:
+            return None
+        number, unit = value
+        scale = _MM_PER_UNIT.get(unit)
         if scale is None:
-            state["notes"].append(f"{meaning}: unit {unit!r} is not a length; skipped")
-            continue
+            self.notes.append(f"{concept.meaning}: unit {unit!r} is not a length; skipped")
+            return None
         uid, frame, gtype, data = _reference(item)
         comments = [str(c.get("TextValue", "")) for c in item.get("ContentSequence", [])
-                    if _code(c)[0] == "121106"]  # fmt: skip
-        edited = any("edited" in c for c in comments)
+                    if _concept(c) == codes.DCM.Comment]  # fmt: skip
         before = next((float(x.group(1)) for c in comments if (x := _AUTO_VALUE_RE.search(c))), None)
-        out.append(
-            SrMeasurement(
-                CODE_TO_LABEL.get(code),
-                code,
-                meaning,
-                number * scale,
-                section,
-                uid,
-                frame,
-                gtype,
-                data,
-                _algorithm_of(item),
-                edited,
-                automatic_value_mm=before,
-            )  # fmt: skip
-        )
+        return SrMeasurement(
+            label=_LABEL_OF.get(concept), code=concept.value, meaning=concept.meaning, value_mm=number * scale,
+            section=section, sop_instance_uid=uid, frame_number=frame, graphic_type=gtype, graphic_data=data,
+            algorithm=_algorithm_of(item), edited=any("edited" in c for c in comments), automatic_value_mm=before,
+        )  # fmt: skip
 
 
-def read_ob_sr(path: str | os.PathLike[str]) -> ObSrReport:
-    """Measurements (with GA, image references and AI provenance) of an OB-GYN SR; also reads a
-    scanner's TID 5000 report built the same way (any NUM length with a LOINC code it knows)."""
-    import pydicom
-
-    from fetalviewer.errors import DicomReadError
-
-    path = Path(path)
-    try:
-        ds = pydicom.dcmread(path)
-    except Exception as exc:
-        raise DicomReadError(f"{path}: not readable as DICOM ({exc})") from exc
-    if ds.get("ValueType") != "CONTAINER" or "ContentSequence" not in ds:
-        raise DicomReadError(f"{path}: not a structured report (no root CONTAINER with content)")
-    root_code, _ = _code(ds)
-    state: dict[str, Any] = {"model_ga": None, "model_algorithm": None, "notes": [], "findings": []}
-    found: list[SrMeasurement] = []
-    _walk(ds.ContentSequence, "", found, state)
-    return ObSrReport(
-        path, str(ds.SOPInstanceUID), str(ds.StudyInstanceUID), root_code == "125000", tuple(found),
-        state["model_ga"], state["model_algorithm"], tuple(state["notes"]),
-        " ".join(str(ds.get(k, "") or "") for k in ("Manufacturer", "ManufacturerModelName")).strip(),
-        tuple(state["findings"]),
-    )  # fmt: skip
-
-
-def is_finite(x: float | None) -> bool:
-    return x is not None and math.isfinite(x)
+_MM_PER_UNIT = {"mm": 1.0, "cm": 10.0, "m": 1000.0}

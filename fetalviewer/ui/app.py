@@ -56,7 +56,16 @@ def save_screenshot(window, png_path: str | Path) -> Path:
 
 
 def run_app(args) -> int:
-    """Create the application and main window, open what ``args`` asks for, and run."""
+    """Create the application and main window, open what ``args`` asks for, and run.
+
+    Returns 2 with a message naming the missing libraries when Qt's xcb plugin could not start (Qt would
+    abort the process instead)."""
+    from fetalviewer.ui.platform_check import xcb_problem
+
+    problem = xcb_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     configure_logging()
     app = ensure_application()
     from fetalviewer.ui.main_window import MainWindow
@@ -78,7 +87,7 @@ def run_app(args) -> int:
         return _screenshot_and_close(app, window, paths, screenshot)
     if paths:
         window.open_paths(paths)
-    # First start (issue 7, fetalviewer/ui/first_run.py): the sample once, then ask for the weights.
+    # First start (fetalviewer/ui/first_run.py): the sample once, then ask for the weights.
     from fetalviewer.ui.first_run import run_first_start
 
     run_first_start(window, paths_given=bool(paths))

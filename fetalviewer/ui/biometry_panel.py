@@ -71,7 +71,7 @@ def build_summary(controller) -> BiometrySummary:
         threshold = float(load_settings().get("discordance_threshold_days", DEFAULT_DISCORDANCE_DAYS))
     except (TypeError, ValueError):
         threshold = DEFAULT_DISCORDANCE_DAYS
-    heads = [m for m in measurements if m.label == "HC" and m.source in ("automatic", "edited")]
+    heads = [m for m in measurements if m.label == "HC" and m.source.from_algorithm]
     window = controller.window
     current = [m for m in heads if window.current_loop is not None
                and m.sop_instance_uid == window.current_loop.sop_instance_uid]

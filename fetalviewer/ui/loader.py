@@ -51,11 +51,8 @@ def make_thumbnail(frame: np.ndarray, max_px: int = THUMB_MAX_PX) -> np.ndarray:
 
 def load_headers(request: LoadRequest) -> LoadOutcome:
     """Run on a worker thread: open every path; a bad file becomes a problem, never an exception."""
-    try:
-        from fetalviewer.dicom import load_study
-    except ImportError as exc:
-        return LoadOutcome(request.request_id, request.paths, [],
-                           [(p, f"the DICOM engine is not available ({exc})") for p in request.paths])
+    from fetalviewer.dicom import load_study
+
     study = load_study(list(request.paths))
     problems = [(str(p.path), str(p.message)) for p in study.problems]
     skipped = tuple(str(p) for p in getattr(study, "skipped", ()))
@@ -69,20 +66,6 @@ def iter_thumbnails(request_id: int, instances: list):
             yield request_id, inst.sop_instance_uid, make_thumbnail(inst.frame(0)), ""
         except Exception as exc:  # noqa: BLE001 - a thumbnail failure is reported, the instance still opens
             yield request_id, inst.sop_instance_uid, None, f"first frame could not be decoded ({exc})"
-
-
-def load_with_thumbnails(request: LoadRequest) -> LoadOutcome:
-    """Headers and every thumbnail in one call (for scripts and tools; the window streams them)."""
-    outcome = load_headers(request)
-    problems = list(outcome.problems)
-    thumbs = {}
-    for _rid, uid, thumb, error in iter_thumbnails(request.request_id, outcome.instances):
-        if thumb is not None:
-            thumbs[uid] = thumb
-        else:
-            path = next(str(i.path) for i in outcome.instances if i.sop_instance_uid == uid)
-            problems.append((path, error))
-    return LoadOutcome(outcome.request_id, outcome.paths, outcome.instances, problems, thumbs, outcome.skipped)
 
 
 class StudyLoader(QObject):

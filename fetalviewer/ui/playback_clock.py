@@ -1,7 +1,7 @@
 """True-time cine clock: which frame is due after a given wall-clock time (Qt-free logic).
 
 Playback follows the file's own timing (``FrameTiming.timestamps_ms``, the per-frame start times
-resolved by the DICOM engine with the precedence of PS3.3 C.7.6.5 / DICOM.md: FrameTimeVector ->
+resolved by the DICOM engine with the precedence of PS3.3 C.7.6.5 (docs/dicom.md): FrameTimeVector ->
 FrameTime -> CineRate -> RecommendedDisplayFrameRate -> default). The clock maps elapsed wall time
 (scaled by the speed) to a media time and then to the frame shown at that media time, so a slow
 decoder makes frames be skipped (dropped) instead of making the whole loop run late.

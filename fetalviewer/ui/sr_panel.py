@@ -3,7 +3,7 @@ beside the app's own values, parameter by parameter.
 
 SR files have no pixel data, so the study loader lists them as problems (files given one by one) or skips
 them (met while walking a folder). After every load the candidates are read with
-:func:`fetalviewer.report.sr.read_ob_sr` on a superqt worker (a file that is not an SR is ignored); the
+:meth:`fetalviewer.report.sr.ObGynSR.from_file` on a superqt worker (a file that is not an SR is ignored); the
 table puts each labelled parameter's SR value (mean of its measurements) beside the app's value of the
 same parameter from the exam record (:func:`fetalviewer.report.build.sr_comparison_rows`, the rows the
 PDF shows too), with the difference and the SR's own GA and equation. Measurements with a code the app
@@ -26,12 +26,12 @@ COLUMNS = ("Parameter", "SR value", "App value", "App - SR", "SR GA (equation)",
 def read_reports(paths) -> tuple[list, list[str]]:
     """(OB SR reports, notes) of ``paths``; files that are not SRs are left out silently (worker body)."""
     from fetalviewer.errors import FetalViewerError
-    from fetalviewer.report.sr import read_ob_sr
+    from fetalviewer.report.sr import ObGynSR
 
     reports, notes = [], []
     for path in dict.fromkeys(str(p) for p in paths):
         try:
-            report = read_ob_sr(path)
+            report = ObGynSR.from_file(path)
         except (FetalViewerError, OSError, ValueError):
             continue
         if report.measurements or report.is_ob_report:

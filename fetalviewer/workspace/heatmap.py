@@ -2,7 +2,7 @@
 
 Method (a documented, cheaper equivalent of the reference CAM): the reference FetalCLIP code uses ScoreCAM on
 ``visual.transformer.resblocks[-1].ln_1`` with the 16x16 token map and the zero-shot class as target
-(REFERENCE.md); ScoreCAM needs one extra forward pass per channel group, far too slow on a CPU. Here each
+(arXiv 2502.14807); ScoreCAM needs one extra forward pass per channel group, far too slow on a CPU. Here each
 patch token of the last layer (after ``ln_post``) is projected with the vision projection into the joint
 embedding space, L2-normalised, and its cosine with every class text embedding is kept (16x16 per class,
 computed in the same forward pass as the image embedding, so the heat map costs no inference). The map

@@ -9,7 +9,7 @@ An :class:`InstanceAnalysis` holds, for one DICOM instance (one still or cine), 
 * ``embeddings`` (frames x D): L2-normalised image embeddings, used by the text search;
 * ``embedding_norms`` (frames): the L2 norm of each frame's un-normalised projected embedding
   (``model.visual(x)``), so :meth:`InstanceAnalysis.raw_embeddings` gives back what the FetalCLIP linear
-  probes (the CHD head) read: ``embeddings * norm`` (REFERENCE.md, "Downstream heads"); NaN where unknown;
+  probes (the CHD head) read: ``embeddings * norm`` (arXiv 2502.14807, downstream heads; docs/fetalclip.md); NaN where unknown;
 * ``class_maps`` (frames x planes x 16 x 16): per-patch similarity with each class text embedding (heat map);
 * ``done`` (frames): which frames have been analysed. Rows of frames not yet analysed hold NaN.
 

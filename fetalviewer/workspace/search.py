@@ -1,6 +1,6 @@
 """Free-text search over the analysed frames of a study: rank frames by image-text cosine similarity.
 
-Both embeddings are L2-normalised (FetalCLIP image and text towers, REFERENCE.md), so the score is the cosine
+Both embeddings are L2-normalised (FetalCLIP image and text towers, arXiv 2502.14807), so the score is the cosine
 ``image_embedding . text_embedding`` in [-1, 1]. Consecutive frames of a cine are nearly identical, so hits
 within ``min_separation_frames`` of a better hit of the same instance are suppressed (the user sees distinct
 moments rather than ten neighbours of one frame).

@@ -4,7 +4,7 @@ HC18: T. L. A. van den Heuvel, D. de Bruijn, C. L. de Korte, B. van Ginneken, "A
 fetal head circumference using 2D ultrasound images", PLoS ONE 13(8):e0200412, 2018; data set
 doi:10.5281/zenodo.1327317, licensed CC BY 4.0.
 
-Layout expected (as in ``shared/data/hc18``): ``images/NNN_HC.png`` (8-bit B-mode),
+Layout expected (the HC18 challenge data, van den Heuvel et al. 2018, as unpacked): ``images/NNN_HC.png`` (8-bit B-mode),
 ``images/NNN_HC_Annotation.png`` (1-pixel outline of the outer skull, 255 on 0) and
 ``pixel_size_and_hc.csv`` (``filename, pixel size(mm), head circumference (mm)``).
 

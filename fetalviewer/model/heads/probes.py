@@ -1,6 +1,6 @@
 """Linear probes on FetalCLIP image embeddings: the plane probe and the clip-level CHD probe.
 
-Plane probe (FetalCLIP paper, REFERENCE.md "Downstream heads"): ``Linear(embed_dim, C)`` on the
+Plane probe (FetalCLIP paper, arXiv 2502.14807; docs/fetalclip.md): ``Linear(embed_dim, C)`` on the
 un-normalised projected image embedding ``model.visual(x)``; softmax over the C classes.
 
 CHD probe: the paper embeds every frame of a heart clip, CONCATENATES the embeddings and applies one

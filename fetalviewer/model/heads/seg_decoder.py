@@ -1,7 +1,7 @@
 """UNETR-style segmentation decoder on frozen FetalCLIP features (the FetalCLIP paper's recipe).
 
 Decoder after Hatamizadeh et al., "UNETR: Transformers for 3D Medical Image Segmentation", WACV 2022,
-in 2D as the FetalCLIP paper uses it (REFERENCE.md, "Downstream heads"): token maps of vision blocks
+in 2D as the FetalCLIP paper uses it (arXiv 2502.14807, downstream heads; docs/fetalclip.md): token maps of vision blocks
 6, 8, 12, 24 (1-based, CLS dropped, ``[B, width, 16, 16]`` resized bilinearly to 14x14) and the
 normalised 224x224 input image. The deepest map is upsampled 14 -> 28 -> 56 -> 112 -> 224 and at each
 scale joined with a skip: block 12 raised once (28), block 8 twice (56), block 6 three times (112),

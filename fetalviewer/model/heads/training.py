@@ -1,6 +1,6 @@
 """Train FetalCLIP-feature heads on a frozen backbone (the FetalCLIP paper's recipes).
 
-Recipes (REFERENCE.md, "Downstream heads"): AdamW, lr 3e-4, weight decay 0.01; segmentation: UNETR-
+Recipes (arXiv 2502.14807, downstream heads; docs/fetalclip.md): AdamW, lr 3e-4, weight decay 0.01; segmentation: UNETR-
 style decoder, Dice loss, batch 8 (paper: 100 epochs); plane: ``Linear(embed_dim, C)``, cross-entropy,
 batch 64 (paper: 50 epochs); CHD: see :mod:`fetalviewer.model.heads.probes` (mean+max pooling instead of
 the paper's concatenation), cross-entropy, batch 64. The backbone is frozen, so its features are

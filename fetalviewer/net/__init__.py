@@ -1,0 +1,1 @@
+"""fetalviewer.net: DICOM networking (nodes, echo, query, retrieve, receive, send); Qt-free."""
