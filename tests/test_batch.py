@@ -21,11 +21,12 @@ from pathlib import Path
 import pytest
 
 from fetalviewer.cli import main
-from tests.model_fixtures import TINY_CONFIG
+from fetalviewer.paths import resources_dir
 
 pytest_plugins = ["tests.model_fixtures"]
 pytest.importorskip("pyarrow")
 REPO = Path(__file__).resolve().parents[1]
+TINY_CONFIG = resources_dir() / "model_configs" / "FetalCLIP_tiny_test.json"  # as tests.model_fixtures
 STEP = 5
 #: Real US files with distinct SOP Instance UIDs (pydicom test data), where they go in the archive.
 ARCHIVE_FILES = {
@@ -288,7 +289,7 @@ def ray_head(tmp_path_factory):
             pytest.fail("the Ray head did not open its port within 120 s")
         yield f"127.0.0.1:{port}"
     finally:
-        for sig, wait_s in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+        for sig, wait_s in ((signal.SIGTERM, 5), (signal.SIGKILL, 10)):
             try:
                 os.killpg(proc.pid, sig)
             except ProcessLookupError:
