@@ -56,7 +56,6 @@ class ModelWorker(QObject):
     analysis_failed = Signal(int, str)
     search_done = Signal(int, str, object)  # request id, query, text embedding (np.ndarray)
     search_failed = Signal(int, str)
-    weights_installed = Signal(object)  # Future of the install
     cache_found = Signal(int, object)  # request id, {uid: InstanceAnalysis} read from the cache
 
     def __init__(
