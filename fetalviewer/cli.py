@@ -45,6 +45,12 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train_head",
     "self_test",
     "studies",
+    "nodes",
+    "query",
+    "retrieve",
+    "receive",
+    "send",
+    "validate",
 )
 
 EXIT_OK = 0

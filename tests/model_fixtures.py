@@ -56,9 +56,9 @@ def tiny_config() -> Path:
 @pytest.fixture()
 def tiny_loaded(tiny_weights):
     """A LoadedModel of the tiny checkpoint on the CPU (fresh per test: counters start at zero)."""
-    from fetalviewer.model.loader import load_fetalclip
+    from fetalviewer.model.loader import load_checkpoint
 
-    return load_fetalclip(tiny_weights, TINY_CONFIG, device="cpu")
+    return load_checkpoint(tiny_weights, TINY_CONFIG, device="cpu")
 
 
 def write_us_dicom(

@@ -186,18 +186,18 @@ def test_head_readouts_only_for_brain_frames_by_default(tiny_loaded, tmp_path):
 
 
 def test_text_embeddings_are_cached_on_disk_per_weights_and_spacing(tiny_weights, tiny_config, tmp_path):
-    from fetalviewer.model.loader import load_fetalclip
+    from fetalviewer.model.loader import load_checkpoint
 
     path = tmp_path / "x.png"
     Image.fromarray(_smooth_image(5, (100, 140))).save(path)
-    first = load_fetalclip(tiny_weights, tiny_config)
+    first = load_checkpoint(tiny_weights, tiny_config)
     first_engine = FetalClipEngine(first)
     told = []
     first_engine.text_cache.on_encode = lambda what, n: told.append((what, n))
     before = first_engine.predict([frame_input_from_image(path, 0.2)], ALL_HEAD)[0]
     assert first.text_encode_calls == 3  # planes, brain sub-planes, one GA spacing string
     assert [n for _, n in told] == [45, 15, 875] and "pixel spacing 0.12 mm" in told[2][0]
-    again = load_fetalclip(tiny_weights, tiny_config)  # "re-opening": a new model object, same file
+    again = load_checkpoint(tiny_weights, tiny_config)  # "re-opening": a new model object, same file
     engine = FetalClipEngine(again)
     after = engine.predict([frame_input_from_image(path, 0.2)], ALL_HEAD)[0]
     assert again.text_encode_calls == 0
@@ -212,13 +212,13 @@ def test_text_embeddings_are_cached_on_disk_per_weights_and_spacing(tiny_weights
 def test_text_cache_is_keyed_by_weights_sha256(tiny_state, tiny_config, tmp_path):
     from model_fixtures import save_official
 
-    from fetalviewer.model.loader import load_fetalclip
+    from fetalviewer.model.loader import load_checkpoint
     from fetalviewer.model.text_cache import TextEmbeddingCache
 
     other = {k: v.clone() for k, v in tiny_state.items()}
     other["text_projection"] = other["text_projection"] * 2
-    a = load_fetalclip(save_official(tiny_state, tmp_path / "a.pt"), tiny_config)
-    b = load_fetalclip(save_official(other, tmp_path / "b.pt"), tiny_config)
+    a = load_checkpoint(save_official(tiny_state, tmp_path / "a.pt"), tiny_config)
+    b = load_checkpoint(save_official(other, tmp_path / "b.pt"), tiny_config)
     assert TextEmbeddingCache(a).model_key != TextEmbeddingCache(b).model_key
     FetalClipEngine(a).plane_class_embeddings()
     FetalClipEngine(b).plane_class_embeddings()

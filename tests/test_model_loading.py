@@ -6,7 +6,7 @@ import pytest
 
 from fetalviewer.errors import WeightsMismatch, WeightsNotFound
 from fetalviewer.model.checkpoint import check_state_dict, read_state_dict
-from fetalviewer.model.loader import load_fetalclip, register_config
+from fetalviewer.model.loader import load_checkpoint, register_config
 
 pytest_plugins = ["tests.model_fixtures"]
 
@@ -22,7 +22,7 @@ def _loaded_state(loaded):
 
 
 def test_official_checkpoint_with_module_prefix_loads_strictly(tiny_weights, tiny_config, tiny_state):
-    loaded = load_fetalclip(tiny_weights, tiny_config, device="cpu")
+    loaded = load_checkpoint(tiny_weights, tiny_config, device="cpu")
     assert _same(_loaded_state(loaded), tiny_state)
     assert loaded.info.config_name == "FetalCLIP_tiny_test"
     assert loaded.info.weights_size_bytes == tiny_weights.stat().st_size
@@ -47,7 +47,7 @@ def test_other_checkpoint_formats_load_the_same_tensors(fmt, tmp_path, tiny_conf
     else:
         torch.save({"state_dict": tiny_state}, path, _use_new_zipfile_serialization=False)
     assert _same(read_state_dict(path), tiny_state)
-    assert _same(_loaded_state(load_fetalclip(path, tiny_config)), tiny_state)
+    assert _same(_loaded_state(load_checkpoint(path, tiny_config)), tiny_state)
 
 
 def test_wrong_shape_is_refused_naming_the_tensor(tmp_path, tiny_config, tiny_state):
@@ -59,7 +59,7 @@ def test_wrong_shape_is_refused_naming_the_tensor(tmp_path, tiny_config, tiny_st
     with pytest.raises(
         WeightsMismatch, match=r"visual\.conv1\.weight: expected shape \[32,3,14,14\], found \[32,3,16,16\]"
     ):
-        load_fetalclip(tmp_path / "bad.pt", tiny_config)
+        load_checkpoint(tmp_path / "bad.pt", tiny_config)
 
 
 def test_missing_and_unexpected_keys_are_counted_and_named(tmp_path, tiny_config, tiny_state):
@@ -70,7 +70,7 @@ def test_missing_and_unexpected_keys_are_counted_and_named(tmp_path, tiny_config
     half["extra.weight"] = torch.zeros(1)
     torch.save({"state_dict": half}, tmp_path / "half.pt")
     with pytest.raises(WeightsMismatch) as err:
-        load_fetalclip(tmp_path / "half.pt", tiny_config)
+        load_checkpoint(tmp_path / "half.pt", tiny_config)
     message = str(err.value)
     assert f"expected {len(keys)} tensors, found {len(keys) // 2 + 1}" in message
     assert keys[-1] in message or "missing keys" in message
@@ -82,30 +82,30 @@ def test_truncated_empty_and_foreign_files_are_refused(tmp_path, tiny_weights, t
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(tiny_weights.read_bytes()[: tiny_weights.stat().st_size // 2])
     with pytest.raises(WeightsMismatch, match="truncated.pt is truncated or not a PyTorch checkpoint"):
-        load_fetalclip(truncated, tiny_config)
+        load_checkpoint(truncated, tiny_config)
     text = tmp_path / "notes.pt"
     text.write_text("this is not a checkpoint\n" * 10)
     with pytest.raises(WeightsMismatch, match="notes.pt is truncated or not a PyTorch checkpoint"):
-        load_fetalclip(text, tiny_config)
+        load_checkpoint(text, tiny_config)
     empty = tmp_path / "empty.pt"
     empty.write_bytes(b"")
     with pytest.raises(WeightsMismatch, match="empty"):
-        load_fetalclip(empty, tiny_config)
+        load_checkpoint(empty, tiny_config)
     with pytest.raises(WeightsNotFound, match="nothere.pt"):
-        load_fetalclip(tmp_path / "nothere.pt", tiny_config)
+        load_checkpoint(tmp_path / "nothere.pt", tiny_config)
 
 
 def test_config_errors_are_clear(tmp_path, tiny_weights):
     bad = tmp_path / "NotAConfig.json"
     bad.write_text('{"hello": 1}')
     with pytest.raises(WeightsMismatch, match="not an open_clip model config"):
-        load_fetalclip(tiny_weights, bad)
+        load_checkpoint(tiny_weights, bad)
 
 
 def test_checkpoint_for_another_config_is_refused(tiny_weights):
     # the tiny checkpoint against the full FetalCLIP config: counts agree (same family), shapes do not
     with pytest.raises(WeightsMismatch) as err:
-        load_fetalclip(tiny_weights)
+        load_checkpoint(tiny_weights)
     assert "expected 446 tensors, found 326" in str(err.value)
     assert "positional_embedding: expected shape [117,768], found [117,32]" in str(err.value)
 

@@ -238,8 +238,10 @@ def test_cli_reuses_the_windows_cached_analysis(tmp_path, capsys):
     still = sample_study_dir() / STILL
     if not still.exists():
         pytest.skip("no sample")
-    weights = tmp_path / "not_a_real_model.pt"
-    weights.write_bytes(b"only hashed, never loaded")
+    from model_fixtures import save_official, tiny_state_dict
+
+    # a real (tiny) checkpoint: its tensor names say which model family it is; it is never loaded
+    weights = save_official(tiny_state_dict(), tmp_path / "tiny_model.pt")
     cine = open_instance(still)
     analysis = InstanceAnalysis(cine.sop_instance_uid, cine.n_frames, tuple(PLANE_CLASSES),
                                 tuple(BRAIN_SUBPLANE_CLASSES), 4)  # fmt: skip

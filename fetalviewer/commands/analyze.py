@@ -115,7 +115,8 @@ def _open_service(args):
     from fetalviewer.model.service import InferenceService
 
     service = InferenceService(
-        args.weights, args.config, device=args.device, precision=args.precision, batch_size=args.batch_size
+        args.weights, args.config, device=args.device, precision=args.precision, batch_size=args.batch_size,
+        model=args.model,
     )
     start = time.perf_counter()
 

@@ -20,9 +20,8 @@ from pathlib import Path
 
 from fetalviewer.errors import UsageError
 from fetalviewer.model.devices import DEVICE_CHOICES
+from fetalviewer.model.families import MODEL_CHOICES
 
-#: Which image-text model to run: ``auto`` = the installed one (FetalCLIP when both are installed).
-MODEL_CHOICES: tuple[str, ...] = ("auto", "fetalclip", "mobilefetalclip")
 PRECISION_CHOICES: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")
 
 
@@ -51,7 +50,8 @@ def add_model_options(
         "--model",
         default="auto",
         choices=MODEL_CHOICES,
-        help="image-text model: auto (the installed one), fetalclip or mobilefetalclip (default auto)",
+        help="image-text model: auto (FetalCLIP on a GPU, MobileFetalCLIP on the CPU when installed, else "
+        "the installed one), fetalclip or mobilefetalclip (default auto)",
     )
     group.add_argument(
         "--weights", metavar="W", help=weights_help or "model weights file (default: the installed one)"
@@ -92,7 +92,7 @@ def require_existing(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def require_supported_model(args: argparse.Namespace) -> None:
-    """Refuse (exit 2) a ``--model`` choice this build's loader cannot load, instead of running another."""
+    """Refuse (exit 2) a ``--model`` choice the loader does not know (:data:`MODEL_CHOICES`)."""
     choice = getattr(args, "model", "auto")
-    if choice not in ("auto", "fetalclip"):
-        raise UsageError(f"--model {choice}: this build loads FetalCLIP only (use --model auto or fetalclip)")
+    if choice not in MODEL_CHOICES:
+        raise UsageError(f"--model {choice}: choose one of {', '.join(MODEL_CHOICES)}")

@@ -95,6 +95,7 @@ def analyse_with_model(
     chd: dict | None = None,
     heart_frames: dict | None = None,
     device: str = "auto",
+    model: str = "auto",
 ):
     """(predictions per SOPInstanceUID, ModelInfo, None) or ({}, None, reason) when the model cannot run.
 
@@ -112,7 +113,7 @@ def analyse_with_model(
     from fetalviewer.commands.analyze_chd import clip_chd_block, heart_rows
     from fetalviewer.errors import FetalViewerError
 
-    service = InferenceService(weights, config, device=device, precision="auto", batch_size=None)
+    service = InferenceService(weights, config, device=device, precision="auto", batch_size=None, model=model)
     predictions: dict[str, list] = {}
     try:
         try:
@@ -196,7 +197,7 @@ def _analysis(instances, args, chd: dict | None = None):
 
     predictions, info, reason = {}, None, "no weights given (use --weights W to analyse with FetalCLIP)"
     if not args.no_cache:
-        found, cached_info, why = cached_analyses(instances, args.weights, args.config)
+        found, cached_info, why = cached_analyses(instances, args.weights, args.config, args.model)
         if found:
             predictions, info, reason = predictions_from_analyses(found), cached_info, None
             done = sum(a.n_done for a in found.values())
@@ -204,10 +205,11 @@ def _analysis(instances, args, chd: dict | None = None):
         elif args.weights:
             _say(f"no cached analysis to reuse ({why})")
     missing = [i for i in instances if i.sop_instance_uid not in predictions]
-    if args.weights and missing:
-        _say(f"analysing {len(missing)} instance(s) with FetalCLIP (every {args.analysis_step}th frame)...")
+    use_model = bool(args.weights) or args.model != "auto"  # --model X: the installed X weights
+    if use_model and missing:
+        _say(f"analysing {len(missing)} instance(s) with the model (every {args.analysis_step}th frame)...")
         more, new_info, new_reason = analyse_with_model(
-            missing, args.weights, args.analysis_step, args.config, chd, device=args.device
+            missing, args.weights, args.analysis_step, args.config, chd, device=args.device, model=args.model
         )
         if new_reason:
             _err(f"model not available: {new_reason}")
@@ -226,12 +228,12 @@ def _analysis(instances, args, chd: dict | None = None):
         if i.sop_instance_uid not in {m.sop_instance_uid for m in missing} and i.n_frames > 1
     }
     cached_heart = {uid: frames for uid, frames in cached_heart.items() if frames}
-    if args.weights and chd is not None and cached_heart and chd_head_files():
+    if use_model and chd is not None and cached_heart and chd_head_files():
         _say(f"embedding the heart frames of {len(cached_heart)} cached clip(s) for the CHD head...")
         clips = [i for i in instances if i.sop_instance_uid in cached_heart]
         _, _, why = analyse_with_model(
             clips, args.weights, args.analysis_step, args.config, chd, heart_frames=cached_heart,
-            device=args.device,
+            device=args.device, model=args.model,
         )
         if why:
             _err(f"CHD head not run: {why}")

@@ -88,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     for loop in instances:
         loop.close()
     service = InferenceService(
-        args.weights, args.config, device=args.device, precision=args.precision, batch_size=args.batch_size
+        args.weights, args.config, device=args.device, precision=args.precision, batch_size=args.batch_size,
+        model=args.model,
     )
     try:
         service.load().result()

@@ -76,18 +76,16 @@ def _run(args: argparse.Namespace) -> int:
 
     from fetalviewer.errors import UsageError
     from fetalviewer.model.heads.training import TrainOptions, train_head
-    from fetalviewer.model.loader import load_fetalclip
-    from fetalviewer.model.weights import configured_config_path, resolve_weights
+    from fetalviewer.model.selection import select_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
     data = Path(args.data)
     if not data.is_dir():
         raise UsageError(f"{data}: not a folder")
-    location = resolve_weights(args.weights)
-    config = args.config or configured_config_path()
-    print(f"loading backbone {location.path} ...", flush=True)
-    loaded = load_fetalclip(location.path, config, device=args.device)
+    selection = select_model(getattr(args, "model", "auto"), args.weights, args.config, args.device)
+    print(f"loading backbone {selection.weights_path} ...", flush=True)
+    loaded = selection.load()
     work, out = _default_paths(args, loaded.model_name)
     opts = TrainOptions(
         epochs=args.epochs,

@@ -1,4 +1,6 @@
-"""The FetalCLIP engine: image embeddings -> plane, brain sub-plane and GA read-outs per frame.
+"""The zero-shot engine (FetalCLIP or MobileFetalCLIP): image embeddings -> plane, brain sub-plane and GA
+read-outs per frame. Both models use the same read-outs; the preprocessing and the input side in the GA
+spacing string are the loaded model's own (224 px for FetalCLIP, 256 px for MobileFetalCLIP).
 
 Synchronous and single-threaded on purpose: :class:`~fetalviewer.model.service.InferenceService` runs it on
 its one worker thread; the command line calls it directly. Read-outs follow :mod:`fetalviewer.model.readout`
@@ -21,7 +23,6 @@ from fetalviewer.model.planes import (
     brain_subplane_prompts,
     plane_prompts,
 )
-from fetalviewer.model.preprocess import preprocess_batch
 from fetalviewer.model.results import FramePrediction
 from fetalviewer.model.text_cache import TextEmbeddingCache
 
@@ -82,7 +83,7 @@ class FetalClipEngine:
     # image side ----------------------------------------------------------------------------------
     def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """[N, D] float32 L2-normalised image embeddings of uint8 frames (reference preprocessing)."""
-        pixels = preprocess_batch(list(images))
+        pixels = self.loaded.preprocess_batch(images)
         return self.loaded.encode_image(pixels).cpu().numpy().astype(np.float32)
 
     def embed_images_with_raw(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +94,7 @@ class FetalClipEngine:
         """
         import torch.nn.functional as F
 
-        pixels = preprocess_batch(list(images))
+        pixels = self.loaded.preprocess_batch(images)
         raw = self.loaded.encode_image(pixels, normalize=False)
         norm = F.normalize(raw, dim=-1)
         return norm.cpu().numpy().astype(np.float32), raw.cpu().numpy().astype(np.float32)
@@ -128,7 +129,9 @@ class FetalClipEngine:
             elif item.pixel_size_mm is None:
                 reason = item.pixel_size_note
             else:
-                spacing = readout.ga_spacing_string(item.width_px, item.height_px, item.pixel_size_mm)
+                spacing = readout.ga_spacing_string(
+                    item.width_px, item.height_px, item.pixel_size_mm, self.loaded.input_px
+                )
                 dots = readout.ga_dot_products(embeddings[i], self.ga_template_means(spacing))[0]
                 ga_days = readout.ga_days_from_index(readout.ga_index_from_dots(dots))
             notes = list(item.notes)
@@ -147,6 +150,7 @@ class FetalClipEngine:
                     pixel_spacing_mm=item.pixel_size_mm,
                     ga_pixel_spacing=spacing,
                     crop_box_px=item.crop_box_px,
+                    model=self.info.output_label,
                     notes=tuple(notes),
                 )
             )

@@ -1,14 +1,24 @@
-"""Build an open_clip model from a registered config and load a FetalCLIP checkpoint strictly.
+"""Build an open_clip model from a registered config and load a FetalCLIP or MobileFetalCLIP checkpoint strictly.
 
-``load_fetalclip(weights_path, config_path=None)`` registers the config with the public
+``load_checkpoint(weights_path, config_path=None)`` registers the config with the public
 ``open_clip.add_model_config`` (model name = file stem), builds ``open_clip.create_model(name,
-pretrained=None)``, reads the checkpoint (:mod:`fetalviewer.model.checkpoint`) and loads it strictly. The
-returned :class:`LoadedModel` owns the model and the tokenizer and offers the encoders the engine, the
-inference service and the segmentation heads use.
+pretrained=None)``, reads the checkpoint (:mod:`fetalviewer.model.checkpoint`), maps MobileCLIP-style
+image-tower names to timm's (:mod:`fetalviewer.model.mobile`) and loads it strictly. The returned
+:class:`LoadedModel` owns the model, the tokenizer and the preprocessing and offers the encoders the
+engine, the inference service and the segmentation heads use.
+
+Callers do not use this module directly: :func:`fetalviewer.model.selection.load_model` picks the model
+(``auto | fetalclip | mobilefetalclip``), the weights file and the config, and calls it.
+
+A config file may be a plain open_clip model config, optionally with open_clip's ``preprocess_cfg`` block
+beside the model keys, or open_clip's ``{"model_cfg": ..., "preprocess_cfg": ...}`` layout. Only the model
+part is registered with open_clip (under the file stem); the preprocessing part becomes the loaded model's
+:class:`~fetalviewer.model.preprocess.PreprocessSpec`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import itertools
 import json
@@ -20,12 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fetalviewer.atomic import write_text_atomic
 from fetalviewer.errors import WeightsMismatch
 from fetalviewer.model.checkpoint import check_state_dict, load_into, read_state_dict
 from fetalviewer.model.devices import resolve_device
+from fetalviewer.model.families import FETALCLIP, ModelFamily, is_apple_fastvit_naming, recognise
 from fetalviewer.model.hashing import file_sha256
+from fetalviewer.model.preprocess import FETALCLIP_PREPROCESS, PreprocessSpec, preprocess_batch
 from fetalviewer.model.results import ModelInfo
-from fetalviewer.paths import resources_dir
+from fetalviewer.paths import user_dirs
 
 Progress = Callable[[str, float], None]
 _REGISTER_LOCK = threading.Lock()
@@ -36,25 +49,59 @@ SEGMENTATION_BLOCKS: tuple[int, ...] = (6, 8, 12, 24)
 
 
 def default_config_path() -> Path:
-    return resources_dir() / "model_configs" / "FetalCLIP_config.json"
+    return FETALCLIP.default_config_path
 
 
-def register_config(config_path: str | os.PathLike[str] | None = None) -> tuple[str, dict[str, Any]]:
-    """Register an open_clip model config file; returns (model name = file stem, config dict)."""
-    import open_clip
-
+def read_config(config_path: str | os.PathLike[str] | None = None) -> tuple[dict[str, Any], PreprocessSpec]:
+    """(open_clip model config, preprocessing) of a config file (see the module docstring)."""
     path = Path(config_path) if config_path is not None else default_config_path()
     try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise WeightsMismatch(f"{path}: model config missing or not JSON ({exc})") from exc
-    if not isinstance(cfg, dict) or not all(k in cfg for k in ("embed_dim", "vision_cfg", "text_cfg")):
+    if isinstance(data, dict) and isinstance(data.get("model_cfg"), dict):
+        cfg, pp = dict(data["model_cfg"]), data.get("preprocess_cfg")
+    elif isinstance(data, dict):
+        cfg = {k: v for k, v in data.items() if k != "preprocess_cfg"}
+        pp = data.get("preprocess_cfg")
+    else:
+        cfg, pp = {}, None
+    if not all(k in cfg for k in ("embed_dim", "vision_cfg", "text_cfg")):
         raise WeightsMismatch(
             f"{path}: not an open_clip model config (needs embed_dim, vision_cfg, text_cfg)"
         )
+    if pp is not None and not isinstance(pp, dict):
+        raise WeightsMismatch(f"{path}: preprocess_cfg must be an object")
+    try:
+        spec = PreprocessSpec.from_config(cfg, pp, source=str(path))
+    except ValueError as exc:
+        raise WeightsMismatch(str(exc)) from exc
+    return cfg, spec
+
+
+def _model_part_file(path: Path, cfg: dict[str, Any]) -> Path:
+    """The file open_clip registers: ``path`` itself when it is a plain model config, else the model part
+    written (atomically) under the user cache with the same stem, so the model name stays the stem."""
+    on_disk = json.loads(path.read_text(encoding="utf-8"))
+    if on_disk == cfg:
+        return path.resolve()
+    text = json.dumps(cfg, indent=1, sort_keys=True)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    target = user_dirs().cache_dir / "model_configs" / digest / f"{path.stem}.json"
+    if not target.is_file() or target.read_text(encoding="utf-8") != text:
+        write_text_atomic(target, text)
+    return target
+
+
+def register_config(config_path: str | os.PathLike[str] | None = None) -> tuple[str, dict[str, Any]]:
+    """Register an open_clip model config file; returns (model name = file stem, model config dict)."""
+    import open_clip
+
+    path = Path(config_path) if config_path is not None else default_config_path()
+    cfg, _spec = read_config(path)
     name = path.stem
     with _REGISTER_LOCK:
-        resolved = path.resolve()
+        resolved = _model_part_file(path, cfg)
         if _REGISTERED.get(name) != resolved:
             open_clip.add_model_config(resolved)
             _REGISTERED[name] = resolved
@@ -116,6 +163,10 @@ def build_and_load(model_name: str, state: dict[str, Any], source: str):
 
     with torch.device("meta"):
         meta = build_model(model_name, device="meta")
+    if is_apple_fastvit_naming(state):
+        from fetalviewer.model.mobile import to_timm_names
+
+        state = to_timm_names(state, meta, source)
     check_state_dict(meta.state_dict(), state, source)  # fails fast, costs no memory
     persistent = set(meta.state_dict())
     extra = [n for n, _ in meta.named_buffers() if n not in persistent]
@@ -137,6 +188,11 @@ def build_and_load(model_name: str, state: dict[str, Any], source: str):
     return model.eval()
 
 
+def is_vit(model) -> bool:
+    """True for open_clip's own ViT image tower (FetalCLIP); False for a timm trunk (MobileFetalCLIP)."""
+    return hasattr(model.visual, "transformer") and hasattr(model.visual, "ln_post")
+
+
 @dataclass
 class LoadedModel:
     """A FetalCLIP-style model with its tokenizer, on one device, ready for inference."""
@@ -149,6 +205,17 @@ class LoadedModel:
     device: str
     autocast_dtype: Any = None  # torch dtype for CUDA autocast, None = fp32
     text_encode_calls: int = field(default=0)
+    family: ModelFamily = FETALCLIP
+    preprocess: PreprocessSpec = FETALCLIP_PREPROCESS
+
+    @property
+    def input_px(self) -> int:
+        """Side of the square model input (224 for FetalCLIP, 256 for MobileFetalCLIP)."""
+        return self.preprocess.size
+
+    def preprocess_batch(self, images):
+        """uint8 frames / PIL images -> [N, 3, S, S] float32 pixels with this model's preprocessing."""
+        return preprocess_batch(list(images), self.preprocess)
 
     @property
     def context_length(self) -> int:
@@ -196,6 +263,38 @@ class LoadedModel:
         feats = feats.float()
         return F.normalize(feats, dim=-1) if normalize else feats
 
+    def encode_image_with_patches(self, pixels):
+        """(pooled projected image features [B, D], projected patch features [B, S*S, D]), both NOT
+        normalised, from one forward pass.
+
+        ViT (FetalCLIP): the patch tokens after ``ln_post`` times the projection (the CLS token is the
+        pooled one). FastViT (MobileFetalCLIP): the ``final_conv`` feature map [B, C, S, S] through the
+        trunk's linear head at every position; the average of these is the pooled embedding, since
+        average pooling and the linear head commute. Used for the heat-map maps.
+        """
+        import torch
+
+        captured: list = []
+        visual = self.model.visual
+        vit = is_vit(self.model)
+        hooked = visual.ln_post if vit else visual.trunk.final_conv
+        handle = hooked.register_forward_hook(lambda _m, _i, out: captured.append(out))
+        try:
+            with torch.inference_mode(), self._autocast():
+                pooled = self.model.encode_image(pixels.to(self.device)).float()
+                feats = captured[-1].float()
+                if vit:
+                    if feats.ndim != 3:
+                        raise RuntimeError("unexpected vision tower: ln_post did not see the token sequence")
+                    patches = feats[:, 1:, :] @ visual.proj.float()
+                else:
+                    fc = visual.trunk.head.fc
+                    tokens = feats.flatten(2).transpose(1, 2)
+                    patches = tokens @ fc.weight.float().T + (0 if fc.bias is None else fc.bias.float())
+        finally:
+            handle.remove()
+        return pooled, patches
+
     def encode_image_with_blocks(self, pixels, blocks: Sequence[int] = SEGMENTATION_BLOCKS):
         """Image features (projected, NOT normalised) and token maps of vision ``blocks`` (1-based).
 
@@ -205,6 +304,10 @@ class LoadedModel:
         """
         import torch
 
+        if not is_vit(self.model):
+            raise WeightsMismatch(
+                f"{self.info.model_name}: the segmentation heads need FetalCLIP's ViT image tower"
+            )
         n_blocks = len(self.model.visual.transformer.resblocks)
         blocks = tuple(int(b) for b in blocks)
         bad = [b for b in blocks if not 1 <= b <= n_blocks]
@@ -244,14 +347,14 @@ class LoadedModel:
         return F.normalize(out, dim=-1)
 
 
-def load_fetalclip(
+def load_checkpoint(
     weights_path: str | os.PathLike[str],
     config_path: str | os.PathLike[str] | None = None,
     device: str = "cpu",
     progress: Progress | None = None,
     precision: str = "auto",
 ) -> LoadedModel:
-    """Load FetalCLIP (or any open_clip config + checkpoint) strictly; see the module docstring.
+    """Load a FetalCLIP or MobileFetalCLIP checkpoint (or any open_clip config + checkpoint) strictly.
 
     Raises WeightsNotFound / WeightsMismatch with a message naming the file and the problem.
     ``device``: "auto" | "cpu" | "cuda" | "cuda:N" | "mps"; ``precision``: "auto" (fp16 autocast on
@@ -268,7 +371,11 @@ def load_fetalclip(
     report("reading weights", 0.0)
     state = read_state_dict(weights_path)
     report("reading weights", 1.0)
+    fam, description = recognise(state, str(weights_path))
+    if config_path is None:
+        config_path = fam.default_config_path
     name, cfg = register_config(config_path)
+    _cfg, spec = read_config(config_path)
     report("building model", 0.0)
     model = build_and_load(name, state, str(weights_path))
     del state
@@ -276,7 +383,7 @@ def load_fetalclip(
     sha = file_sha256(weights_path, progress)
     model.to(resolved_device)
     tokenizer = open_clip.get_tokenizer(name)
-    cfg_path = Path(config_path) if config_path is not None else default_config_path()
+    cfg_path = Path(config_path)
     loaded = LoadedModel(
         model=model,
         tokenizer=tokenizer,
@@ -290,9 +397,13 @@ def load_fetalclip(
             config_path=str(cfg_path.resolve()),
             device=resolved_device,
             dtype="float32",
+            model_name=fam.name,
+            description=description,
         ),
         device=resolved_device,
         autocast_dtype=autocast_dtype,
+        family=fam,
+        preprocess=spec,
     )
     loaded.info = ModelInfo(**{**loaded.info.to_dict(), "dtype": loaded.dtype_name})
     report("ready", 1.0)

@@ -24,7 +24,8 @@ from fetalviewer.model.planes import GA_FIRST_DAY
 LOGIT_SCALE = 100.0
 #: Number of top GA prompts whose median index is the estimate.
 GA_TOP_K = 15
-#: Input side of the model; the GA pixel-spacing string refers to it.
+#: FetalCLIP's input side; the GA pixel-spacing string refers to the input side of the model that reads it
+#: (MobileFetalCLIP, arXiv 2603.05421, computes it with its own 256 px input).
 MODEL_INPUT_PX = 224
 
 #: WHO HC percentile curves, HC(t) = exp(b0 + b1 t + b2 t^2 + b3 t^3) mm, t in weeks (Kiserud 2017).
@@ -105,18 +106,22 @@ def ga_days_from_index(index: int) -> int:
     return GA_FIRST_DAY + int(index)
 
 
-def ga_pixel_spacing(width_px: int, height_px: int, pixel_size_mm: float) -> float:
-    """mm per model-input pixel: max(W, H) / 224 x pixel size (original size, before padding)."""
+def ga_pixel_spacing(
+    width_px: int, height_px: int, pixel_size_mm: float, input_px: int = MODEL_INPUT_PX
+) -> float:
+    """mm per model-input pixel: max(W, H) / input side x pixel size (original size, before padding)."""
+    if not isinstance(input_px, int) or input_px < 1:
+        raise ValueError(f"input_px must be a positive int, got {input_px!r}")
     if width_px <= 0 or height_px <= 0:
         raise ValueError(f"width_px/height_px must be positive, got {width_px}x{height_px}")
     if not (pixel_size_mm > 0 and math.isfinite(pixel_size_mm)):
         raise ValueError(f"pixel_size_mm must be a positive number, got {pixel_size_mm!r}")
-    return max(width_px, height_px) / MODEL_INPUT_PX * pixel_size_mm
+    return max(width_px, height_px) / input_px * pixel_size_mm
 
 
-def ga_spacing_string(width_px: int, height_px: int, pixel_size_mm: float) -> str:
+def ga_spacing_string(width_px: int, height_px: int, pixel_size_mm: float, input_px: int = MODEL_INPUT_PX) -> str:
     """The spacing exactly as written into the GA prompts: ``f"{spacing:.2f}"``."""
-    return f"{ga_pixel_spacing(width_px, height_px, pixel_size_mm):.2f}"
+    return f"{ga_pixel_spacing(width_px, height_px, pixel_size_mm, input_px):.2f}"
 
 
 def who_hc_percentile_mm(ga_days: float | np.ndarray, percentile: str = "p50") -> float | np.ndarray:

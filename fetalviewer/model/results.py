@@ -31,7 +31,11 @@ def _check_probs(name: str, probs: dict[str, float] | None, keys: tuple[str, ...
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """Which weights produced a result, with which architecture config, device and precision."""
+    """Which model and weights produced a result, with which architecture config, device and precision.
+
+    ``model_name`` is the family ("FetalCLIP" or "MobileFetalCLIP"); ``description`` says what the
+    checkpoint holds, e.g. "MobileFetalCLIP (FastViT MCi0, 75 M parameters)".
+    """
 
     weights_path: str
     weights_size_bytes: int
@@ -41,12 +45,27 @@ class ModelInfo:
     dtype: str
     licence: str = FETALCLIP_LICENCE
     config_path: str | None = None
+    model_name: str = "FetalCLIP"
+    description: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.weights_size_bytes, int) or self.weights_size_bytes < 0:
             raise ValueError("weights_size_bytes must be a non-negative int")
         if len(self.weights_sha256) != 64:
             raise ValueError("weights_sha256 must be a 64-character hex digest")
+        if not isinstance(self.model_name, str) or not self.model_name:
+            raise ValueError("model_name must be a non-empty string")
+
+    @property
+    def output_label(self) -> str:
+        """How values this model produced are labelled: "MobileFetalCLIP zero-shot"."""
+        return f"{self.model_name} zero-shot"
+
+    @property
+    def algorithm(self) -> tuple[str, str]:
+        """(Algorithm Name, Algorithm Version) for DICOM TID 4019 (PS3.16); the version names the config and
+        the first 16 hex digits of the weights sha256 (Algorithm Version is a 64-character LO)."""
+        return self.output_label, f"{self.config_name} weights sha256 {self.weights_sha256[:16]}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

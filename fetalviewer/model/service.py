@@ -90,7 +90,11 @@ class InferenceService:
         precision: str = "auto",
         batch_size: int | None = None,
         loader: Callable[..., FetalClipEngine] | None = None,
+        model: str = "auto",
     ) -> None:
+        from fetalviewer.model.families import check_choice
+
+        self._model = check_choice(model)
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self._weights_path = weights_path
@@ -137,14 +141,13 @@ class InferenceService:
         return self._submit(self._ensure_loaded, on_progress)
 
     def _default_loader(self, progress) -> FetalClipEngine:
-        from fetalviewer.model.loader import load_fetalclip
-        from fetalviewer.model.weights import configured_config_path, resolve_weights
+        from fetalviewer.model.selection import load_model
 
-        location = resolve_weights(self._weights_path)
-        config = self._config_path or (configured_config_path() if location.origin == "settings" else None)
-        loaded = load_fetalclip(
-            location.path, config, device=self._device, precision=self._precision, progress=progress
-        )
+        try:
+            loaded = load_model(self._model, self._weights_path, self._config_path, device=self._device,
+                                precision=self._precision, progress=progress)  # fmt: skip
+        except ValueError as exc:  # a device that is not there, an unknown choice
+            raise FetalViewerError(str(exc)) from exc
         return FetalClipEngine(loaded)
 
     def _ensure_loaded(self, on_progress: ProgressCallback | None = None) -> ModelInfo:

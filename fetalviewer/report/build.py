@@ -39,6 +39,14 @@ EVALUATION_FACTS: tuple[str, ...] = (
     "Published linear probes (not shipped): 6 planes F1 94.73; CHD video-level AUROC about 0.79 on private data.",
     "Reference: Maani et al., FetalCLIP, arXiv 2502.14807 (2025). Weights licence CC BY-NC 4.0.",
 )
+#: Published evaluation of MobileFetalCLIP (Saeed, Maani, Yaqub 2026, arXiv 2603.05421).
+MOBILE_EVALUATION_FACTS: tuple[str, ...] = (
+    "MobileFetalCLIP: a FastViT MCi0 student (11.4 M image-tower parameters, 75 M in all, 256 px input) "
+    "distilled from FetalCLIP.",
+    "Zero-shot GA on HC18 head images: 88.6 % of estimates valid (FetalCLIP: 83.5 %); brain sub-planes F1 "
+    "0.784 (FetalCLIP: 0.702); plane and brain classification F1 combined 0.886 (FetalCLIP: 0.871).",
+    "Reference: Saeed, Maani, Yaqub, MobileFetalCLIP, arXiv 2603.05421 (2026). Weights licence CC BY-NC 4.0.",
+)
 REMOVED = "removed (de-identified export)"
 CHD_NO_HEAD = "no trained CHD head is installed; train one with 'fetalviewer train-head chd'"
 
@@ -190,14 +198,14 @@ def _checklist(predictions, record, instances, threshold_0_1, model_reason) -> t
         )
     note = "" if not model_reason else f"Planes not analysed: {model_not_available(model_reason)}. "
     note += (
-        f"Found: best frame's model probability >= {threshold_0_1:.2f} (zero-shot FetalCLIP), or a plane label "
+        f"Found: best frame's model probability >= {threshold_0_1:.2f} (zero-shot model), or a plane label "
         "set or confirmed by the user. Planes follow the ISUOG mid-trimester guideline as far as the model's "
         "classes go; the maternal cervix is optional."
     )
     return rows, note
 
 
-def _model_ga(predictions, instances, model_reason) -> tuple[str, float | None]:
+def _model_ga(predictions, instances, model_reason, model_info=None) -> tuple[str, float | None]:
     """The model's GA: the read-out of the analysed frame most likely to be a head (brain) view."""
     if model_reason:
         return model_not_available(model_reason), None
@@ -209,7 +217,7 @@ def _model_ga(predictions, instances, model_reason) -> tuple[str, float | None]:
         return not_available(f"no head frame with a model GA ({why})"), None
     prob, uid, p = max(with_ga, key=lambda h: h[0])
     text = (
-        f"{format_weeks_days(p.ga_days)} (FetalCLIP zero-shot, best head frame: {_instance_name(instances, uid)} frame "
+        f"{format_weeks_days(p.ga_days)} ({model_info.output_label if model_info else p.model}, best head frame: {_instance_name(instances, uid)} frame "
         f"{p.frame_index}, brain probability {prob:.2f}; read-out: median of the 15 best GA prompts)"
     )
     return text, float(p.ga_days)
@@ -222,11 +230,13 @@ def _model_card(model_info, model_reason, deidentified: bool = False) -> ModelCa
     try:
         from fetalviewer.model.planes import plane_prompts, prompts_digest
 
-        prompt_set = f"FetalCLIP reference prompts, sha256 {prompts_digest(plane_prompts())[:16]}"
+        prompt_set = f"FetalCLIP reference prompts (shared by MobileFetalCLIP), sha256 {prompts_digest(plane_prompts())[:16]}"
     except Exception as exc:  # prompts file missing in a broken install
         prompt_set = not_available(f"prompt files unreadable ({exc})")
     fields = (
-        ("Model", f"FetalCLIP ({model_info.config_name}), zero-shot"),
+        ("Model", f"{model_info.description or model_info.model_name}, zero-shot"),
+        ("Algorithm", f"{model_info.algorithm[0]}, version {model_info.algorithm[1]}"),
+        ("Config", model_info.config_name),
         (
             "Weights file",
             Path(model_info.weights_path).name if deidentified else str(model_info.weights_path),
@@ -238,7 +248,8 @@ def _model_card(model_info, model_reason, deidentified: bool = False) -> ModelCa
         ("Licence", model_info.licence),
         ("App version", f"FetalViewer {__version__}"),
     )
-    return ModelCard(True, fields, EVALUATION_FACTS)
+    facts = MOBILE_EVALUATION_FACTS if model_info.model_name == "MobileFetalCLIP" else EVALUATION_FACTS
+    return ModelCard(True, fields, facts)
 
 
 def build_report_content(
@@ -269,7 +280,7 @@ def build_report_content(
     model_reason = None if predictions else model_unavailable_reason
     study_uid = str(instances[0].study_instance_uid)
     rows = _measurement_rows(record)
-    model_ga, model_ga_days = _model_ga(predictions, instances, model_reason)
+    model_ga, model_ga_days = _model_ga(predictions, instances, model_reason, model_info)
     bio = exam_biometry(getattr(record, "measurements", []) or [], model_ga_days, discordance_threshold_days)
     discordance = bio.discordance_text
     if model_ga_days is None:
@@ -296,10 +307,7 @@ def build_report_content(
     )
     algorithm = None
     if model_info is not None:
-        algorithm = (
-            "FetalCLIP zero-shot",
-            f"{model_info.config_name} weights sha256 {model_info.weights_sha256[:16]}",
-        )
+        algorithm = model_info.algorithm
     load_problem = getattr(record, "load_problem", None)
     return ReportContent(
         title="Fetal ultrasound examination report",
@@ -448,31 +456,26 @@ def predictions_from_analyses(analyses: Mapping[str, Any]) -> dict[str, list]:
     return out
 
 
-def cached_analyses(instances: Sequence[Any], weights: str | None = None, config: str | None = None):
+def cached_analyses(
+    instances: Sequence[Any], weights: str | None = None, config: str | None = None, model: str = "auto"
+):
     """(analyses by SOPInstanceUID, ModelInfo, None) from the window's on-disk result cache
-    (:mod:`fetalviewer.workspace.cache`) without loading the model, or ({}, None, reason)."""
+    (:mod:`fetalviewer.workspace.cache`) for the model choice, without loading the model, or
+    ({}, None, reason)."""
     from fetalviewer.errors import FetalViewerError
-    from fetalviewer.model.hashing import file_sha256
-    from fetalviewer.model.loader import register_config
-    from fetalviewer.model.results import ModelInfo
-    from fetalviewer.model.weights import configured_config_path, resolve_weights
+    from fetalviewer.model.selection import select_model
     from fetalviewer.workspace.cache import AnalysisCache
     from fetalviewer.workspace.fetalclip_backend import identity_for
     from fetalviewer.workspace.study_analysis import load_cached_results, target_from_cine
 
     try:
-        location = resolve_weights(weights)
-        config = config or (configured_config_path() if location.origin == "settings" else None)
-        name, _cfg = register_config(config)
-        sha = file_sha256(location.path)
+        info = select_model(model, weights, config).identity()
         targets = [target_from_cine(i) for i in instances]
     except (FetalViewerError, OSError, ValueError) as exc:
         return {}, None, str(exc)
-    found = load_cached_results(targets, identity_for(sha, name), AnalysisCache())
+    found = load_cached_results(targets, identity_for(info.weights_sha256, info.config_name), AnalysisCache())
     if not found:
-        return {}, None, "no cached analysis of this study for these weights"
-    info = ModelInfo(str(location.path), location.path.stat().st_size, sha, name,
-                     "not loaded (results from the analysis cache)", "as analysed", config_path=config)  # fmt: skip
+        return {}, None, f"no cached analysis of this study for these {info.model_name} weights"
     return found, info, None
 
 

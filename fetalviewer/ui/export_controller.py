@@ -45,6 +45,8 @@ class ExportRequest:
     plane_threshold_0_1: float = 0.5
     discordance_threshold_days: float = 14.0
     cancel: threading.Event = field(default_factory=threading.Event, compare=False)
+    config_path: str | None = None  # with weights_path and model: the model choice the results came from
+    model: str = "auto"
 
     def __post_init__(self) -> None:
         if not isinstance(self.request_id, int) or self.request_id < 1:
@@ -54,18 +56,11 @@ class ExportRequest:
         object.__setattr__(self, "out_dir", Path(self.out_dir))
 
 
-def _model_info_of_weights(weights_path: str | None):
-    """ModelInfo of the weights in force when the results came from the cache (model not loaded)."""
-    from fetalviewer.model.hashing import file_sha256
-    from fetalviewer.model.loader import register_config
-    from fetalviewer.model.results import ModelInfo
-    from fetalviewer.model.weights import configured_config_path, resolve_weights
+def _model_info_of_weights(weights_path: str | None, config_path: str | None = None, model: str = "auto"):
+    """ModelInfo of the model choice in force when the results came from the cache (model not loaded)."""
+    from fetalviewer.model.selection import select_model
 
-    location = resolve_weights(weights_path)
-    config = configured_config_path() if location.origin == "settings" else None
-    name, _cfg = register_config(config)
-    return ModelInfo(str(location.path), location.path.stat().st_size, file_sha256(location.path), name,
-                     "not loaded (results from the analysis cache)", "as analysed", config_path=config)  # fmt: skip
+    return select_model(model, weights_path, config_path).identity()
 
 
 def run_export(request: ExportRequest, progress: Callable[[str], None] | None = None):
@@ -78,7 +73,7 @@ def run_export(request: ExportRequest, progress: Callable[[str], None] | None = 
     info = request.model_info
     if info is None and request.predictions:
         try:
-            info = _model_info_of_weights(request.weights_path)
+            info = _model_info_of_weights(request.weights_path, request.config_path, request.model)
         except (FetalViewerError, OSError, ValueError) as exc:
             log.warning("model card without weights details: %s", exc)
     say("collecting the report")
@@ -130,7 +125,7 @@ def _model_inputs(window, uids: set[str]) -> tuple[dict, Any, str | None, str | 
     predictions = predictions_from_analyses(analyses)
     backend = workspace.worker.backend
     info = backend.loaded.info if predictions and backend is not None and backend.loaded is not None else None
-    weights = workspace._weights_path or window.weights_path
+    weights = (workspace._weights_path or window.weights_path, workspace._config_path, workspace.worker.model)
     reason = None
     if not predictions:
         if workspace.unavailable_reason:
@@ -166,7 +161,7 @@ def collect_export_inputs(window, out_dir, options, request_id: int) -> ExportRe
     if study_uid is None:
         raise ValueError("instances: open a study before exporting")
     uids = {i.sop_instance_uid for i in instances}
-    predictions, info, reason, weights = _model_inputs(window, uids)
+    predictions, info, reason, (weights, config, model) = _model_inputs(window, uids)
     chd_flags, chd_reason = _chd(window)
     reports = tuple(r for r in window.sr_panel.reports if r.study_instance_uid == study_uid)
     settings = load_settings()
@@ -175,6 +170,7 @@ def collect_export_inputs(window, out_dir, options, request_id: int) -> ExportRe
         predictions, info, reason, weights, _head_contours(window, uids), chd_flags, chd_reason, reports,
         plane_threshold_0_1=float(settings.get("uncertain_threshold_0_1", 0.5)),
         discordance_threshold_days=float(settings.get("discordance_threshold_days", 14)),
+        config_path=config, model=model,
     )  # fmt: skip
 
 

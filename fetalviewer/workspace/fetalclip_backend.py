@@ -1,4 +1,4 @@
-"""The workspace's model backend on the FetalCLIP engine (:mod:`fetalviewer.model`).
+"""The workspace's model backend on the zero-shot engine (:mod:`fetalviewer.model`; FetalCLIP or MobileFetalCLIP).
 
 Per batch of frames (already cropped to the tissue region like the engine's :mod:`fetalviewer.model.inputs`),
 ONE vision forward pass gives everything the workspace shows:
@@ -8,8 +8,8 @@ ONE vision forward pass gives everything the workspace shows:
   (:meth:`fetalviewer.model.engine.FetalClipEngine.predict_embeddings`: zero-shot plane and brain sub-plane
   probabilities, and the GA read-out on head frames with a pixel size; arXiv 2502.14807, docs/fetalclip.md), with the
   engine's on-disk text-embedding cache;
-* the patch tokens after ``ln_post`` (captured with a forward hook, no second pass), projected into the joint
-  space and compared with every plane class embedding: the heat-map maps
+* the patch features projected into the joint space (``LoadedModel.encode_image_with_patches``, the same
+  forward pass) compared with every plane class embedding: the heat-map maps
   (:mod:`fetalviewer.workspace.heatmap`).
 """
 
@@ -73,25 +73,13 @@ class FetalClipBackend:
         import torch
         import torch.nn.functional as F
 
-        from fetalviewer.model.preprocess import preprocess_batch
-
-        visual = self.loaded.model.visual
-        captured: list = []
-        handle = visual.ln_post.register_forward_hook(lambda _m, _i, out: captured.append(out))
-        try:
-            pixels = preprocess_batch(list(frames))
-            with torch.inference_mode():
-                # the same call (device, autocast) as the engine's embed_images_with_raw / analyze
-                pooled = self.loaded.encode_image(pixels, normalize=False).float()
-                tokens = captured[-1].float()
-                if tokens.ndim != 3:
-                    raise RuntimeError("unexpected vision tower: ln_post did not see the token sequence")
-                patches = tokens[:, 1:, :] @ visual.proj.float()
-                norms = torch.linalg.vector_norm(pooled, dim=-1).cpu().numpy()
-                pooled = F.normalize(pooled, dim=-1).cpu().numpy()
-                patches = F.normalize(patches, dim=-1).cpu().numpy()
-        finally:
-            handle.remove()
+        pixels = self.loaded.preprocess_batch(frames)
+        # the same call (device, autocast) as the engine's embed_images_with_raw / analyze
+        pooled, patches = self.loaded.encode_image_with_patches(pixels)
+        with torch.inference_mode():
+            norms = torch.linalg.vector_norm(pooled, dim=-1).cpu().numpy()
+            pooled = F.normalize(pooled, dim=-1).cpu().numpy()
+            patches = F.normalize(patches, dim=-1).cpu().numpy()
         self.forward_calls += 1
         self.frames_analysed += len(frames)
         return pooled, norms, patches

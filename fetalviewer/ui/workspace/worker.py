@@ -1,6 +1,6 @@
 """The workspace's link to the model: requests on the engine's :class:`InferenceService` worker thread.
 
-The service owns the model on ONE long-lived thread (DESIGN.md). A study analysis runs there one batch per
+The service owns the model on ONE long-lived thread. A study analysis runs there one batch per
 service call (:meth:`StudyAnalysis.iter_steps`), chained, so other requests of the window (a text query,
 another feature's inference) wait one batch at most. Results come back through Qt signals emitted on the
 worker thread; Qt queues them to the GUI thread (the receiver lives there), where stale request ids are
@@ -64,10 +64,14 @@ class ModelWorker(QObject):
         weights_path: str | None = None,
         config_path: str | None = None,
         parent: QObject | None = None,
+        model: str | None = None,
     ) -> None:
+        from fetalviewer.model.weights import model_choice
+
         super().__init__(parent)
         self._own_service = service is None
         self._weights_path, self._config_path = weights_path, config_path
+        self._model = model or model_choice()
         self.service = service if service is not None else self._new_service()
         self.backend = None
         self._current_job = None
@@ -76,13 +80,20 @@ class ModelWorker(QObject):
     def _new_service(self):
         from fetalviewer.model.service import InferenceService
 
-        return InferenceService(self._weights_path, self._config_path, device="auto")
+        return InferenceService(self._weights_path, self._config_path, device="auto", model=self._model)
 
-    def use_weights(self, weights_path: str | None, config_path: str | None) -> None:
-        """Start a fresh service for other weights (only when this worker owns its service)."""
+    @property
+    def model(self) -> str:
+        """The model choice in force (``auto``, ``fetalclip`` or ``mobilefetalclip``)."""
+        return self._model
+
+    def use_weights(self, weights_path: str | None, config_path: str | None, model: str | None = None) -> None:
+        """Start a fresh service for other weights or another model choice (when this worker owns its
+        service)."""
         self.cancel()
         self.backend = None
         self._weights_path, self._config_path = weights_path, config_path
+        self._model = model or self._model
         if self._own_service:
             self.service.shutdown(wait=False)
             self.service = self._new_service()
@@ -143,42 +154,38 @@ class ModelWorker(QObject):
     def read_cache(self, request_id: int, targets) -> None:
         """Look the study up in the result cache in the background (no model, no inference).
 
-        The cache identity comes from the weights file (sha256, cached by path/size/mtime) and the
-        config name, so the model need not be loaded to show an analysed study again.
+        The cache identity comes from the model choice's weights file (sha256, cached by path/size/mtime)
+        and config name (:func:`fetalviewer.model.selection.select_model`), so the model need not be loaded
+        to show an analysed study again, and another model's results are never shown.
         """
-        weights_path, config_path = self._weights_path, self._config_path
+        weights_path, config_path, model = self._weights_path, self._config_path, self._model
 
         def work():
-            from fetalviewer.model.hashing import file_sha256
-            from fetalviewer.model.loader import register_config
-            from fetalviewer.model.weights import configured_config_path, resolve_weights
+            from fetalviewer.model.selection import select_model
             from fetalviewer.workspace.cache import AnalysisCache
             from fetalviewer.workspace.fetalclip_backend import identity_for
             from fetalviewer.workspace.study_analysis import load_cached_results
 
-            location = resolve_weights(weights_path)
-            config = config_path or (configured_config_path() if location.origin == "settings" else None)
-            name, _cfg = register_config(config)
-            identity = identity_for(file_sha256(location.path), name)
+            info = select_model(model, weights_path, config_path).identity()
+            identity = identity_for(info.weights_sha256, info.config_name)
             return load_cached_results(targets, identity, AnalysisCache())
 
-        from concurrent.futures import ThreadPoolExecutor
+        from superqt.utils import create_worker
 
-        # Not on the model thread: the service would load the model first. File reads only.
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetalviewer-cache")
-        future = executor.submit(work)
-        executor.shutdown(wait=False)
-
-        def done(f: Future) -> None:
-            try:
-                found = f.result()
-            except Exception as exc:  # noqa: BLE001 - a cache problem is never fatal
-                log.warning("reading the analysis cache failed: %s", exc)
-                found = {}
+        def deliver(found) -> None:
             if not self._closed:
                 self.cache_found.emit(request_id, found)
 
-        future.add_done_callback(done)
+        def failed(exc: BaseException) -> None:  # a cache problem is never fatal
+            log.warning("reading the analysis cache failed: %s", exc)
+            deliver({})
+
+        # Not on the model thread (the service would load the model first): file reads on a superqt worker.
+        worker = create_worker(work, _start_thread=False)
+        worker.returned.connect(deliver)
+        worker.errored.connect(failed)
+        self._cache_worker = worker  # kept alive until it finished
+        worker.start()
 
     def cancel(self) -> None:
         if self._current_job is not None:

@@ -1,0 +1,78 @@
+"""The model side of the validation jobs: load the engine once, embed image files in batches.
+
+The read-outs themselves are the project's (:mod:`fetalviewer.model.readout`, the engine's class and GA
+text embeddings), so a validation checks the code path every other command uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fetalviewer.validate.datasets import DatasetError
+from fetalviewer.validate.published import model_family
+
+#: Version of what the per-image cache records hold; bump when their meaning changes.
+CACHE_FORMAT = 1
+
+
+def open_engine(
+    model: str = "auto",
+    weights: str | None = None,
+    config: str | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    progress: Callable[[str, float], None] | None = None,
+):
+    """Load the installed (or given) weights strictly and return the zero-shot engine.
+
+    ``model``: ``auto`` | ``fetalclip`` (the loader of this build runs the FetalCLIP family)."""
+    from fetalviewer.model.engine import FetalClipEngine
+    from fetalviewer.model.loader import load_fetalclip
+    from fetalviewer.model.weights import configured_config_path, resolve_weights
+
+    location = resolve_weights(weights)
+    config_path = config or (configured_config_path() if location.origin == "settings" else None)
+    loaded = load_fetalclip(location.path, config_path, device=device, precision=precision, progress=progress)
+    return FetalClipEngine(loaded)
+
+
+def model_dict(engine) -> dict[str, Any]:
+    info = engine.info
+    return {**info.to_dict(), "family": model_family(info)}
+
+
+def cache_key(job: str, engine, **extra: Any) -> dict[str, Any]:
+    """What must match for cached per-image results to be reused."""
+    info = engine.info
+    return {
+        "job": job,
+        "format": CACHE_FORMAT,
+        "weights_sha256": info.weights_sha256,
+        "config": info.config_name,
+        "device": info.device,
+        "precision": info.dtype,
+        **extra,
+    }
+
+
+def read_images(paths: Sequence[Path]) -> list[np.ndarray]:
+    """uint8 arrays with the reference's mode handling; an unreadable file is a DatasetError naming it."""
+    from fetalviewer.errors import FetalViewerError
+    from fetalviewer.model.inputs import read_image_file
+
+    out = []
+    for path in paths:
+        try:
+            out.append(read_image_file(path))
+        except FetalViewerError as exc:
+            raise DatasetError(str(exc)) from exc
+    return out
+
+
+def embed(engine, images: Sequence[np.ndarray]) -> np.ndarray:
+    """[N, D] L2-normalised image embeddings (the engine's preprocessing and encoder)."""
+    return engine.embed_images(list(images))
