@@ -28,11 +28,16 @@ def _measure_still(qtbot, win, still: dict):
     index = next(i for i, lp in enumerate(win.instances) if lp.sop_instance_uid == still["sop_instance_uid"])
     win.select_instance(index)
     bio = win.biometry
+    said: list[str] = []
+    bio.status.connect(said.append)
     with qtbot.waitSignal(bio.finished, timeout=120000) as blocker:
         win.actions["measure_head"].trigger()  # the menu / toolbar action
         assert bio.busy  # the model runs on a worker; the GUI thread is free meanwhile
     result = blocker.args[0]
     assert result.error is None and result.fit.ok, result
+    # the status names the head that really ran, never a guess made before the run
+    assert said[0] == f"Measuring the head on frame 1 of {win.current_loop.n_frames}…"
+    assert result.model and f"({result.model})" in said[-1]
     return bio, bio.head_measurements(still["sop_instance_uid"], 0)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from fetalviewer.analysis.frame_numbers import frame_label
 from fetalviewer.settings import load_settings, update_settings
 from fetalviewer.ui.head_overlay import head_value_lines
 
@@ -217,7 +218,7 @@ class BiometryController(QObject):
             HeadResult(r.request_id, r.sop_instance_uid, r.frame_index, error=f"{type(exc).__name__}: {exc}")))
         self._worker = worker
         self._set_busy(True)
-        self.status.emit(f"Measuring the head on frame {index + 1} (default head model)…")
+        self.status.emit(f"Measuring the head on {frame_label(index, loop.n_frames)}…")
         worker.start()
         return request.request_id
 
@@ -270,7 +271,7 @@ class BiometryController(QObject):
         if not hc.is_calibrated:
             text += f" — no mm, no GA: {hc.uncalibrated_reason}"
         self.mc.put_many(new, remove_ids=replaced)
-        self.status.emit(f"Automatic head biometry: {text} ({result.seconds:.1f} s)")
+        self.status.emit(f"Automatic head biometry ({result.model or 'head model'}): {text} ({result.seconds:.1f} s)")
 
     # -- automatic mode -------------------------------------------------------------------------
 
@@ -354,7 +355,7 @@ class BiometryController(QObject):
             return None, "this frame has no FetalCLIP reading (load the weights and run the AI review)"
         if reading.ga_days is None:
             return None, "FetalCLIP gave no GA for this frame (not read as a brain plane)"
-        return float(reading.ga_days), f"FetalCLIP GA of frame {frame_index + 1}"
+        return float(reading.ga_days), f"FetalCLIP GA of {frame_label(frame_index)}"
 
     # -- edits -----------------------------------------------------------------------------------
 

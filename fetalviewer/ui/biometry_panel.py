@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fetalviewer.analysis.frame_numbers import frame_label
 from fetalviewer.ui import theme
 
 PARAMETER_COLUMNS = ("Parameter", "Value", "Source", "GA (equation)")
@@ -100,7 +101,7 @@ def build_summary(controller) -> BiometrySummary:
         auto = ""
         if m.automatic_values and m.automatic_values.get("value_mm") is not None:
             auto = f"{m.automatic_values['value_mm']:.1f} mm"
-        where = f"#{names.get(m.sop_instance_uid, '?')} frame {m.frame_index + 1}"
+        where = f"#{names.get(m.sop_instance_uid, '?')} {frame_label(m.frame_index)}"
         rows.append((m.label, value, m.source, auto, where))
     combined = table.combined_ga
     cite([combined])

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from fetalviewer import settings
+from fetalviewer.analysis.frame_numbers import frame_label
 
 #: (format key of ``ExportOptions``, check box text, on by default)
 FORMAT_CHOICES = (
@@ -248,7 +249,7 @@ class ExportDialog(QDialog):
         shown = self.window.shown_index
         self.format_boxes["png"].setText(
             "PNG with overlays: the key frames"
-            + (f", and frame {shown + 1} (on screen) of every image" if shown is not None else "")
+            + (f", and {frame_label(shown)} (on screen) of every image" if shown is not None else "")
         )
         self.command_label.setText("Same export from the command line:\n" + self.command_line())
 

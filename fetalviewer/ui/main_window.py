@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from fetalviewer import settings
+from fetalviewer.analysis.frame_numbers import frame_label
 from fetalviewer.logsetup import register_identifiers
 from fetalviewer.paths import sample_study_dir
 from fetalviewer.ui.calibration_view import display_calibration
@@ -530,8 +531,8 @@ class MainWindow(QMainWindow):
     def _display(self, loop, index: int, frame, error: str) -> None:
         """Put frame ``index`` (or its decoding error) on the canvas and update everything tied to it."""
         if error:
-            self.canvas.show_message(f"Frame {index + 1} could not be decoded:\n{error}")
-            if self.problems.add_problem(str(loop.path), f"frame {index + 1}: {error}"):
+            self.canvas.show_message(f"{frame_label(index, loop.n_frames).capitalize()} could not be decoded:\n{error}")
+            if self.problems.add_problem(str(loop.path), f"{frame_label(index, loop.n_frames)}: {error}"):
                 log.warning("frame %d of %s not decoded", index, Path(str(loop.path)).name)
             self.problems_dock.show()
         else:
@@ -542,7 +543,7 @@ class MainWindow(QMainWindow):
         self.controls.show_position(index, n, t_ms)
         fps = f"{loop.timing.fps:.0f} fps" if n > 1 and loop.timing and loop.timing.fps else ""
         self.canvas.set_overlay_text(
-            top_right="  ·  ".join(s for s in (f"Frame {index + 1}/{n}", f"{t_ms:.1f} ms", fps) if s)
+            top_right="  ·  ".join(s for s in (frame_label(index, n).capitalize(), f"{t_ms:.1f} ms", fps) if s)
         )
         self.measurements.show_frame(loop, index)
         self.frame_displayed.emit(index)
@@ -656,6 +657,7 @@ class MainWindow(QMainWindow):
         self._shut_down = True
         self.workspace.shutdown()
         self.biometry.shutdown()
+        self.sr_panel.shutdown()
         self.exporter.shutdown()
         self.player.clear()
         self.fetcher.shutdown()

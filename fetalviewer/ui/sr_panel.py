@@ -137,6 +137,7 @@ class SrController(QObject):
         self._load_id = 0
         self._worker = None
         self.reports: list = []
+        self._closed = False
         window.loader.loaded.connect(self._on_loader_loaded)
         window.measurements.changed.connect(self.refresh)
 
@@ -154,9 +155,14 @@ class SrController(QObject):
         self._worker = worker
         worker.start()
 
+    def shutdown(self) -> None:
+        """The window is closing: a read still running is dropped when it returns."""
+        self._load_id += 1
+        self._closed = True
+
     def _on_worker_returned(self, load_id: int, found) -> None:
-        if load_id != self._load_id:
-            return  # a newer study was opened meanwhile
+        if load_id != self._load_id or self._closed:
+            return  # a newer study was opened meanwhile, or the window closed
         self.reports, self.panel.notes = found
         self._unlist_problems({str(r.path) for r in self.reports})
         self.refresh()
