@@ -214,3 +214,21 @@ def test_send_sr_and_encapsulated_pdf(pacs, tmp_path, capsys):
             checked = subprocess.run(["dciodvfy", str(copy)], capture_output=True, text=True)
             errors = [ln for ln in (checked.stdout + checked.stderr).splitlines() if ln.startswith("Error")]
             assert errors == [], errors
+
+
+def test_report_send_deidentified_pdf_and_sr(pacs, tmp_path, capsys):
+    ob = get_testdata_file("OBXXXX1A.dcm")
+    assert main(["studies", "--add", ob]) == 0
+    capsys.readouterr()
+    code = main(["report", ob, "--out", str(tmp_path / "out"), "--formats", "pdf,sr", "--deidentify",
+                 "--send", "PACS"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "2 of 2 file(s) stored on PACS" in out
+    wrapped = next((tmp_path / "out").rglob("*.pdf.dcm"))
+    held = pydicom.dcmread(wrapped)
+    assert held.SOPClassUID == "1.2.840.10008.5.1.4.1.1.104.1" and held.PatientIdentityRemoved == "YES"
+    assert str(held.PatientName) != str(pydicom.dcmread(ob, stop_before_pixels=True).PatientName)
+    assert pacs.find_instance(str(held.SOPInstanceUID)) is not None
+    with open_study_db() as db:
+        assert db.get_study(str(pydicom.dcmread(ob, stop_before_pixels=True).StudyInstanceUID)).status == "sent"

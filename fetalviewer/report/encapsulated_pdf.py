@@ -56,7 +56,8 @@ def write_encapsulated_pdf(pdf_path: str | os.PathLike[str], reference, out_path
     ds.InstanceNumber = 1
     ds.ContentDate, ds.ContentTime = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
     ds.AcquisitionDateTime = now.strftime("%Y%m%d%H%M%S")
-    ds.BurnedInAnnotation = "YES"  # the PDF names the patient unless de-identified
+    # the PDF names the patient unless the export was de-identified
+    ds.BurnedInAnnotation = "NO" if ds.get("PatientIdentityRemoved") == "YES" else "YES"
     ds.DocumentTitle = title[:64]
     ds.ConceptNameCodeSequence = []
     ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
@@ -102,3 +103,30 @@ def read_encapsulated_pdf(path: str | os.PathLike[str]) -> EncapsulatedPdf:
         data = data[: int(length)]
     return EncapsulatedPdf(Path(path), str(ds.StudyInstanceUID), str(ds.SOPInstanceUID),
                            str(ds.get("DocumentTitle", "")), data)  # fmt: skip
+
+
+def dicom_outbox(files, reference=None) -> list[Path]:
+    """The exported files to send to a PACS: every DICOM file as is, and every PDF wrapped as an
+    Encapsulated PDF beside it (``<name>.pdf.dcm``). Patient and study attributes of the wrapper come from
+    the first exported DICOM file (de-identified when the export was), else from ``reference``; a PDF
+    with neither is left out with no wrapper (``ExportError``)."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    dicom, pdfs = [], []
+    for path in map(Path, files):
+        if path.suffix.lower() == ".pdf":
+            pdfs.append(path)
+            continue
+        try:
+            header = pydicom.dcmread(path, stop_before_pixels=True)
+        except (InvalidDicomError, OSError, EOFError):
+            continue
+        dicom.append((path, header))
+    ref = dicom[0][1] if dicom else reference
+    out = [p for p, _ in dicom]
+    for pdf in pdfs:
+        if ref is None:
+            raise ExportError(f"{pdf}: no DICOM instance of the study to take patient and study attributes from")
+        out.append(write_encapsulated_pdf(pdf, ref, pdf.with_name(pdf.name + ".dcm")))
+    return out
