@@ -75,7 +75,7 @@ def test_failed_export_leaves_nothing(tmp_path, monkeypatch):
 
 def test_cli_errors(tmp_path, capsys):
     (tmp_path / "junk.txt").write_text("x")
-    assert main(["report", str(tmp_path / "junk.txt"), "--out", str(tmp_path / "o")]) == 1
+    assert main(["report", str(tmp_path / "junk.txt"), "--out", str(tmp_path / "o")]) == 2
     assert "no readable instance" in capsys.readouterr().err
     assert main(["report", OB, "--out", str(tmp_path / "o"), "--formats", "pdf,gif"]) == 2
     assert main(["report", OB, "--out", str(tmp_path / "o"), "--shift-dates-days", "3"]) == 2

@@ -318,6 +318,6 @@ def _run(args: argparse.Namespace) -> int:
 
             write_text_atomic(args.json, text)
     if not records and (problems or not args.paths):
-        return 1
+        return 2  # nothing could be analysed: every input was refused (each problem printed above)
     return 0
 

@@ -339,7 +339,7 @@ def run(args: argparse.Namespace) -> int:
             f"report: no readable instance{' of study ' + chosen if args.study else ''} in {', '.join(args.paths)}"
         )
         study.close()
-        return 1
+        return 2
     if len(uids) > 1 and not args.study:
         _err(f"note: {len(uids)} studies found; reporting {chosen} (choose with --study)")
     saved: list[str] = []  # what reached the exam record before an export failure
