@@ -105,6 +105,9 @@ class MainWindow(QMainWindow):
         from fetalviewer.ui.export_controller import install_export  # File > Export…, SR tab
 
         self.exporter = install_export(self)
+        from fetalviewer.ui.net_controller import NetworkController  # study list, query/retrieve, receive
+
+        self.network = NetworkController(self)
         self.statusBar().showMessage("Ready")
 
     # -- construction ----------------------------------------------------------------------------
@@ -535,6 +538,7 @@ class MainWindow(QMainWindow):
             self.save_layout()
         self.player.clear()
         self.fetcher.shutdown()
+        self.network.shutdown()
         for loop in self.instances:
             loop.close()
         super().closeEvent(event)
