@@ -30,13 +30,16 @@ class NetworkController(QObject):
         self._tasks: list[NetTask] = []
         self.query_dialog = None
         self.study_list = StudyListPanel()
-        start = QSplitter(Qt.Horizontal)
+        start = QSplitter(Qt.Vertical)  # the welcome actions above, the study list below
         stack = window.stack
         index = stack.indexOf(window.welcome)
         stack.removeWidget(window.welcome)
         start.addWidget(window.welcome)
+        window.welcome.setVisible(True)  # the stack hid it when it was taken out
         start.addWidget(self.study_list)
-        start.setStretchFactor(1, 2)
+        start.setStretchFactor(0, 0)
+        start.setStretchFactor(1, 1)
+        start.setSizes([380, 520])
         stack.insertWidget(index, start)
         stack.setCurrentIndex(index)
         self.start_page = start

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from fetalviewer.net.nodes import NodeStore, local_ae_from_settings
 from fetalviewer.ui.net_task import NetTask
+from fetalviewer.ui.study_list import format_date
 
 HEADERS = ("Patient", "Patient ID", "Date", "Accession", "Description", "Modalities", "Series", "Instances")
 
@@ -129,7 +130,7 @@ class QueryDialog(QDialog):
     def show_studies(self, studies: list[dict]) -> None:
         self.results.clear()
         for s in studies:
-            item = QTreeWidgetItem([s["patient_name"].replace("^", " "), s["patient_id"], s["study_date"],
+            item = QTreeWidgetItem([s["patient_name"].replace("^", " "), s["patient_id"], format_date(s["study_date"]),
                                     s["accession_number"], s["study_description"],
                                     ", ".join(s["modalities_in_study"]), str(s["n_series"] or ""),
                                     str(s["n_instances"] or "")])  # fmt: skip

@@ -27,7 +27,7 @@ COLUMNS = (
 UID_ROLE = Qt.UserRole + 1
 
 
-def _date(text: str) -> str:
+def format_date(text: str) -> str:
     return f"{text[:4]}-{text[4:6]}-{text[6:8]}" if len(text) == 8 and text.isdigit() else text
 
 
@@ -67,6 +67,7 @@ class StudyListPanel(QWidget):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.sortByColumn(2, Qt.DescendingOrder)  # newest study first
         self.table.doubleClicked.connect(self._on_table_double_clicked)
         self.table.activated.connect(self._on_table_double_clicked)
         layout.addWidget(self.table, 1)
@@ -84,7 +85,7 @@ class StudyListPanel(QWidget):
                 if key == "modalities":
                     text = ", ".join(value)
                 elif key in ("study_date", "patient_birth_date"):
-                    text = _date(value)
+                    text = format_date(value)
                 else:
                     text = str(value).replace("^", " ") if key == "patient_name" else str(value)
                 item = QStandardItem(text)
