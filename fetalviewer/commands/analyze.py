@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -110,12 +110,19 @@ def _load_dicom(paths: list[str]):
     return study.instances, problems
 
 
-def _open_service(args):
-    require_supported_model(args)
-    from fetalviewer.model.service import InferenceService
+def open_model(args, *, optional: bool = True):
+    """``(ModelSession, None, load seconds)`` with the model of ``args`` (``--model/--weights/--config/
+    --device/--precision/--batch-size``) loaded once, or ``(None, reason, 0)`` when no weights are
+    installed and none were given (``optional``). Loading progress goes to stderr."""
+    from fetalviewer.workspace.study_run import ModelSession
 
-    service = InferenceService(
-        args.weights, args.config, device=args.device, precision=args.precision, batch_size=args.batch_size,
+    require_supported_model(args)
+    session = ModelSession(
+        args.weights,
+        args.config,
+        device=args.device,
+        precision=getattr(args, "precision", "auto"),
+        batch_size=getattr(args, "batch_size", None),
         model=args.model,
     )
     start = time.perf_counter()
@@ -125,33 +132,19 @@ def _open_service(args):
             print(f"\rloading model: {p.stage} {100 * p.done:.0f}%   ", end="", file=sys.stderr, flush=True)
 
     try:
-        info = service.load(progress).result()
+        session.load(progress)
     except WeightsNotFound as exc:
-        service.shutdown()
-        if args.weights:
+        if args.weights or not optional:
             raise
-        return None, None, str(exc), 0.0
-    except BaseException:
-        service.shutdown()
-        raise
+        return None, str(exc), 0.0
     finally:
         if sys.stderr is not None:
             print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
     if sys.stderr is not None:
-        service.engine.text_cache.on_encode = lambda what, n: print(f"{what}...", file=sys.stderr, flush=True)
-    return service, info, None, time.perf_counter() - start
-
-
-def model_runner(service) -> Callable[[Callable[[Any], Any]], Any]:
-    """``run_on_model(fn)``: ``fn(loaded)`` run on ``service``'s worker thread, its result returned
-    (its exception raised) here; the model is never touched from the calling thread."""
-
-    def run_on_model(fn: Callable[[Any], Any]) -> Any:
-        if not callable(fn):
-            raise TypeError("fn must be callable")
-        return service.call(lambda engine: fn(engine.loaded)).result()
-
-    return run_on_model
+        session.service.engine.text_cache.on_encode = lambda what, n: print(
+            f"{what}...", file=sys.stderr, flush=True
+        )
+    return session, None, time.perf_counter() - start
 
 
 def _print_frame(record: dict[str, Any]) -> None:
@@ -190,13 +183,15 @@ def _run(args: argparse.Namespace) -> int:
 
     images, dicom_paths = _split_sources(args.paths)
     missing = [p for p in args.paths if not Path(p).exists()]
-    service, info, unavailable, load_s = _open_service(args)
+    session, unavailable, load_s = open_model(args)
+    service = None if session is None else session.service
+    info = None if session is None else session.info
     options = AnalyzeOptions(
         head_readouts_for_all_frames=args.head_readouts_all_frames, batch_size=args.batch_size
     )
     records: list[dict[str, Any]] = []
     clips: list[dict[str, Any]] = []
-    run_on_model = None if service is None else model_runner(service)
+    run_on_model = None if session is None else session.run_on_model
     problems: list[dict[str, str]] = [{"path": p, "message": f"{p}: no such file or folder"} for p in missing]
     analysis_s, n_model_frames = 0.0, 0
     dicom_paths = [p for p in dicom_paths if p not in missing]
@@ -272,8 +267,8 @@ def _run(args: argparse.Namespace) -> int:
             finally:
                 cine.close()
     finally:
-        if service is not None:
-            service.shutdown()
+        if session is not None:
+            session.close()
 
     output = {
         "fetalviewer_version": __version__,
@@ -317,6 +312,6 @@ def _run(args: argparse.Namespace) -> int:
 
             write_text_atomic(args.json, text)
     if not records and (problems or not args.paths):
-        return 1
+        return 2  # nothing could be analysed: every input was refused (each problem printed above)
     return 0
 

@@ -420,40 +420,10 @@ def sr_comparison_rows(
 def predictions_from_analyses(analyses: Mapping[str, Any]) -> dict[str, list]:
     """The workspace's per-frame results (``InstanceAnalysis`` by SOPInstanceUID) as ``FramePrediction``
     lists, analysed frames only, so a report shows exactly what the window's AI review showed."""
-    import math
+    from fetalviewer.workspace.study_run import frame_predictions
 
-    from fetalviewer.model.planes import BRAIN_SUBPLANE_CLASSES, PLANE_CLASSES
-    from fetalviewer.model.results import FramePrediction
-
-    out: dict[str, list] = {}
-    for uid, analysis in analyses.items():
-        keys = tuple(analysis.plane_keys)
-        if set(keys) != set(PLANE_CLASSES):
-            continue  # results of another class set cannot be reported as FetalCLIP planes
-        brain_keys = tuple(analysis.brain_keys)
-        preds = []
-        for frame in (int(i) for i in analysis.done.nonzero()[0]):
-            row = analysis.plane_probs[frame]
-            probs = {k: min(1.0, max(0.0, float(row[keys.index(k)]))) for k in PLANE_CLASSES}
-            top = max(probs, key=probs.get)
-            brain = analysis.brain_probs[frame]
-            brain_probs = None
-            if set(brain_keys) == set(BRAIN_SUBPLANE_CLASSES) and not any(
-                math.isnan(float(v)) for v in brain
-            ):
-                brain_probs = {k: min(1.0, max(0.0, float(brain[brain_keys.index(k)])))
-                               for k in BRAIN_SUBPLANE_CLASSES}  # fmt: skip
-            ga = float(analysis.ga_days[frame])
-            ga_days = None if math.isnan(ga) else int(round(ga))
-            reason = None
-            if ga_days is None:
-                reason = analysis.ga_unavailable_reason or "no GA read-out for this frame (not a head frame)"
-            preds.append(
-                FramePrediction("workspace", frame, probs, top, probs[top], brain_probs, ga_days, reason)
-            )
-        if preds:
-            out[uid] = preds
-    return out
+    out = {uid: frame_predictions(analysis) for uid, analysis in analyses.items()}
+    return {uid: preds for uid, preds in out.items() if preds}
 
 
 def cached_analyses(

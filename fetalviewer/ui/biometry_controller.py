@@ -67,6 +67,15 @@ class HeadResult:
     confidence_0_1: float | None = None
     error: str | None = None
     seconds: float = 0.0
+    #: which segmentation ran: "fetalclip-seg-head" or "default-head" ("" when none ran)
+    source: str = ""
+
+    @property
+    def segmenter_text(self) -> str:
+        """The segmentation model that produced this result, in words for the status bar."""
+        if self.source == "fetalclip-seg-head":
+            return f"FetalCLIP seg head {self.model.split(':', 1)[-1].split(' ', 1)[0]}".strip()
+        return "default head model" if self.source else "no head model"
 
 
 def run_head_segmentation(request: HeadRequest) -> HeadResult:
@@ -89,7 +98,8 @@ def run_head_segmentation(request: HeadRequest) -> HeadResult:
         return HeadResult(**base, error=str(exc), seconds=time.perf_counter() - t0)
     fit = fit_head_mask(seg.mask, seg.crop_box)
     return HeadResult(**base, fit=fit, model=f"{seg.model_name} {seg.model_version}",
-                      confidence_0_1=seg.confidence_0_1, seconds=time.perf_counter() - t0)
+                      confidence_0_1=seg.confidence_0_1, seconds=time.perf_counter() - t0,
+                      source=getattr(seg, "source", "default-head"))
 
 
 _SEG_HEADS: dict[str, Any] = {}
@@ -217,7 +227,8 @@ class BiometryController(QObject):
             HeadResult(r.request_id, r.sop_instance_uid, r.frame_index, error=f"{type(exc).__name__}: {exc}")))
         self._worker = worker
         self._set_busy(True)
-        self.status.emit(f"Measuring the head on frame {index + 1} (default head model)…")
+        # which head runs (a FetalCLIP seg head or the default head model) is known when it is done
+        self.status.emit(f"Measuring the head on frame {index + 1}…")
         worker.start()
         return request.request_id
 
@@ -244,7 +255,7 @@ class BiometryController(QObject):
         elif result.fit.ellipse is None:
             contour = result.fit.contour_px.tolist() if len(result.fit.contour_px) else None
             self._heads[key] = _FrameHead(contour, f"no measurement: {result.fit.reason}", result.model)
-            self.status.emit(f"No head measurement: {result.fit.reason}")
+            self.status.emit(f"No head measurement ({result.segmenter_text}): {result.fit.reason}")
         else:
             self._heads[key] = _FrameHead(result.fit.contour_px.tolist(), None, result.model)
             self._store_head(loop, result)
@@ -270,7 +281,7 @@ class BiometryController(QObject):
         if not hc.is_calibrated:
             text += f" — no mm, no GA: {hc.uncalibrated_reason}"
         self.mc.put_many(new, remove_ids=replaced)
-        self.status.emit(f"Automatic head biometry: {text} ({result.seconds:.1f} s)")
+        self.status.emit(f"Automatic head biometry ({result.segmenter_text}): {text} ({result.seconds:.1f} s)")
 
     # -- automatic mode -------------------------------------------------------------------------
 

@@ -60,6 +60,7 @@ class MainWindow(QMainWindow):
         self.resize(1500, 920)
         self.instances: list = []
         self.current_loop = None
+        self.validate_dialog = None  # Help > Validate installation..., made on first use
         self._current_index: int | None = None
         self.weights_path: str | None = None  # --weights for this session (read by the workspace)
         self.persist_layout = False  # run_app turns it on: size and docks kept between sessions
@@ -179,6 +180,8 @@ class MainWindow(QMainWindow):
             self.actions[name].setCheckable(True)
         self.actions["open_sample"] = QAction("Open the bundled sample study", self)
         self.actions["open_sample"].triggered.connect(self.open_sample)
+        self.actions["validate"] = QAction("Validate installation...", self)
+        self.actions["validate"].triggered.connect(self.show_validate_dialog)
 
     def _build_menus_and_toolbar(self) -> None:
         a = self.actions
@@ -204,6 +207,7 @@ class MainWindow(QMainWindow):
             measure_menu.addAction(a[name])
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(a["help"])
+        help_menu.addAction(a["validate"])
 
         bar = self.addToolBar("Main")
         bar.setObjectName("main_toolbar")
@@ -484,6 +488,15 @@ class MainWindow(QMainWindow):
         self.problems.add_problem(str(report_path), f"unexpected error: {summary} (report: {report_path})")
         self.problems_dock.show()
         self.statusBar().showMessage(f"Unexpected error — report written to {report_path}", 15000)
+
+    def show_validate_dialog(self) -> None:
+        """Help > Validate installation...: the site acceptance test (one dialog, kept while open)."""
+        from fetalviewer.ui.validate_dialog import ValidateDialog
+
+        if self.validate_dialog is None:
+            self.validate_dialog = ValidateDialog(self)
+        self.validate_dialog.show()
+        self.validate_dialog.raise_()
 
     def ask_window_level(self) -> None:
         """W: numeric window/level for a grayscale frame (colour frames are shown as stored)."""
