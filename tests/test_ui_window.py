@@ -87,7 +87,8 @@ def test_open_play_step_and_speed(qtbot, window):
     assert window.player.index == 1
     qtbot.keyClick(window, Qt.Key_End)
     assert window.player.index == 119
-    assert "Frame 120/120" in window.controls.position_label.text()
+    assert "Frame 120 of 120" in window.controls.position_label.text()  # 1-based, as people count
+    assert window.canvas.overlay_top_right.text().startswith("Frame 120 of 120")
     expected_ms = loop.timing.timestamps_ms[119]
     assert f"{expected_ms:.1f} ms" in window.controls.position_label.text()
     qtbot.keyClick(window, Qt.Key_Home)

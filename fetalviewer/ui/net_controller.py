@@ -12,7 +12,7 @@ import logging
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QSplitter
+from PySide6.QtWidgets import QMenu, QSplitter
 
 from fetalviewer.ui.net_task import NetTask
 from fetalviewer.ui.study_list import StudyListPanel
@@ -52,7 +52,10 @@ class NetworkController(QObject):
 
     # -- menu --------------------------------------------------------------------------------------
     def _build_menu(self) -> None:
-        menu = self.window.menuBar().addMenu("&Network")
+        window = self.window
+        menu = QMenu("&Network", window)
+        window.menuBar().insertMenu(window.menus["help"].menuAction(), menu)
+        window.menus["network"] = menu
         self.actions: dict[str, QAction] = {}
         for key, text, slot, shortcut in (
             ("study_list", "&Study list", self.show_study_list, "Ctrl+L"),
@@ -64,13 +67,14 @@ class NetworkController(QObject):
                 action.setShortcut(shortcut)
             action.triggered.connect(slot)
             menu.addAction(action)
-            self.actions[key] = action
+            window.addAction(action)  # the shortcut works anywhere in the window
+            self.actions[key] = window.actions[f"network_{key}"] = action
         menu.addSeparator()
         receive = QAction("&Receive in the background (Storage SCP)", self.window)
         receive.setCheckable(True)
         receive.toggled.connect(self.set_receiving)
         menu.addAction(receive)
-        self.actions["receive"] = receive
+        self.actions["receive"] = window.actions["network_receive"] = receive
 
     # -- study list --------------------------------------------------------------------------------
     def refresh(self) -> None:
