@@ -397,3 +397,42 @@ def test_cancel_keeps_the_cache_and_a_rerun_continues(tmp_path, tiny_weights):  
     first = [p for p in seen if p.stage == "zero-shot planes"][0]
     assert first.done == 4 and first.total == 8  # continued from the cache
     assert outcome.result.summary["n_images"] == 8 and outcome.pdf_path.is_file()
+
+
+def test_validate_hc_also_runs_an_installed_fetalclip_seg_head(tmp_path, tiny_weights, one_torch_thread):  # noqa: F811
+    from fetalviewer.model.heads.training import TrainOptions, train_head
+    from fetalviewer.paths import user_dirs
+    from fetalviewer.validate import modelrun
+    from tests.helpers import write_png
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:90, 0:120]
+    for i in range(6):
+        mask = (((xx - 60 - 5 * i) / 25) ** 2 + ((yy - 45) / 15) ** 2 <= 1).astype(np.uint8)
+        image = np.clip(rng.normal(40, 15, mask.shape) + 160 * mask, 0, 255).astype(np.uint8)
+        write_png(tmp_path / "seg" / "images" / f"im{i}.png", image)
+        write_png(tmp_path / "seg" / "masks" / f"im{i}.png", mask * 255)
+    engine = modelrun.open_engine("auto", str(tiny_weights), str(TINY_CONFIG), "cpu")
+    head = user_dirs().heads_dir / "head.fvhead.safetensors"
+    train_head("seg", tmp_path / "seg", engine.loaded, head, tmp_path / "work",
+               TrainOptions(epochs=1, batch=3, feature_size=4))  # fmt: skip
+    names = _hc18_images(2)
+    root = tmp_path / "HC18"
+    (root / "training_set").mkdir(parents=True)
+    truth = {r["filename"]: r for r in csv.DictReader(open(HC18 / "pixel_size_and_hc.csv"))}
+    with open(root / "training_set_pixel_size_and_HC.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["filename", "pixel size(mm)", "head circumference (mm)"])
+        for n in names:
+            for f in (n, n.replace(".png", "_Annotation.png")):
+                (root / "training_set" / f).write_bytes((HC18 / "images" / f).read_bytes())
+            w.writerow([n, truth[n]["pixel size(mm)"], truth[n]["head circumference (mm)"]])
+    out = tmp_path / "out"
+    assert main(["validate", "hc", "--hc18", str(root), "--out", str(out), "--weights", str(tiny_weights),
+                 "--config", str(TINY_CONFIG), "--device", "cpu"]) == 0  # fmt: skip
+    report = json.loads((out / "acceptance-hc.json").read_text())
+    seg = report["details"]["fetalclip_seg_head"]
+    assert seg["n_images"] == 2 and seg["n_measured"] + seg["refused"] == 2
+    assert report["model"]["fetalclip_seg_head"]["head_sha256"]
+    assert any(f["name"].startswith("FetalCLIP seg head: mean Dice") for f in report["figures"])
+    assert (out / "cache").is_dir() and len(list((out / "cache").glob("hc-fetalclip-seg-*.jsonl"))) == 1
