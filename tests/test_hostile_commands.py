@@ -16,7 +16,8 @@ from fetalviewer.dicom.deid import DeidOptions, find_identifier_leaks, identifie
 from fetalviewer.errors import FetalViewerError
 from fetalviewer.report.sr import ObGynSR
 from tests.dicom_reference import data_file
-from tests.model_fixtures import tiny_config, tiny_state, tiny_weights  # noqa: F401 - fixtures
+
+pytest_plugins = ["tests.model_fixtures"]
 
 SOURCE = "examples_ybr_color.dcm"  # 30 JPEG frames of 240 x 320, one 2D region
 
@@ -64,7 +65,7 @@ def test_header_lie_through_every_command(
     name,
     change,
     frames,
-    problem,  # noqa: F811
+    problem,
 ):
     path, identifiers = _write(tmp_path, f"{name}.dcm", change)
     expected = 0 if frames else 2

@@ -15,7 +15,8 @@ import pytest
 
 from tests.fuzz.harness import Harness
 from tests.fuzz.mutate import MUTATIONS, QUICK_SEEDS, SEEDS, mutant
-from tests.model_fixtures import tiny_config, tiny_state, tiny_weights  # noqa: F401 - fixtures
+
+pytest_plugins = ["tests.model_fixtures"]
 
 #: (seed, first 16 hex digits of the mutant's sha256, what it once did).
 REGRESSIONS: tuple[tuple[int, str, str], ...] = (
@@ -83,7 +84,7 @@ def test_seeded_run(harness):
     assert time.monotonic() - start < 120
 
 
-def test_seeded_run_slow_commands(tmp_path, tiny_weights, tiny_config, one_torch_thread):  # noqa: F811
+def test_seeded_run_slow_commands(tmp_path, tiny_weights, tiny_config, one_torch_thread):
     """analyze (tiny random-weight model) and report on a few mutants and the slow regressions."""
     harness = Harness(tmp_path / "runs", tiny_weights, tiny_config)
     failures = []
