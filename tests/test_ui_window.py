@@ -56,7 +56,9 @@ def tissue_region(loop):
 
 
 def test_welcome_panel_offers_the_sample(window):
-    assert window.stack.currentWidget() is window.welcome
+    # the start page: the welcome actions beside the study list
+    assert window.stack.currentWidget() is window.network.start_page
+    assert window.welcome.parent() is window.network.start_page
     has_sample = sample_study_dir().is_dir() and any(sample_study_dir().rglob("*.dcm"))
     assert window.welcome.sample_button.isEnabled() == has_sample
 

@@ -139,6 +139,10 @@ class ExportDialog(QDialog):
         self.result_view.setReadOnly(True)
         self.result_view.setPlaceholderText("The written files are listed here.")
         layout.addWidget(self.result_view, 1)
+        from fetalviewer.ui.send_status import SendToPacsBox  # C-STORE / STOW-RS of the exported files
+
+        self.send_box = SendToPacsBox(lambda: controller.last_result.files if controller.last_result else [])
+        layout.addWidget(self.send_box)
 
         buttons = QWidget()
         bl = QHBoxLayout(buttons)

@@ -40,6 +40,7 @@ from fetalviewer.ui.loader import LoadOutcome, StudyLoader
 from fetalviewer.ui.measurement_controller import MeasurementController
 from fetalviewer.ui.measurement_panel import MeasurementPanel
 from fetalviewer.ui.metadata_panel import MetadataPanel, format_person_name
+from fetalviewer.ui.net_controller import NetworkController
 from fetalviewer.ui.player import CinePlayer
 from fetalviewer.ui.problems_panel import ProblemsPanel
 from fetalviewer.ui.shortcuts import SHORTCUTS, ShortcutHelpDialog
@@ -114,6 +115,7 @@ class MainWindow(QMainWindow):
         self.biometry = self._build_biometry()  # automatic head biometry
         self.sr_panel = self._build_sr_panel()  # SR tab: a structured report beside the app's values
         self.exporter = self._build_export()  # File > Export…
+        self.network = NetworkController(self)  # study list on the start page, Network menu, receiving
         self._shut_down = False
         app = QApplication.instance()
         if app is not None:
@@ -674,6 +676,7 @@ class MainWindow(QMainWindow):
         self.exporter.shutdown()
         self.player.clear()
         self.fetcher.shutdown()
+        self.network.shutdown()
         for loop in self.instances:
             loop.close()
 
