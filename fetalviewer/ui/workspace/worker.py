@@ -81,7 +81,9 @@ class ModelWorker(QObject):
     def _new_service(self):
         from fetalviewer.model.service import InferenceService
 
-        return InferenceService(self._weights_path, self._config_path, device="auto", model=self._model)
+        return InferenceService(
+            self._weights_path, self._config_path, device="auto", model=self._model, interactive=True
+        )
 
     @property
     def model(self) -> str:
