@@ -113,7 +113,7 @@ class ModelWorker(QObject):
                 from fetalviewer.workspace.fetalclip_backend import FetalClipBackend
 
                 engine = self.service.engine
-                self.backend = FetalClipBackend(engine.loaded, engine)
+                self.backend = FetalClipBackend(engine.loaded, engine, defer_uncached_ga=True)
             except Exception as exc:  # noqa: BLE001 - shown to the user, never crashes the window
                 self.model_failed.emit(str(exc))
                 return
