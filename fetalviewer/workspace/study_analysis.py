@@ -281,7 +281,7 @@ class StudyAnalysis:
                     self._save_all()
                     progress("cancelled", target, "analysis cancelled")
                     return
-                if self._ga_pending(target):
+                if self._ga_pending(target).size:
                     progress(
                         "GA", target, f"GA: encoding the GA prompts for {target.label or 'this instance'}"
                     )
