@@ -73,8 +73,12 @@ def run_analyze(cine: str, model: str, weights: Path, step: int, extra: list[str
     out = Path(tempfile.mkdtemp(prefix="fv-bench-json-")) / "analyze.json"
     argv = ["analyze", cine, "--model", model, "--weights", str(weights), "--device", "cpu"]
     argv += ["--step", str(step), "--json", str(out), *extra]
+    import contextlib
+    import io
+
     load0, cpu0, t0 = os.getloadavg()[0], cpu_seconds(), time.perf_counter()
-    rc = cli_main(argv)
+    with contextlib.redirect_stdout(io.StringIO()):  # the per-frame lines (the JSON file has them)
+        rc = cli_main(argv)
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
     if rc != 0:
         raise SystemExit(f"analyze exited {rc} for {model}")
