@@ -45,6 +45,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train_head",
     "self_test",
     "studies",
+    "nodes",
+    "query",
+    "retrieve",
+    "receive",
+    "send",
     "validate",
 )
 

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SYSTEM_PACKAGES=(xvfb dcmtk dicom3tools poppler-utils libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0
-                 libfontconfig1 libdbus-1-3 libglib2.0-0)
+                 libfontconfig1 libdbus-1-3 libglib2.0-0 orthanc orthanc-dicomweb orthanc-gdcm)
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   missing=()
   for pkg in "${SYSTEM_PACKAGES[@]}"; do
@@ -14,6 +14,11 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   if [ "${#missing[@]}" -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  # The network tests start their own Orthanc (temporary config, free loopback ports); the package's
+  # system service is neither needed nor wanted.
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet orthanc 2>/dev/null; then
+    systemctl disable --now orthanc >/dev/null 2>&1 || true
   fi
 else
   echo "note: not root or no apt-get; system packages (${SYSTEM_PACKAGES[*]}) must already be installed" >&2

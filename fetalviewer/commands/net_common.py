@@ -29,3 +29,17 @@ def write_json(out: str, data: Any) -> None:
             sys.stdout.flush()
     else:
         write_text_atomic(out, text)
+
+
+def node_and_local(name: str, aet: str | None = None, port: int | None = None):
+    """(the configured node called ``name``, the local AE from the settings with overrides); an unknown
+    node is a :class:`~fetalviewer.errors.UsageError` listing the configured names."""
+    from fetalviewer.errors import UsageError
+    from fetalviewer.net.nodes import NodeStore, local_ae_from_settings
+
+    try:
+        node = NodeStore().get(name)
+        local = local_ae_from_settings().with_overrides(aet=aet, port=port)
+    except (KeyError, ValueError) as exc:
+        raise UsageError(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from exc
+    return node, local

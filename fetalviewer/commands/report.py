@@ -5,6 +5,7 @@ are given."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 
@@ -62,6 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--sign-off", metavar="NAME", help="sign the exam record as NAME (cleared by any later change)"
+    )
+    parser.add_argument(
+        "--send",
+        metavar="NODE",
+        help="send the DICOM outputs (SR, secondary captures, de-identified copies) and the PDF as "
+        "Encapsulated PDF to this node (C-STORE or STOW-RS); exit 1 when a file is refused",
     )
     parser.add_argument(
         "--no-cache",
@@ -403,4 +410,26 @@ def run(args: argparse.Namespace) -> int:
     _say(
         f"{len(result.files)} file(s) in {time.perf_counter() - start:.1f} s; every file read back and checked"
     )
+    _mark_study(chosen, "reported")
+    if args.send:
+        return _send_outputs(args.send, result.files, None if args.deidentify else instances[0].dataset(), chosen)
     return 0
+
+
+def _mark_study(study_uid: str, status: str) -> None:
+    """Record the study's workflow status in the local study database (when it is listed there)."""
+    from fetalviewer.studydb import open_study_db
+
+    with open_study_db() as db, contextlib.suppress(KeyError):
+        db.set_status(study_uid, status)
+
+
+def _send_outputs(node: str, files, reference, study_uid: str) -> int:
+    from fetalviewer.commands.send import send_and_report
+    from fetalviewer.report.encapsulated_pdf import dicom_outbox
+
+    outbox = dicom_outbox(files, reference)
+    code = send_and_report(node, outbox)
+    if code == 0:
+        _mark_study(study_uid, "sent")
+    return code

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fetalviewer.commands.net_common import err, say, write_json
+from fetalviewer.commands.options import add_json_option
 
 NAME = "studies"
 HELP = "list the local study database (received, retrieved and opened studies); --add indexes folders in place"
@@ -12,7 +13,7 @@ HELP = "list the local study database (received, retrieved and opened studies); 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patient-id", metavar="ID", help="only the studies of this patient ID")
-    parser.add_argument("--json", metavar="OUT", help="write the records as JSON to OUT ('-' for stdout)")
+    add_json_option(parser)
     parser.add_argument("--add", nargs="+", metavar="PATH", help="index these files/folders in place first")
     parser.add_argument(
         "--set-status", nargs=2, metavar=("STUDY_UID", "STATUS"), help="set a study's status first"

@@ -219,7 +219,7 @@ class StudyDB:
         """Index files and folders (walked recursively, ``DICOMDIR`` skipped) in place, one transaction
         per file; non-DICOM files are counted as skipped with a problem line each."""
         result = IndexResult()
-        for file_path in _walk(paths):
+        for file_path in walk_files(paths):
             try:
                 uid = self.index_file(file_path, source, in_archive)
             except ValueError as exc:
@@ -320,7 +320,7 @@ class StudyDB:
         )  # fmt: skip
 
 
-def _walk(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
+def walk_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
     for item in paths:
         item = Path(item)
         if item.is_dir():

@@ -1,0 +1,123 @@
+"""Sending files to a node: C-STORE (PS3.4 B.2; one presentation context per SOP class and transfer
+syntax the files really have, so nothing is transcoded) or STOW-RS (PS3.18 10.5). Every file gets its own
+status; a refused file is reported, never dropped silently."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from fetalviewer.errors import NodeError
+from fetalviewer.net.audit import audit
+from fetalviewer.net.nodes import LocalAE, Node
+
+
+@dataclass(frozen=True)
+class SendStatus:
+    """What happened to one file: ``ok`` False carries the reason."""
+
+    path: str
+    sop_instance_uid: str
+    ok: bool
+    detail: str
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "sop_instance_uid": self.sop_instance_uid, "ok": self.ok, "detail": self.detail}
+
+
+def send_files(node: Node, local: LocalAE, paths: Sequence[str | Path], via: str | None = None,
+               progress: Callable[[SendStatus], None] | None = None,
+               cancel: threading.Event | None = None) -> list[SendStatus]:  # fmt: skip
+    """Send every DICOM file under ``paths``; raises :class:`NodeError` only when the node cannot be
+    reached at all (then nothing was sent)."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    from fetalviewer.studydb.db import walk_files
+
+    via = via or ("dimse" if node.has_dimse else "stow")
+    cancel = cancel or threading.Event()
+    statuses: list[SendStatus] = []
+    readable = []
+    for path in walk_files(paths):
+        try:
+            ds = pydicom.dcmread(path)
+            if "SOPClassUID" not in ds or "SOPInstanceUID" not in ds:
+                raise ValueError("no SOP class/instance UID")
+            readable.append((path, ds))
+        except (InvalidDicomError, OSError, ValueError, EOFError, TypeError, KeyError) as exc:
+            statuses.append(_report(SendStatus(str(path), "", False, f"not sent: not readable as DICOM ({exc})"),
+                                    progress))  # fmt: skip
+    if not readable and not statuses:
+        raise ValueError(f"no file found in {', '.join(map(str, paths))}")
+    if readable:
+        sender = _c_store if via == "dimse" else _stow
+        statuses += sender(node, local, readable, progress, cancel)
+    for study in sorted({str(ds.get("StudyInstanceUID", "-")) for _, ds in readable}):
+        sent = sum(1 for s in statuses if s.ok)
+        audit(f"send-{via}", node.name, study, outcome="ok" if all(s.ok for s in statuses) else "partial",
+              sent=sent, failed=len(statuses) - sent)  # fmt: skip
+    return statuses
+
+
+def _report(status: SendStatus, progress) -> SendStatus:
+    if progress is not None:
+        progress(status)
+    return status
+
+
+def _c_store(node, local, items, progress, cancel) -> list[SendStatus]:
+    from fetalviewer.net.contexts import requested_contexts
+    from fetalviewer.net.dimse import associate, status_text
+
+    out = []
+    pairs = list(dict.fromkeys((str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for _, ds in items))
+    for start in range(0, len(pairs), 128):
+        chunk = set(pairs[start : start + 128])
+        todo = [(p, ds) for p, ds in items if (str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) in chunk]
+        with associate(node, local, requested_contexts(list(chunk))) as assoc:
+            accepted = {(cx.abstract_syntax, cx.transfer_syntax[0]) for cx in assoc.accepted_contexts}
+            for path, ds in todo:
+                uid, pair = str(ds.SOPInstanceUID), (str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID))
+                if cancel.is_set():
+                    out.append(_report(SendStatus(str(path), uid, False, "not sent: cancelled"), progress))
+                    continue
+                if pair not in accepted:
+                    why = f"not sent: {node.name} does not accept this SOP class in transfer syntax {pair[1]}"
+                    out.append(_report(SendStatus(str(path), uid, False, why + " (not transcoded)"), progress))
+                    continue
+                status = assoc.send_c_store(ds)
+                code = None if status is None else status.get("Status")
+                ok = code is not None and (code == 0 or code in (0xB000, 0xB007, 0xB006))
+                detail = f"stored ({status_text(status)})" if ok else f"refused: status {status_text(status)}"
+                out.append(_report(SendStatus(str(path), uid, ok, detail), progress))
+    return out
+
+
+def _stow(node, local, items, progress, cancel) -> list[SendStatus]:
+    from fetalviewer.net.dicomweb import client, node_errors
+
+    web = client(node)
+    out = []
+    for path, ds in items:
+        uid = str(ds.SOPInstanceUID)
+        if cancel.is_set():
+            out.append(_report(SendStatus(str(path), uid, False, "not sent: cancelled"), progress))
+            continue
+        try:
+            with node_errors(node, "STOW-RS"):
+                reply = web.store_instances([ds])
+        except NodeError as exc:
+            if not out:  # the first file could not be sent at all: the node is down or refuses
+                raise
+            out.append(_report(SendStatus(str(path), uid, False, f"refused: {exc}"), progress))
+            continue
+        failed = reply.get("FailedSOPSequence", []) if reply is not None else []
+        if failed:
+            reason = failed[0].get("FailureReason", "?")
+            out.append(_report(SendStatus(str(path), uid, False, f"refused: failure reason {reason}"), progress))
+        else:
+            out.append(_report(SendStatus(str(path), uid, True, "stored (STOW-RS)"), progress))
+    return out
