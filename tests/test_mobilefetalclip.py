@@ -12,8 +12,8 @@ from PIL import Image
 
 from fetalviewer.errors import WeightsMismatch
 from fetalviewer.paths import resources_dir
-
-pytest_plugins = ["tests.model_fixtures", "tests.mobile_fixtures"]
+from tests.mobile_fixtures import tiny_mobile_state, tiny_mobile_weights  # noqa: F401 (fixtures)
+from tests.model_fixtures import tiny_state, tiny_weights  # noqa: F401 (fixtures)
 
 
 @pytest.fixture(autouse=True)
@@ -22,11 +22,10 @@ def _one_thread(one_torch_thread):
 
 
 @pytest.fixture(scope="module")
-def mobile_engine(tiny_mobile_weights):
-    from mobile_fixtures import TINY_MOBILE_CONFIG
-
+def mobile_engine(tiny_mobile_weights):  # noqa: F811
     from fetalviewer.model.engine import FetalClipEngine
     from fetalviewer.model.selection import load_model
+    from tests.mobile_fixtures import TINY_MOBILE_CONFIG
 
     loaded = load_model("mobilefetalclip", tiny_mobile_weights, TINY_MOBILE_CONFIG, device="cpu")
     return FetalClipEngine(loaded)
@@ -39,7 +38,8 @@ class Reference:
     def __init__(self, state) -> None:
         import open_clip
         import torch
-        from mobile_fixtures import TINY_MOBILE_CONFIG
+
+        from tests.mobile_fixtures import TINY_MOBILE_CONFIG
 
         cfg = json.loads(TINY_MOBILE_CONFIG.read_text())
         pp = cfg.pop("preprocess_cfg")
@@ -101,7 +101,7 @@ class Reference:
 
 
 @pytest.fixture(scope="module")
-def reference(tiny_mobile_state):
+def reference(tiny_mobile_state):  # noqa: F811
     return Reference(tiny_mobile_state)
 
 
@@ -126,13 +126,13 @@ def _compare(prediction, reference, img, width, height, pixel_mm, engine):
 
 
 # ------------------------------------------------------------------------------------------------ tests
-def test_authors_checkpoint_loads_strictly_through_timms_filter(tiny_mobile_weights, tiny_mobile_state,
+def test_authors_checkpoint_loads_strictly_through_timms_filter(tiny_mobile_weights, tiny_mobile_state,  # noqa: F811
                                                                 monkeypatch):  # fmt: skip
     import timm.models.fastvit as fastvit
     import torch
-    from mobile_fixtures import TINY_MOBILE_CONFIG
 
     from fetalviewer.model.loader import load_checkpoint
+    from tests.mobile_fixtures import TINY_MOBILE_CONFIG
 
     raw = torch.load(tiny_mobile_weights, weights_only=True)
     assert "visual.trunk.patch_embed.0.rbr_conv.0.conv.weight" in raw["state_dict"]
@@ -150,10 +150,9 @@ def test_authors_checkpoint_loads_strictly_through_timms_filter(tiny_mobile_weig
 
 
 @pytest.mark.parametrize("drop", ["visual.trunk.conv_exp.se.reduce.weight", "visual.trunk.network.7.1.layer_scale_2"])
-def test_missing_image_tower_tensor_is_refused_by_name(tmp_path, tiny_mobile_state, drop):
-    from mobile_fixtures import TINY_MOBILE_CONFIG, save_authors_format, to_mobileclip_names
-
+def test_missing_image_tower_tensor_is_refused_by_name(tmp_path, tiny_mobile_state, drop):  # noqa: F811
     from fetalviewer.model.loader import load_checkpoint
+    from tests.mobile_fixtures import TINY_MOBILE_CONFIG, save_authors_format, to_mobileclip_names
 
     apple = to_mobileclip_names(tiny_mobile_state)
     assert drop in apple
@@ -165,11 +164,11 @@ def test_missing_image_tower_tensor_is_refused_by_name(tmp_path, tiny_mobile_sta
         load_checkpoint(path, TINY_MOBILE_CONFIG)
 
 
-def test_unexpected_image_tower_tensor_is_refused_by_name(tmp_path, tiny_mobile_state):
+def test_unexpected_image_tower_tensor_is_refused_by_name(tmp_path, tiny_mobile_state):  # noqa: F811
     import torch
-    from mobile_fixtures import TINY_MOBILE_CONFIG, save_authors_format, to_mobileclip_names
 
     from fetalviewer.model.loader import load_checkpoint
+    from tests.mobile_fixtures import TINY_MOBILE_CONFIG, save_authors_format, to_mobileclip_names
 
     apple = to_mobileclip_names(tiny_mobile_state)
     apple["visual.trunk.conv_exp.extra_scale"] = torch.ones(3)
@@ -197,11 +196,10 @@ def test_png_matches_the_reference(mobile_engine, reference, tmp_path):
 
 
 def test_calibrated_dicom_matches_the_reference(mobile_engine, reference, tmp_path):
-    from model_fixtures import write_us_dicom
-
     from fetalviewer.dicom import open_instance
     from fetalviewer.model.engine import AnalyzeOptions
     from fetalviewer.model.inputs import frame_inputs_from_cine
+    from tests.model_fixtures import write_us_dicom
 
     frames = np.stack([_head_like(70, 100, seed=s) for s in (2, 3)])
     path = write_us_dicom(tmp_path / "cine.dcm", frames, region_box=(10, 8, 89, 61), delta_cm=(0.031, 0.031))
@@ -216,12 +214,11 @@ def test_calibrated_dicom_matches_the_reference(mobile_engine, reference, tmp_pa
         _compare(pred, reference, reference.image(Image.fromarray(crop)), 80, 54, 0.31, mobile_engine)
 
 
-def test_checkpoints_are_recognised_from_their_tensors(tiny_weights, tiny_mobile_weights, capsys):
-    from mobile_fixtures import TINY_MOBILE_CONFIG
-    from model_fixtures import TINY_CONFIG
-
+def test_checkpoints_are_recognised_from_their_tensors(tiny_weights, tiny_mobile_weights, capsys):  # noqa: F811
     from fetalviewer.cli import main
     from fetalviewer.model.weights import recognise_file, weights_status
+    from tests.mobile_fixtures import TINY_MOBILE_CONFIG
+    from tests.model_fixtures import TINY_CONFIG
 
     fam, text = recognise_file(tiny_weights)
     assert fam.key == "fetalclip" and text.startswith("FetalCLIP (ViT")
@@ -238,7 +235,7 @@ def test_checkpoints_are_recognised_from_their_tensors(tiny_weights, tiny_mobile
     assert "FetalCLIP (ViT" in out and "MobileFetalCLIP (FastViT MCi0" in out
 
 
-def test_auto_choice(tiny_weights, tiny_mobile_weights, monkeypatch):
+def test_auto_choice(tiny_weights, tiny_mobile_weights, monkeypatch):  # noqa: F811
     from fetalviewer.errors import WeightsNotFound
     from fetalviewer.model import weights
     from fetalviewer.model.selection import select_model
@@ -261,12 +258,12 @@ def test_auto_choice(tiny_weights, tiny_mobile_weights, monkeypatch):
         select_model("clip")
 
 
-def test_a_config_preprocess_cfg_decides_the_preprocessing(tmp_path, tiny_weights):
+def test_a_config_preprocess_cfg_decides_the_preprocessing(tmp_path, tiny_weights):  # noqa: F811
     import torch
-    from model_fixtures import TINY_CONFIG
     from torchvision import transforms as T
 
     from fetalviewer.model.selection import load_model
+    from tests.model_fixtures import TINY_CONFIG
 
     cfg = json.loads(TINY_CONFIG.read_text())
     cfg["preprocess_cfg"] = {"size": 224, "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3],

@@ -45,7 +45,7 @@ def install_workspace(window, service=None) -> WorkspaceController:
     else:  # pragma: no cover - the window always has the controls in a layout
         window.addDockWidget(Qt.BottomDockWidgetArea, QDockWidget("Plane timeline", window))
 
-    dock = QDockWidget("AI review (FetalCLIP)", window)
+    dock = QDockWidget("AI review", window)
     dock.setObjectName("ai_review")
     dock.setWidget(view.panel)
     dock.setFeatures(
