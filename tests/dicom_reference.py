@@ -150,3 +150,35 @@ def synthetic_cine(
     ds.PixelRepresentation = 0
     ds.PixelData = pixels.tobytes()
     return ds, pixels
+
+
+def decode_frames_uint8(ds, path="") -> tuple[np.ndarray, str]:
+    """All frames as uint8, (n, rows, cols) gray or (n, rows, cols, 3) RGB, and the photometric name,
+    decoded whole by pydicom alone: an independent reference for small, trusted test files."""
+    from pydicom.pixels import apply_color_lut
+
+    try:
+        arr = ds.pixel_array
+    except Exception as exc:  # decoder missing, truncated data, ...
+        raise AssertionError(f"{path}: pixel data cannot be decoded ({exc})") from exc
+    photometric = str(ds.PhotometricInterpretation).strip()
+    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    samples = int(ds.SamplesPerPixel)
+    if photometric == "PALETTE COLOR":
+        rgb = apply_color_lut(arr, ds)
+        if rgb.dtype != np.uint8:
+            rgb = (rgb >> 8) if int(rgb.max(initial=0)) > 255 else rgb
+        arr, photometric = rgb.astype(np.uint8), "RGB"
+    elif samples == 3:
+        photometric = "RGB"  # pydicom converts YBR_* to RGB when decoding
+    else:
+        bits = int(ds.get("BitsStored", 8))
+        if arr.dtype != np.uint8:
+            arr = np.clip(arr.astype(np.float64) / max(1, (1 << bits) - 1) * 255.0, 0, 255).astype(np.uint8)
+        if photometric == "MONOCHROME1":
+            arr = 255 - arr
+        photometric = "MONOCHROME2"
+    per_frame_ndim = 3 if photometric == "RGB" else 2
+    if n_frames == 1 and arr.ndim == per_frame_ndim:
+        arr = arr[np.newaxis]
+    return np.ascontiguousarray(arr, dtype=np.uint8), photometric

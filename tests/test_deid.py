@@ -16,13 +16,13 @@ from fetalviewer.dicom import open_instance
 from fetalviewer.dicom.deid import (
     DeidOptions,
     UidMap,
-    decode_frames_uint8,
     deidentify_dataset,
     deidentify_files,
     find_identifier_leaks,
     identifier_strings,
 )
 from fetalviewer.errors import ExportError
+from tests.dicom_reference import decode_frames_uint8
 
 OB = get_testdata_file("OBXXXX1A.dcm")
 OB_RLE = get_testdata_file("OBXXXX1A_rle.dcm")
@@ -82,16 +82,16 @@ def test_uids_consistent_and_dates_shifted(tmp_path):
 
 
 def test_leak_fails_export_and_leaves_nothing(tmp_path, monkeypatch):
-    import fetalviewer.dicom.deid.export as deid_export
+    import fetalviewer.dicom.deid.profile as deid_profile
 
-    real = deid_export.deidentify_dataset
+    real = deid_profile.deidentify_header
 
-    def leaky(ds, options, uid_map, path=""):
-        out = real(ds, options, uid_map, path)
+    def leaky(ds, options, uid_map, has_pixels):
+        out = real(ds, options, uid_map, has_pixels)
         out.ManufacturerModelName = str(ds.PatientID)  # a bug that would leak the ID
         return out
 
-    monkeypatch.setattr(deid_export, "deidentify_dataset", leaky)
+    monkeypatch.setattr(deid_profile, "deidentify_header", leaky)
     out_dir = tmp_path / "out"
     with pytest.raises(ExportError, match=r"DEID_0001\.dcm.*11-05-25-142825"):
         deidentify_files([OB, OB_RLE], out_dir, DeidOptions())

@@ -44,7 +44,7 @@ def test_info_table_and_problems(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "0.2623 x 0.2623 mm/px" in out and "PALETTE COLOR" in out
     assert "Problems (1)" in out and str(bad) in out
-    assert main(["info", str(bad)]) == 1  # nothing opened
+    assert main(["info", str(bad)]) == 2  # nothing opened: refused with the reason
 
 
 def test_frame_writes_displayed_frame(tmp_path, capsys):

@@ -232,3 +232,61 @@ def test_report_send_deidentified_pdf_and_sr(pacs, tmp_path, capsys):
     assert pacs.find_instance(str(held.SOPInstanceUID)) is not None
     with open_study_db() as db:
         assert db.get_study(str(pydicom.dcmread(ob, stop_before_pixels=True).StudyInstanceUID)).status == "sent"
+
+
+@pytest.mark.qt_log_ignore("propagateSizeHints")  # the offscreen platform, on show()
+def test_window_study_list_query_retrieve_send_and_echo(pacs, qtbot, tmp_path):
+    from fetalviewer.ui.app import ensure_application
+    from fetalviewer.ui.main_window import MainWindow
+    from fetalviewer.ui.node_settings import NodeSettingsDialog
+    from fetalviewer.ui.query_dialog import QueryDialog
+    from fetalviewer.ui.send_status import SendToPacsBox
+
+    ensure_application()
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    study_list = win.network.study_list
+    assert study_list.proxy.rowCount() == 0
+    # query the node and retrieve one study with progress
+    dialog = QueryDialog(win)
+    qtbot.addWidget(dialog)
+    dialog.node_combo.setCurrentText("PACS")
+    dialog.id_edit.setText("MANY")
+    dialog.search()
+    qtbot.waitUntil(lambda: dialog.results.topLevelItemCount() == 1, timeout=20000)
+    dialog.results.topLevelItem(0).setSelected(True)
+    steps = []
+    dialog._on_retrieve_progress = lambda counts: steps.append(counts)  # noqa: SLF001 - count progress
+    with qtbot.waitSignal(dialog.retrieved, timeout=30000) as got:
+        dialog.retrieve_selected()
+    assert got.args[0].stored == 6 and not got.args[0].cancelled and "6 instance(s) stored" in dialog.message.text()
+    win.network.refresh()
+    assert study_list.proxy.rowCount() == 1 and study_list.study_uid_at(0) == MANY_STUDY
+    study_list.filter_edit.setText("no such patient")
+    assert study_list.proxy.rowCount() == 0
+    study_list.filter_edit.setText("many")
+    assert study_list.proxy.rowCount() == 1
+    # double-click opens the study from the archive
+    with qtbot.waitSignal(win.study_loaded, timeout=30000):
+        study_list.open_requested.emit(MANY_STUDY)
+    assert len(win.instances) == 6
+    # send to PACS with one status per file (a PDF goes as Encapsulated PDF)
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n1 0 obj<< /Type /Catalog >>endobj\ntrailer<< /Root 1 0 R >>\n%%EOF\n")
+    files = [*write_tiny(tmp_path / "send", 1, patient_id="SENT"), pdf]
+    box = SendToPacsBox(lambda: files)
+    qtbot.addWidget(box)
+    box.node_combo.setCurrentText("PACS")
+    with qtbot.waitSignal(box.sent, timeout=30000) as sent:
+        box.send()
+    assert [s.ok for s in sent.args[0]] == [True, True] and box.table.rowCount() == 2
+    assert "2 of 2 file(s) stored on PACS" in box.summary.text()
+    # node settings: echo from the form
+    nodes = NodeSettingsDialog(win)
+    qtbot.addWidget(nodes)
+    nodes.reload(select="PACS")
+    assert nodes.aet_edit.text() == ORTHANC_AET
+    nodes.echo_node()
+    qtbot.waitUntil(lambda: "DIMSE OK" in nodes.message.text(), timeout=20000)
+    win.close()

@@ -75,7 +75,7 @@ def test_failed_export_leaves_nothing(tmp_path, monkeypatch):
 
 def test_cli_errors(tmp_path, capsys):
     (tmp_path / "junk.txt").write_text("x")
-    assert main(["report", str(tmp_path / "junk.txt"), "--out", str(tmp_path / "o")]) == 1
+    assert main(["report", str(tmp_path / "junk.txt"), "--out", str(tmp_path / "o")]) == 2
     assert "no readable instance" in capsys.readouterr().err
     assert main(["report", OB, "--out", str(tmp_path / "o"), "--formats", "pdf,gif"]) == 2
     assert main(["report", OB, "--out", str(tmp_path / "o"), "--shift-dates-days", "3"]) == 2
@@ -148,7 +148,7 @@ def test_png_of_any_frame(tmp_path, capsys):
 
 def test_deidentified_export_refuses_uncleanable_image(tmp_path, capsys):
     no_region = get_testdata_file("US1_UNCR.dcm")
-    assert main(["report", no_region, "--out", str(tmp_path / "o"), "--deidentify"]) == 1
+    assert main(["report", no_region, "--out", str(tmp_path / "o"), "--deidentify"]) == 2  # refused
     err = capsys.readouterr().err
     assert "US1_UNCR.dcm" in err and "no 2D imaging region" in err
     assert list((tmp_path / "o").iterdir()) == []

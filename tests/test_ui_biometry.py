@@ -28,11 +28,16 @@ def _measure_still(qtbot, win, still: dict):
     index = next(i for i, lp in enumerate(win.instances) if lp.sop_instance_uid == still["sop_instance_uid"])
     win.select_instance(index)
     bio = win.biometry
+    statuses: list[str] = []
+    bio.status.connect(statuses.append)
     with qtbot.waitSignal(bio.finished, timeout=120000) as blocker:
         win.actions["measure_head"].trigger()  # the menu / toolbar action
         assert bio.busy  # the model runs on a worker; the GUI thread is free meanwhile
     result = blocker.args[0]
     assert result.error is None and result.fit.ok, result
+    # no FetalCLIP weights here: the status names the default head model, once it has run
+    assert statuses[0] == f"Measuring the head on frame 1 of {win.current_loop.n_frames}…"
+    assert statuses[-1].startswith("Automatic head biometry (default head model): "), statuses
     return bio, bio.head_measurements(still["sop_instance_uid"], 0)
 
 
@@ -297,12 +302,17 @@ def test_fetalclip_seg_head_runs_on_the_model_thread(  # noqa: F811 (fixtures)
         ws = win.workspace
         with qtbot.waitSignal(ws.model_state_changed, timeout=120000, check_params_cb=lambda s: s == "ready"):
             ws.ensure_model()
+        statuses: list[str] = []
+        win.biometry.status.connect(statuses.append)
         with qtbot.waitSignal(win.biometry.finished, timeout=120000) as blocker:
             win.biometry.measure_current()
         result = blocker.args[0]
         assert result.error is None, result.error
         assert seen and all(name.startswith("fetalclip-worker") for name in seen), seen
         assert "FetalCLIP" in result.model or "seg" in result.model.lower(), result.model
+        # the status says which head ran (it used to say "default head model" whatever ran)
+        assert result.source == "fetalclip-seg-head"
+        assert "(FetalCLIP seg head " in statuses[-1] and "default head model" not in " ".join(statuses)
         win.player.pause()
         win.close()
     finally:

@@ -172,7 +172,8 @@ def test_validate_planes_end_to_end(tmp_path, tiny_weights):  # noqa: F811
     assert summary["n_images"] == len(rows) == 20
     brain_rows = [r for r in rows if r[1] in SUB_OF.values()]
     assert summary["n_brain_images"] == len(brain_rows)
-    assert summary["agreement_0_1"] is None  # the tiny model is not FetalCLIP and no --published given
+    # FetalCLIP family (ViT checkpoint): the shipped published predictions cover 8,187 images, not these 20
+    assert summary["agreement_0_1"] is None
 
     # the figures equal an independent computation from the per-image probabilities in the cache
     cache = _read_cache(out / "cache" / "planes.jsonl")
@@ -265,6 +266,7 @@ def test_validate_ga_reads_published_dots_as_679_of_814_through_the_command(tmp_
     report = json.loads((out / "acceptance-ga.json").read_text())
     cmp = report["details"]["dot_products_vs_published"]
     assert cmp["n_compared"] == 999 and cmp["max_abs_diff"] == 0.0 and cmp["beyond_tolerance"] == []
+    assert report["verdict"] == "PASS"  # FetalCLIP family: 83.415 % against the published 83.415 %
 
 
 def test_validate_ga_runs_the_model_and_compares_dots(tmp_path, tiny_weights):  # noqa: F811
@@ -395,3 +397,42 @@ def test_cancel_keeps_the_cache_and_a_rerun_continues(tmp_path, tiny_weights):  
     first = [p for p in seen if p.stage == "zero-shot planes"][0]
     assert first.done == 4 and first.total == 8  # continued from the cache
     assert outcome.result.summary["n_images"] == 8 and outcome.pdf_path.is_file()
+
+
+def test_validate_hc_also_runs_an_installed_fetalclip_seg_head(tmp_path, tiny_weights, one_torch_thread):  # noqa: F811
+    from fetalviewer.model.heads.training import TrainOptions, train_head
+    from fetalviewer.paths import user_dirs
+    from fetalviewer.validate import modelrun
+    from tests.helpers import write_png
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:90, 0:120]
+    for i in range(6):
+        mask = (((xx - 60 - 5 * i) / 25) ** 2 + ((yy - 45) / 15) ** 2 <= 1).astype(np.uint8)
+        image = np.clip(rng.normal(40, 15, mask.shape) + 160 * mask, 0, 255).astype(np.uint8)
+        write_png(tmp_path / "seg" / "images" / f"im{i}.png", image)
+        write_png(tmp_path / "seg" / "masks" / f"im{i}.png", mask * 255)
+    engine = modelrun.open_engine("auto", str(tiny_weights), str(TINY_CONFIG), "cpu")
+    head = user_dirs().heads_dir / "head.fvhead.safetensors"
+    train_head("seg", tmp_path / "seg", engine.loaded, head, tmp_path / "work",
+               TrainOptions(epochs=1, batch=3, feature_size=4))  # fmt: skip
+    names = _hc18_images(2)
+    root = tmp_path / "HC18"
+    (root / "training_set").mkdir(parents=True)
+    truth = {r["filename"]: r for r in csv.DictReader(open(HC18 / "pixel_size_and_hc.csv"))}
+    with open(root / "training_set_pixel_size_and_HC.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["filename", "pixel size(mm)", "head circumference (mm)"])
+        for n in names:
+            for f in (n, n.replace(".png", "_Annotation.png")):
+                (root / "training_set" / f).write_bytes((HC18 / "images" / f).read_bytes())
+            w.writerow([n, truth[n]["pixel size(mm)"], truth[n]["head circumference (mm)"]])
+    out = tmp_path / "out"
+    assert main(["validate", "hc", "--hc18", str(root), "--out", str(out), "--weights", str(tiny_weights),
+                 "--config", str(TINY_CONFIG), "--device", "cpu"]) == 0  # fmt: skip
+    report = json.loads((out / "acceptance-hc.json").read_text())
+    seg = report["details"]["fetalclip_seg_head"]
+    assert seg["n_images"] == 2 and seg["n_measured"] + seg["refused"] == 2
+    assert report["model"]["fetalclip_seg_head"]["head_sha256"]
+    assert any(f["name"].startswith("FetalCLIP seg head: mean Dice") for f in report["figures"])
+    assert (out / "cache").is_dir() and len(list((out / "cache").glob("hc-fetalclip-seg-*.jsonl"))) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from pydicom.data import get_testdata_file
@@ -80,6 +81,11 @@ def test_best_frames_and_search_from_one_call_then_cached(
     assert {h["file"] for h in hits} == {"a.dcm", "b.dcm"}
     assert [c["plane"] for c in data["checklist"]["items"] if not c["required"]] == ["cervix"]
     assert "model output" in data["value_source"]
+    # the per-frame records of plain 'analyze' come along (0-based frame_index, as in every JSON)
+    assert sorted((Path(f["source"]).name, f["frame_index"]) for f in data["frames"]) == [("a.dcm", 0), ("b.dcm", 0)]
+    assert all(f["top_plane"] in data["best_frames"] and abs(sum(f["plane_probs"].values()) - 1) < 1e-4
+               for f in data["frames"])  # fmt: skip
+    assert "a.dcm frame 1 of 1" in captured.out or "b.dcm frame 1 of 1" in captured.out  # 1-based for people
     pngs = sorted((tmp_path / "heat").glob("*.png"))
     assert len(pngs) == 9 and {h["plane"] for h in data["heatmaps"]} == set(data["best_frames"])
     from PIL import Image

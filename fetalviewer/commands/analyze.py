@@ -13,11 +13,12 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from fetalviewer import __version__
+from fetalviewer.analysis.frame_numbers import frame_label
 from fetalviewer.commands import analyze_biometry, analyze_records, study_outputs
 from fetalviewer.commands.analyze_records import (
     MODEL_SOURCE,
@@ -110,12 +111,19 @@ def _load_dicom(paths: list[str]):
     return study.instances, problems
 
 
-def _open_service(args):
-    require_supported_model(args)
-    from fetalviewer.model.service import InferenceService
+def open_model(args, *, optional: bool = True):
+    """``(ModelSession, None, load seconds)`` with the model of ``args`` (``--model/--weights/--config/
+    --device/--precision/--batch-size``) loaded once, or ``(None, reason, 0)`` when no weights are
+    installed and none were given (``optional``). Loading progress goes to stderr."""
+    from fetalviewer.workspace.study_run import ModelSession
 
-    service = InferenceService(
-        args.weights, args.config, device=args.device, precision=args.precision, batch_size=args.batch_size,
+    require_supported_model(args)
+    session = ModelSession(
+        args.weights,
+        args.config,
+        device=args.device,
+        precision=getattr(args, "precision", "auto"),
+        batch_size=getattr(args, "batch_size", None),
         model=args.model,
     )
     start = time.perf_counter()
@@ -125,37 +133,24 @@ def _open_service(args):
             print(f"\rloading model: {p.stage} {100 * p.done:.0f}%   ", end="", file=sys.stderr, flush=True)
 
     try:
-        info = service.load(progress).result()
+        session.load(progress)
     except WeightsNotFound as exc:
-        service.shutdown()
-        if args.weights:
+        if args.weights or not optional:
             raise
-        return None, None, str(exc), 0.0
-    except BaseException:
-        service.shutdown()
-        raise
+        return None, str(exc), 0.0
     finally:
         if sys.stderr is not None:
             print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
     if sys.stderr is not None:
-        service.engine.text_cache.on_encode = lambda what, n: print(f"{what}...", file=sys.stderr, flush=True)
-    return service, info, None, time.perf_counter() - start
+        session.service.engine.text_cache.on_encode = lambda what, n: print(
+            f"{what}...", file=sys.stderr, flush=True
+        )
+    return session, None, time.perf_counter() - start
 
 
-def model_runner(service) -> Callable[[Callable[[Any], Any]], Any]:
-    """``run_on_model(fn)``: ``fn(loaded)`` run on ``service``'s worker thread, its result returned
-    (its exception raised) here; the model is never touched from the calling thread."""
-
-    def run_on_model(fn: Callable[[Any], Any]) -> Any:
-        if not callable(fn):
-            raise TypeError("fn must be callable")
-        return service.call(lambda engine: fn(engine.loaded)).result()
-
-    return run_on_model
-
-
-def _print_frame(record: dict[str, Any]) -> None:
-    where = record["source"] + ("" if record["frame_index"] is None else f" [frame {record['frame_index']}]")
+def _print_frame(record: dict[str, Any], n_frames: int | None = None) -> None:
+    """One line per frame record; frames are numbered from 1 here ("frame 13 of 120")."""
+    where = record["source"] + ("" if record["frame_index"] is None else f" [{frame_label(record['frame_index'], n_frames)}]")
     if record.get("top_plane") is None:
         print(f"{where}: plane and GA unavailable ({record.get('plane_unavailable_reason')})")
         return
@@ -190,13 +185,16 @@ def _run(args: argparse.Namespace) -> int:
 
     images, dicom_paths = _split_sources(args.paths)
     missing = [p for p in args.paths if not Path(p).exists()]
-    service, info, unavailable, load_s = _open_service(args)
+    session, unavailable, load_s = open_model(args)
+    service = None if session is None else session.service
+    info = None if session is None else session.info
     options = AnalyzeOptions(
         head_readouts_for_all_frames=args.head_readouts_all_frames, batch_size=args.batch_size
     )
     records: list[dict[str, Any]] = []
+    n_frames: dict[str, int] = {}  # SOP Instance UID -> frames, for "frame 13 of 120"
     clips: list[dict[str, Any]] = []
-    run_on_model = None if service is None else model_runner(service)
+    run_on_model = None if session is None else session.run_on_model
     problems: list[dict[str, str]] = [{"path": p, "message": f"{p}: no such file or folder"} for p in missing]
     analysis_s, n_model_frames = 0.0, 0
     dicom_paths = [p for p in dicom_paths if p not in missing]
@@ -243,6 +241,7 @@ def _run(args: argparse.Namespace) -> int:
         instances, dicom_problems = _load_dicom(dicom_paths)
         problems.extend(dicom_problems)
         for cine in instances:
+            n_frames[cine.sop_instance_uid] = int(cine.n_frames)
             indices = list(range(0, cine.n_frames, args.step))
             first_record, contexts = len(records), []
             if service is None:
@@ -263,7 +262,9 @@ def _run(args: argparse.Namespace) -> int:
                                 )
                             )
                         except FrameDecodeError as exc:
-                            problems.append({"path": str(cine.path), "message": f"frame {i}: {exc}"})
+                            problems.append(
+                                {"path": str(cine.path), "message": f"{frame_label(i, cine.n_frames)}: {exc}"}
+                            )
                     if inputs:
                         contexts.extend(analyse(inputs, cine))
                 finish_clip(cine, contexts, first_record)
@@ -272,8 +273,8 @@ def _run(args: argparse.Namespace) -> int:
             finally:
                 cine.close()
     finally:
-        if service is not None:
-            service.shutdown()
+        if session is not None:
+            session.close()
 
     output = {
         "fetalviewer_version": __version__,
@@ -296,7 +297,7 @@ def _run(args: argparse.Namespace) -> int:
                 f"licence {info.licence}) on {info.device}, {info.dtype}"
             )
         for record in records:
-            _print_frame(record)
+            _print_frame(record, n_frames.get(record.get("sop_instance_uid")))
             if record.get("biometry_text"):  # added by the biometry extender (analyze_biometry)
                 print(f"    {record['biometry_text']}")
         for clip in clips:
@@ -317,6 +318,6 @@ def _run(args: argparse.Namespace) -> int:
 
             write_text_atomic(args.json, text)
     if not records and (problems or not args.paths):
-        return 1
+        return 2  # nothing could be analysed: every input was refused (each problem printed above)
     return 0
 

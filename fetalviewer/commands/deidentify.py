@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         exported = deidentify_files(files, args.out, options)
     except (FetalViewerError, ValueError, TypeError) as exc:
         print(f"deidentify: export failed, nothing was written: {exc}", file=sys.stderr)
-        return 1
+        return 2
     for item in exported:
         print(f"{item.source} -> {item.output}")
     print(f"{len(exported)} file(s) de-identified into {args.out}; every file re-read: no identifier found")

@@ -83,4 +83,4 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         sys.stdout.write(format_table(instances, problems, skipped))
-    return 0 if instances else 1
+    return 0 if instances else 2  # every path named was refused (its problem printed above)

@@ -9,6 +9,7 @@ import contextlib
 import sys
 import time
 
+from fetalviewer.commands.analyze_chd import chd_head_files
 from fetalviewer.commands.options import add_model_options, add_paths_argument, require_supported_model
 from fetalviewer.report.export import DEFAULT_FORMATS, FORMATS
 
@@ -94,70 +95,6 @@ def _err(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
-def analyse_with_model(
-    instances,
-    weights: str,
-    step: int,
-    config: str | None = None,
-    chd: dict | None = None,
-    heart_frames: dict | None = None,
-    device: str = "auto",
-    model: str = "auto",
-):
-    """(predictions per SOPInstanceUID, ModelInfo, None) or ({}, None, reason) when the model cannot run.
-
-    ``chd``: when given, gets the clip-level CHD block (:func:`fetalviewer.commands.analyze_chd.clip_chd_block`)
-    of every multi-frame instance, by SOPInstanceUID, scored while the model is loaded.
-    ``heart_frames``: SOPInstanceUID -> frame indices already known to be heart frames (the window's
-    cached read-outs): only those frames are embedded, for the CHD head, and used as its heart frames."""
-    try:
-        from fetalviewer.model.engine import AnalyzeOptions
-        from fetalviewer.model.inputs import frame_inputs_from_cine
-        from fetalviewer.model.service import AnalyzeRequest, InferenceService, next_request_id
-    except ImportError as exc:
-        return {}, None, f"the model engine is not installed ({exc})"
-    from fetalviewer.commands.analyze import model_runner
-    from fetalviewer.commands.analyze_chd import clip_chd_block, heart_rows
-    from fetalviewer.errors import FetalViewerError
-
-    service = InferenceService(weights, config, device=device, precision="auto", batch_size=None, model=model)
-    predictions: dict[str, list] = {}
-    try:
-        try:
-            info = service.load().result()
-        except FetalViewerError as exc:
-            return {}, None, str(exc)
-        for cine in instances:
-            known = None if heart_frames is None else heart_frames.get(cine.sop_instance_uid)
-            indices = list(known) if known is not None else list(range(0, cine.n_frames, max(1, step)))
-            used, heart = [], []
-            for start in range(0, len(indices), 64):
-                inputs = frame_inputs_from_cine(
-                    cine, indices[start : start + 64], crop=True, pixel_size_mm=None
-                )
-                result = service.submit(
-                    AnalyzeRequest(
-                        next_request_id(), tuple(inputs), AnalyzeOptions(), want_raw_embeddings=True
-                    )
-                ).result()
-                if result.error:
-                    raise FetalViewerError(f"{cine.path}: analysis failed: {result.error}")
-                predictions.setdefault(cine.sop_instance_uid, []).extend(result.predictions)
-                frames, rows = heart_rows(result.predictions, result.raw_embeddings)
-                if known is not None:  # the cached read-out chose the heart frames
-                    frames, rows = [p.frame_index for p in result.predictions], result.raw_embeddings
-                used += frames
-                heart += [] if rows is None else list(rows)
-            if chd is not None and cine.n_frames > 1:
-                import numpy as np
-
-                emb = np.stack(heart) if heart else None
-                chd[cine.sop_instance_uid] = clip_chd_block(used, emb, model_runner(service))
-        return predictions, info, None
-    finally:
-        service.shutdown()
-
-
 def _read_structured_reports(load_problems, skipped=()) -> tuple[list, list[str]]:
     """OB SRs among the files without pixel data (read with ``ObGynSR.from_file``), also those met while
     walking a folder (skipped as not images); the other problems."""
@@ -194,57 +131,92 @@ def _head_frames(text: str | None) -> tuple[tuple[int, ...], bool]:
     return tuple(frames), best
 
 
-def _analysis(instances, args, chd: dict | None = None):
-    """(predictions, ModelInfo, reason): the window's cached results first, the model for the rest
-    (``chd`` gets the clip CHD blocks: of the instances the model analyses now, and, when a CHD head is
-    installed, of cached clips with heart frames, whose heart frames are embedded again because the
-    cache keeps only normalised embeddings and the CHD head reads un-normalised ones)."""
-    from fetalviewer.commands.analyze_chd import HEART_PLANE, chd_head_files
+def _analysis(instances, args, session, chd: dict):
+    """(predictions, ModelInfo, reason, problems): the window's cached results first, then the study
+    analysed by ``session`` (:class:`~fetalviewer.workspace.study_run.ModelSession`, loaded at most once,
+    only with --weights) with the workspace's runner, every ``--analysis-step``-th frame, its results
+    written to the window's cache unless --no-cache. ``chd`` gets the clip CHD block of every analysed
+    multi-frame instance (scored from the un-normalised embeddings the analysis keeps) while the model
+    is loaded."""
+    from fetalviewer.errors import FetalViewerError
     from fetalviewer.report.build import cached_analyses, predictions_from_analyses
+    from fetalviewer.workspace.cache import AnalysisCache
+    from fetalviewer.workspace.study_analysis import target_from_cine
 
-    predictions, info, reason = {}, None, "no weights given (use --weights W to analyse with FetalCLIP)"
+    analyses, info, reason, problems = {}, None, "no weights given (use --weights W to analyse with FetalCLIP)", []
     if not args.no_cache:
         found, cached_info, why = cached_analyses(instances, args.weights, args.config, args.model)
         if found:
-            predictions, info, reason = predictions_from_analyses(found), cached_info, None
+            analyses, info, reason = dict(found), cached_info, None
             done = sum(a.n_done for a in found.values())
             _say(f"reusing the window's cached analysis: {done} frame(s) of {len(found)} instance(s)")
         elif args.weights:
             _say(f"no cached analysis to reuse ({why})")
-    missing = [i for i in instances if i.sop_instance_uid not in predictions]
+    missing = [i for i in instances if i.sop_instance_uid not in analyses]
+    clips = [i for i in instances if i.n_frames > 1]
     use_model = bool(args.weights) or args.model != "auto"  # --model X: the installed X weights
-    if use_model and missing:
-        _say(f"analysing {len(missing)} instance(s) with the model (every {args.analysis_step}th frame)...")
-        more, new_info, new_reason = analyse_with_model(
-            missing, args.weights, args.analysis_step, args.config, chd, device=args.device, model=args.model
-        )
-        if new_reason:
-            _err(f"model not available: {new_reason}")
-            if not predictions:
-                reason = new_reason
+    if use_model and (missing or (clips and chd_head_files())):
+        try:
+            new_info = session.load()
+        except (FetalViewerError, ValueError) as exc:
+            _err(f"model not available: {exc}")
+            if not analyses:
+                reason = str(exc)
         else:
-            predictions.update(more)
             info, reason = info or new_info, None
-    cached_heart = {
-        i.sop_instance_uid: [
-            p.frame_index
-            for p in predictions.get(i.sop_instance_uid, [])
-            if p.top_plane == HEART_PLANE and p.frame_index is not None
-        ]
-        for i in instances
-        if i.sop_instance_uid not in {m.sop_instance_uid for m in missing} and i.n_frames > 1
-    }
-    cached_heart = {uid: frames for uid, frames in cached_heart.items() if frames}
-    if use_model and chd is not None and cached_heart and chd_head_files():
-        _say(f"embedding the heart frames of {len(cached_heart)} cached clip(s) for the CHD head...")
-        clips = [i for i in instances if i.sop_instance_uid in cached_heart]
-        _, _, why = analyse_with_model(
-            clips, args.weights, args.analysis_step, args.config, chd, heart_frames=cached_heart,
-            device=args.device, model=args.model,
+    if session.loaded and missing:
+        step = max(1, args.analysis_step)
+        _say(f"analysing {len(missing)} instance(s) with the model (every {step}th frame)...")
+        targets = [target_from_cine(i) for i in missing]
+        run = session.analyse(
+            targets,
+            frames={t.sop_instance_uid: range(0, t.n_frames, step) for t in targets},
+            cache=None if args.no_cache else AnalysisCache(),
         )
-        if why:
-            _err(f"CHD head not run: {why}")
-    return predictions, info, reason
+        analyses.update({uid: a for uid, a in run.results.items() if a.n_done})
+        problems += [f"{uid}: analysis failed: {why}" for uid, why in run.problems.items()]
+    predictions = predictions_from_analyses(analyses)
+    if session.loaded:
+        chd.update(_clips_chd([i for i in clips if i.sop_instance_uid in analyses], analyses, predictions, session))
+    return predictions, info, reason, problems
+
+
+def _clips_chd(clips, analyses, predictions, session) -> dict[str, dict]:
+    """The CHD block of each analysed clip: its heart frames' un-normalised embeddings scored by the
+    installed CHD head. A cached analysis without them (older version) is redone for those frames
+    (not cached)."""
+    import numpy as np
+
+    from fetalviewer.commands.analyze_chd import HEART_PLANE, clip_chd_block
+    from fetalviewer.workspace.study_analysis import target_from_cine
+
+    heart = {
+        c.sop_instance_uid: [
+            p.frame_index for p in predictions.get(c.sop_instance_uid, []) if p.top_plane == HEART_PLANE
+        ]
+        for c in clips
+    }
+    stale = [
+        c
+        for c in clips
+        if heart[c.sop_instance_uid]
+        and not np.isfinite(analyses[c.sop_instance_uid].embedding_norms[heart[c.sop_instance_uid]]).all()
+    ]
+    if stale:
+        _say(f"embedding the heart frames of {len(stale)} cached clip(s) for the CHD head...")
+        targets = [target_from_cine(c) for c in stale]
+        redone = session.analyse(targets, frames={t.sop_instance_uid: heart[t.sop_instance_uid] for t in targets})
+        analyses = {**analyses, **redone.results}
+    blocks = {}
+    for clip in clips:
+        uid = clip.sop_instance_uid
+        try:
+            rows = analyses[uid].raw_embeddings(heart[uid]) if heart[uid] else None
+        except ValueError as exc:  # the frames could not be analysed again
+            blocks[uid] = clip_chd_block(heart[uid], None, None, str(exc))
+            continue
+        blocks[uid] = clip_chd_block(heart[uid], rows, session.run_on_model)
+    return blocks
 
 
 def _best_head_frames(predictions, instances) -> list[tuple[str, int]]:
@@ -260,11 +232,8 @@ def _best_head_frames(predictions, instances) -> list[tuple[str, int]]:
 
 def chd_unavailable_reason(blocks: dict | None = None) -> str:
     """Why the report carries no CHD review prompt: no trained head, no clip scored (and why)."""
-    try:
-        from fetalviewer.analysis.chd import NO_HEAD_REASON
-        from fetalviewer.commands.analyze_chd import chd_head_files
-    except ImportError as exc:
-        return f"the CHD head support is not installed ({exc})"
+    from fetalviewer.analysis.chd import NO_HEAD_REASON
+
     heads = chd_head_files()
     if not heads:
         return NO_HEAD_REASON
@@ -275,8 +244,7 @@ def chd_unavailable_reason(blocks: dict | None = None) -> str:
         return "; ".join(reasons)
     return (
         f"a CHD head is installed ({', '.join(heads)}) but no heart clip was scored: it scores the "
-        "un-normalised embeddings of a clip's heart frames, so give --weights W (and --no-cache for "
-        "clips the window already analysed)"
+        "un-normalised embeddings of a clip's heart frames, so give --weights W"
     )
 
 
@@ -291,6 +259,15 @@ def chd_flag_lines(instances, blocks: dict) -> list[str]:
         if line:
             lines.append(line)
     return lines
+
+
+def export_failure_message(out: str, exc: BaseException, saved: list[str]) -> str:
+    """What the user is told when the export fails: no export file was written, and what the exam
+    record kept (automatic measurements, impression, sign-off are saved before the export starts)."""
+    text = f"export failed, nothing was written to {out}: {exc}"
+    if saved:
+        text += f" (the exam record was saved with {' and '.join(saved)})"
+    return text
 
 
 def _sign_and_save(record, impression: str | None, signer: str | None) -> None:
@@ -319,11 +296,12 @@ def _print_sr(report) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fetalviewer.dicom import load_study
-    from fetalviewer.errors import FetalViewerError
+    from fetalviewer.errors import ExportError, FetalViewerError, UsageError
     from fetalviewer.exam.record import load_exam_record, save_exam_record
     from fetalviewer.report.build import build_report_content, head_contours_and_measurements
     from fetalviewer.report.export import ExportOptions, export_exam, parse_formats
     from fetalviewer.settings import load_settings
+    from fetalviewer.workspace.study_run import ModelSession
 
     try:
         formats = (
@@ -341,8 +319,7 @@ def run(args: argparse.Namespace) -> int:
             formats = (*formats, "png")
         options = ExportOptions(formats, args.deidentify, args.shift_dates_days, png_frames)
     except ValueError as exc:
-        _err(f"report: {exc}")
-        return 2
+        raise UsageError(str(exc)) from exc
     require_supported_model(args)
     study = load_study(args.paths)
     sr_reports, problems = _read_structured_reports(study.problems, study.skipped)
@@ -362,13 +339,18 @@ def run(args: argparse.Namespace) -> int:
             f"report: no readable instance{' of study ' + chosen if args.study else ''} in {', '.join(args.paths)}"
         )
         study.close()
-        return 1
+        return 2
     if len(uids) > 1 and not args.study:
         _err(f"note: {len(uids)} studies found; reporting {chosen} (choose with --study)")
+    saved: list[str] = []  # what reached the exam record before an export failure
     try:
         record = load_exam_record(chosen)
         chd_blocks: dict = {}
-        predictions, info, reason = _analysis(instances, args, chd_blocks)
+        with ModelSession(args.weights, args.config, device=args.device, model=args.model) as session:
+            predictions, info, reason, analysis_problems = _analysis(instances, args, session, chd_blocks)
+        for message in analysis_problems:
+            _err(f"problem: {message}")
+        problems = [*problems, *analysis_problems]
         chd_lines = chd_flag_lines(instances, chd_blocks)
         for line in chd_lines:
             _say(f"CHD: {line}")
@@ -384,9 +366,12 @@ def run(args: argparse.Namespace) -> int:
             record.put_measurement(m)
         if heads:
             save_exam_record(record)
+            saved.append(f"{len(heads)} automatic head measurement(s)")
             _say(f"automatic head biometry: {len(heads)} measurement(s) stored in the exam record")
         if args.impression is not None or args.sign_off is not None:
             _sign_and_save(record, args.impression, args.sign_off)
+            saved += [what for what, given in (("the impression", args.impression), ("the sign-off", args.sign_off))
+                      if given is not None]  # fmt: skip
         settings = load_settings()
         content = build_report_content(
             instances, record, predictions, model_info=info, model_unavailable_reason=reason, contours=contours,
@@ -399,8 +384,7 @@ def run(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         result = export_exam(content, instances, record.measurements, args.out, options, progress=_say)
     except (FetalViewerError, ValueError) as exc:
-        _err(f"report: export failed, nothing was written: {exc}")
-        return 1
+        raise ExportError(export_failure_message(args.out, exc, saved)) from exc
     finally:
         study.close()
     for note in result.notes:

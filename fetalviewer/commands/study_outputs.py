@@ -1,9 +1,11 @@
 """``fetalviewer analyze --best-frames`` and ``--search TEXT``: the workspace's study read-outs without the window.
 
-The study (files, folders, DICOMDIR) is analysed with the same :class:`StudyAnalysis` and result cache as
-the window, on the engine's :class:`~fetalviewer.model.service.InferenceService` worker; so a study analysed
-here opens instantly in the window and vice versa. Prints the best frame per plane, the exam checklist and
-the ranked frames of each search with their cosine scores; ``--json OUT`` writes the same as JSON.
+The study (files, folders, DICOMDIR) is analysed by the workspace's runner
+(:class:`~fetalviewer.workspace.study_run.ModelSession`: the same :class:`StudyAnalysis` and result cache as
+the window, the model loaded once); so a study analysed here opens instantly in the window and vice versa.
+Prints the best frame per plane, the exam checklist and the ranked frames of each search with their cosine
+scores (frames numbered from 1, "frame 13 of 120"); ``--json OUT`` writes the same as JSON (``frame_index``
+0-based), with ``frames``: the per-frame records of ``fetalviewer analyze`` for every analysed frame.
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fetalviewer.commands.options import require_supported_model
+from fetalviewer.analysis.frame_numbers import frame_label
+from fetalviewer.commands.analyze_records import MODEL_SOURCE
 from fetalviewer.errors import UsageError
-
-MODEL_SOURCE = "model output (FetalCLIP zero-shot, research use, not a diagnosis)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,16 +60,14 @@ def _say(text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Analyse the study and print/write the read-outs; returns the exit status."""
-    require_supported_model(args)
+    from fetalviewer.commands.analyze import open_model
     from fetalviewer.dicom import load_study
     from fetalviewer.model.planes import PLANE_DISPLAY_NAMES
-    from fetalviewer.model.service import InferenceService
     from fetalviewer.settings import load_settings
     from fetalviewer.workspace.cache import AnalysisCache
-    from fetalviewer.workspace.fetalclip_backend import FetalClipBackend
     from fetalviewer.workspace.findings import best_frames, exam_checklist
     from fetalviewer.workspace.search import search_frames
-    from fetalviewer.workspace.study_analysis import StudyAnalysis, target_from_cine
+    from fetalviewer.workspace.study_analysis import target_from_cine
 
     threshold = args.threshold if args.threshold is not None else load_settings()["uncertain_threshold_0_1"]
     if not 0.0 <= float(threshold) <= 1.0:
@@ -85,23 +84,22 @@ def run(args: argparse.Namespace) -> int:
         return 1
     targets = [target_from_cine(loop) for loop in instances]
     names = {loop.sop_instance_uid: Path(str(loop.path)).name for loop in instances}
+    n_frames = {t.sop_instance_uid: t.n_frames for t in targets}
     for loop in instances:
         loop.close()
-    service = InferenceService(
-        args.weights, args.config, device=args.device, precision=args.precision, batch_size=args.batch_size,
-        model=args.model,
-    )
+    session, _, _ = open_model(args, optional=False)
     try:
-        service.load().result()
-        backend = FetalClipBackend(service.engine.loaded, service.engine)
-        job = StudyAnalysis(1, targets, backend, AnalysisCache(), batch_size=args.batch_size or 4)
-        results = service.call(lambda _engine: job.run(on_progress=lambda p: _say(p.message))).result()
-        searches = {}
-        for text in args.search or ():
-            query = service.call(lambda _engine, t=text: backend.embed_text(t)).result()
-            searches[text] = search_frames(query, results, top_k=args.top)
+        backend = session.backend
+        run = session.analyse(
+            targets, cache=AnalysisCache(), batch_size=args.batch_size, on_progress=lambda p: _say(p.message)
+        )
+        results = run.results
+        searches = {
+            text: search_frames(session.embed_text(text), results, top_k=args.top) for text in args.search or ()
+        }
+        info = session.info
     finally:
-        service.shutdown()
+        session.close()
     if sys.stderr is not None:
         print("\r" + " " * 112 + "\r", end="", file=sys.stderr, flush=True)
 
@@ -109,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     checklist = exam_checklist(best, float(threshold))
     out: dict[str, Any] = {
         "value_source": MODEL_SOURCE,
-        "model": service.info.to_dict() if service.info is not None else None,
+        "model": info.to_dict() if info is not None else None,
         "instances": [
             {
                 "sop_instance_uid": t.sop_instance_uid,
@@ -146,7 +144,9 @@ def run(args: argparse.Namespace) -> int:
             ]
             for text, hits in searches.items()
         },
-        "problems": problems + [{"path": uid, "message": why} for uid, why in job.problems.items()],
+        "problems": problems + [{"path": uid, "message": why} for uid, why in run.problems.items()],
+        # the per-frame records of ``fetalviewer analyze`` (plane, sub-plane, GA) of every analysed frame
+        "frames": frame_records(targets, results),
     }
     if args.heatmap and args.best_frames:
         out["heatmaps"] = write_heatmaps(Path(args.heatmap), best, results, targets, names)
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
                 if b is not None:
                     print(
                         f"  {PLANE_DISPLAY_NAMES[key]:<20} {b.prob_0_1:6.1%}  "
-                        f"{names.get(b.sop_instance_uid)} frame {b.frame_index} (0-based)"
+                        f"{names.get(b.sop_instance_uid)} {frame_label(b.frame_index, n_frames[b.sop_instance_uid])}"
                     )
             found = [c for c in checklist if c.required and c.found]
             required = [c for c in checklist if c.required]
@@ -170,11 +170,12 @@ def run(args: argparse.Namespace) -> int:
                 print("  missing: " + ", ".join(missing))
         for text, hits in searches.items():
             print(
-                f"Search \u201c{text}\u201d (cosine image-text similarity, frames 0-based, {MODEL_SOURCE}):"
+                f"Search \u201c{text}\u201d (cosine image-text similarity, {MODEL_SOURCE}):"
             )
             for h in hits:
                 print(
-                    f"  {h.rank:2d}. {h.score_cos:+.4f}  {names.get(h.sop_instance_uid)} frame {h.frame_index}"
+                    f"  {h.rank:2d}. {h.score_cos:+.4f}  {names.get(h.sop_instance_uid)} "
+                    f"{frame_label(h.frame_index, n_frames[h.sop_instance_uid])}"
                 )
         for p in out["problems"]:
             print(f"problem: {p['message']}")
@@ -187,6 +188,22 @@ def run(args: argparse.Namespace) -> int:
 
             write_text_atomic(args.json, text)
     return 0
+
+
+def frame_records(targets, results) -> list[dict[str, Any]]:
+    """``analyze``'s per-frame records (0-based ``frame_index``) from the study results, in study order;
+    the head biometry and CHD extenders of plain ``analyze`` are not run here."""
+    from fetalviewer.commands.analyze_records import FrameContext, frame_record
+    from fetalviewer.workspace.study_run import frame_predictions
+
+    records = []
+    for target in targets:
+        analysis = results.get(target.sop_instance_uid)
+        for pred in [] if analysis is None else frame_predictions(analysis, target.path):
+            record = frame_record(FrameContext(target.path, pred.frame_index, prediction=pred))
+            record["sop_instance_uid"] = target.sop_instance_uid
+            records.append(record)
+    return records
 
 
 def overlay_heatmap(frame, heat):

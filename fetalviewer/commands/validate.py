@@ -70,13 +70,11 @@ def _progress(p) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fetalviewer.commands.options import require_supported_model
     from fetalviewer.errors import FetalViewerError
     from fetalviewer.validate.control import RunControl, ValidationCancelled
     from fetalviewer.validate.jobs import JobRequest, run_job
 
     job = args.validate_command
-    require_supported_model(args)
     try:
         request = JobRequest(
             job=job,

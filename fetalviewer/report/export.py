@@ -67,7 +67,7 @@ def _check_dicom(path: Path, identifiers, deidentify: bool) -> None:
     from fetalviewer.dicom.deid import find_identifier_leaks
 
     try:
-        pydicom.dcmread(path)
+        pydicom.dcmread(path, defer_size="1 MB")  # parsed to the end; large values are not loaded
     except Exception as exc:
         raise ExportError(f"{path.name}: written file does not read back as DICOM ({exc})") from exc
     if deidentify:

@@ -216,14 +216,13 @@ def run_first_start(window, paths_given: bool) -> FirstRunWeightsDialog | None:
     if not paths_given and not settings.get(SAMPLE_OPENED_KEY):
         update_settings(**{SAMPLE_OPENED_KEY: True})
         window.open_sample()
-    if not should_ask_for_weights(getattr(window, "weights_path", None)):
+    if not should_ask_for_weights(window.weights_path):
         return None
     dialog = FirstRunWeightsDialog(window)
 
     def on_verified(record: dict) -> None:
-        workspace = getattr(window, "workspace", None)
-        if workspace is not None:  # the settings now name the weights, as after 'weights install'
-            workspace.set_weights(None, record.get("weights_config_path"))
+        # the settings now name the weights, as after 'weights install'
+        window.workspace.set_weights(None, record.get("weights_config_path"))
 
     dialog.verified.connect(on_verified)
     log.info("first run: no FetalCLIP weights configured; asking for them")

@@ -1,7 +1,8 @@
 """``validate ga``: zero-shot gestational age on every HC18 training image, valid-prediction rate (VPR).
 
 As the reference evaluation (FetalCLIP, arXiv 2502.14807): every image whatever its top plane; the prompt
-pixel spacing is max(W, H) / model input side x the published pixel size; GA from the median-of-top-15
+pixel spacing is max(W, H) / the loaded model's input side (224 FetalCLIP, 256 MobileFetalCLIP,
+arXiv 2603.05421) x the published pixel size; GA from the median-of-top-15
 read-out of the 175 template-averaged dot products; an image is scored when its true HC lies in
 [100, 342] mm and counts as valid when that HC lies between the WHO P2.5 and P97.5 at the predicted GA
 (Kiserud et al., PLoS Med 2017). :func:`score_ga` is that read-out and rule, applied to dot products from
@@ -81,7 +82,7 @@ def compute_dots(dataset: HC18Dataset, engine, cache: ImageCache, control: RunCo
         records = []
         for i, (im, pixels) in enumerate(zip(chunk, images, strict=True)):
             rows, cols = pixels.shape[:2]
-            spacing = readout.ga_spacing_string(cols, rows, im.pixel_size_mm)
+            spacing = readout.ga_spacing_string(cols, rows, im.pixel_size_mm, engine.loaded.input_px)
             dots = readout.ga_dot_products(emb[i], engine.ga_template_means(spacing))[0]
             records.append({"image": im.filename, "spacing": spacing, "dots": dots.tolist()})
         cache.put_many(records)

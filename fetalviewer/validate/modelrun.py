@@ -27,16 +27,16 @@ def open_engine(
     precision: str = "auto",
     progress: Callable[[str, float], None] | None = None,
 ):
-    """Load the installed (or given) weights strictly and return the zero-shot engine.
-
-    ``model``: ``auto`` | ``fetalclip`` (the loader of this build runs the FetalCLIP family)."""
+    """Load the chosen model (``auto`` | ``fetalclip`` | ``mobilefetalclip``; the installed weights unless
+    ``weights`` is given) strictly through the project's one loader and return the zero-shot engine."""
+    from fetalviewer.errors import FetalViewerError
     from fetalviewer.model.engine import FetalClipEngine
-    from fetalviewer.model.loader import load_fetalclip
-    from fetalviewer.model.weights import configured_config_path, resolve_weights
+    from fetalviewer.model.selection import load_model
 
-    location = resolve_weights(weights)
-    config_path = config or (configured_config_path() if location.origin == "settings" else None)
-    loaded = load_fetalclip(location.path, config_path, device=device, precision=precision, progress=progress)
+    try:
+        loaded = load_model(model, weights, config, device=device, precision=precision, progress=progress)
+    except ValueError as exc:  # a device that is not there, an unknown choice
+        raise FetalViewerError(str(exc)) from exc
     return FetalClipEngine(loaded)
 
 

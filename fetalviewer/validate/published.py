@@ -19,10 +19,10 @@ import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from fetalviewer.model.results import ModelInfo
 from fetalviewer.paths import resources_dir
 from fetalviewer.validate.datasets import DatasetError
 
@@ -79,15 +79,9 @@ MIN_AGREEMENT = 0.99
 GA_DOT_TOLERANCE = 0.05
 
 
-def model_family(info: Any) -> str | None:
-    """FetalCLIP / MobileFetalCLIP / None (another or a test architecture: nothing published applies)."""
-    name = str(getattr(info, "config_name", "") or "")
-    lowered = name.lower().replace("-", "_")
-    if "mobile" in lowered and "fetal" in lowered:
-        return MOBILEFETALCLIP
-    if lowered in ("fetalclip_config", "fetalclip"):
-        return FETALCLIP
-    return None
+def model_family(info: ModelInfo) -> str | None:
+    """FetalCLIP / MobileFetalCLIP (the family the loader recognised from the checkpoint), else None."""
+    return info.model_name if info.model_name in PUBLISHED_FIGURES else None
 
 
 def default_published_dir() -> Path:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,6 +157,7 @@ class StudyAnalysis:
         cache_interval_s: float = 10.0,
         frame_reader: Callable[[AnalysisTarget], tuple[Callable[[int], np.ndarray], Callable[[], None]]]
         | None = None,
+        frames: Mapping[str, Sequence[int]] | None = None,
     ) -> None:
         if not isinstance(request_id, int):
             raise TypeError(f"request_id must be an int, got {type(request_id).__name__}")
@@ -172,6 +173,15 @@ class StudyAnalysis:
         self.batch_size = batch_size
         self.cache_interval_s = cache_interval_s
         self.frame_reader = frame_reader or _default_frame_reader
+        #: SOP Instance UID -> the 0-based frames to analyse (e.g. every 5th for a report); None = all
+        self.frames: dict[str, frozenset[int]] = {}
+        for target in self.targets:
+            chosen = None if frames is None else frames.get(target.sop_instance_uid)
+            if chosen is not None:
+                bad = [int(i) for i in chosen if not 0 <= int(i) < target.n_frames]
+                if bad:
+                    raise ValueError(f"{target.label or target.path}: frames {bad} out of range 0..{target.n_frames - 1}")
+                self.frames[target.sop_instance_uid] = frozenset(int(i) for i in chosen)
         self.cancel_event = threading.Event()
         self.results: dict[str, InstanceAnalysis] = {}
         self.problems: dict[str, str] = {}
@@ -205,7 +215,7 @@ class StudyAnalysis:
         """
         on_update = on_update or (lambda update: None)
         on_progress = on_progress or (lambda progress: None)
-        total = sum(t.n_frames for t in self.targets)
+        total = sum(len(self._wanted(t)) for t in self.targets)
         done_count = 0
 
         def progress(phase: str, target: AnalysisTarget | None, message: str) -> None:
@@ -220,7 +230,7 @@ class StudyAnalysis:
             analysis = self._load_cached(target)
             self.results[target.sop_instance_uid] = analysis
             if analysis.n_done:
-                done_count += analysis.n_done
+                done_count += int(analysis.done[sorted(self._wanted(target))].sum())
                 on_update(InstanceUpdate(self.request_id, target.sop_instance_uid, analysis.snapshot(), True))
         progress("cache", None, f"{done_count} of {total} frames from the cache")
         yield
@@ -238,7 +248,8 @@ class StudyAnalysis:
                         if phase == "first pass"
                         else refinement_indices(target.n_frames, stride)
                     )
-                    todo = [i for i in order if not analysis.done[i]]
+                    wanted = self._wanted(target)
+                    todo = [i for i in order if not analysis.done[i] and i in wanted]
                     for batch in batches(todo, self.batch_size):
                         if self.cancel_event.is_set():
                             self._save_all()
@@ -270,6 +281,9 @@ class StudyAnalysis:
         progress(phase, None, message)
 
     # --------------------------------------------------------------------------------- helpers
+    def _wanted(self, target: AnalysisTarget) -> frozenset[int] | range:
+        return self.frames.get(target.sop_instance_uid, range(target.n_frames))
+
     def _new_analysis(self, target: AnalysisTarget) -> InstanceAnalysis:
         b = self.backend
         return InstanceAnalysis(

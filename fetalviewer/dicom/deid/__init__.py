@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from fetalviewer.dicom.deid.export import DeidExported, ExportStaging, deidentify_files, write_dataset_atomic
 from fetalviewer.dicom.deid.leaks import find_identifier_leaks, find_text_leaks, identifier_strings
-from fetalviewer.dicom.deid.pixels import blackout_outside, decode_frames_uint8, imaging_boxes
+from fetalviewer.dicom.deid.pixels import blackout_outside, imaging_boxes
 from fetalviewer.dicom.deid.profile import (
     CODE_BASIC_PROFILE,
     CODE_CLEAN_PIXELS,
@@ -35,11 +35,12 @@ from fetalviewer.dicom.deid.profile import (
     DeidOptions,
     UidMap,
     deidentify_dataset,
+    deidentify_header,
 )
 
 __all__ = [
     "CODE_BASIC_PROFILE", "CODE_CLEAN_PIXELS", "CODE_MODIFIED_DATES", "REMOVE_KEYWORDS", "ZERO_KEYWORDS",
-    "DeidExported", "DeidOptions", "ExportStaging", "UidMap", "blackout_outside", "decode_frames_uint8",
-    "deidentify_dataset", "deidentify_files", "find_identifier_leaks", "find_text_leaks", "identifier_strings",
+    "DeidExported", "DeidOptions", "ExportStaging", "UidMap", "blackout_outside",
+    "deidentify_dataset", "deidentify_header", "deidentify_files", "find_identifier_leaks", "find_text_leaks", "identifier_strings",
     "imaging_boxes", "write_dataset_atomic",
 ]  # fmt: skip

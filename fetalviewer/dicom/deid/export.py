@@ -14,7 +14,7 @@ from pydicom.dataset import Dataset
 
 from fetalviewer.atomic import atomic_path
 from fetalviewer.dicom.deid.leaks import find_identifier_leaks, identifier_strings
-from fetalviewer.dicom.deid.profile import DeidOptions, UidMap, deidentify_dataset
+from fetalviewer.dicom.deid.profile import DeidOptions, UidMap
 from fetalviewer.errors import ExportError
 
 
@@ -106,31 +106,99 @@ def deidentify_files(
     try:
         for number, source in enumerate(paths, start=1):
             source = Path(source)
-            try:
-                ds = pydicom.dcmread(source)
-            except Exception as exc:
-                raise ExportError(f"{source}: not readable as DICOM ({exc})") from exc
-            identifiers = identifier_strings(ds, options)
-            clean = deidentify_dataset(ds, options, uid_map, source)
             name = f"DEID_{number:04d}.dcm"
-            try:
-                write_dataset_atomic(clean, staging.path(name))
-            except ExportError:
-                raise
-            except Exception as exc:
-                raise ExportError(f"{source}: writing the de-identified copy {name} failed ({exc})") from exc
-            written.append((source, staging.staging_dir / name, str(clean.SOPInstanceUID), identifiers))
-        for source, staged, _, identifiers in written:
+            uid, identifiers, frames = _deidentify_file(source, staging.path(name), options, uid_map)
+            written.append((source, staging.staging_dir / name, uid, identifiers, frames))
+        for source, staged, _, identifiers, frames in written:
             leaks = find_identifier_leaks(staged, identifiers)
             if leaks:
                 raise ExportError(
                     f"{staged.name} (from {source}): original identifiers still present after "
                     f"de-identification: {', '.join(leaks)}; nothing was exported"
                 )
+            _check_read_back(staged, source, frames)
     except BaseException:
         if own:
             staging.abort()
         raise
     if own:
         staging.commit()
-    return [DeidExported(src, staging.out_dir / staged.name, uid) for src, staged, uid, _ in written]
+    return [DeidExported(src, staging.out_dir / staged.name, uid) for src, staged, uid, _, _ in written]
+
+
+def _read_header(source: Path):
+    try:
+        with open(source, "rb") as fh:
+            return pydicom.dcmread(fh, stop_before_pixels=True)
+    except Exception as exc:
+        raise ExportError(f"{source}: not readable as DICOM ({type(exc).__name__}: {exc})") from None
+
+
+def _deidentify_file(source: Path, target: Path, options: DeidOptions, uid_map: UidMap):
+    """Write the de-identified copy of ``source`` at ``target`` (atomically); returns (its SOP
+    Instance UID, the original identifiers, frames written or None for an instance without pixels).
+
+    The header is read without the pixel data; an image's frames are streamed from the DICOM engine,
+    cleaned and appended one by one (:mod:`.stream`), so memory does not grow with the frame count."""
+    from fetalviewer.dicom.deid.profile import deidentify_header, imaging_boxes_or_refuse
+    from fetalviewer.dicom.deid.stream import write_streamed
+    from fetalviewer.dicom.instance import open_instance
+    from fetalviewer.errors import DicomReadError
+
+    header = _read_header(source)
+    try:
+        identifiers = identifier_strings(header, options)
+    except Exception as exc:
+        raise ExportError(
+            f"{source}: identifying attributes cannot be read ({type(exc).__name__}: {exc})"
+        ) from None
+    try:
+        loop = open_instance(source, cache_mb=0)
+    except DicomReadError as exc:
+        if "no pixel data" not in str(exc):
+            raise ExportError(f"{exc}; nothing was exported") from None
+        loop = None
+    try:
+        if loop is not None and not options.clean_pixels:
+            raise ExportError(f"{source}: images are only exported with their pixel data cleaned")
+        boxes = imaging_boxes_or_refuse(header, source) if loop is not None else []
+        try:
+            clean = deidentify_header(header, options, uid_map, has_pixels=loop is not None)
+            with atomic_path(target) as tmp:
+                if loop is None:
+                    clean.save_as(tmp, enforce_file_format=True)
+                    frames = None
+                else:
+                    frames = write_streamed(clean, loop, boxes, tmp, source)
+        except ExportError:
+            raise
+        except Exception as exc:
+            raise ExportError(
+                f"{source}: writing the de-identified copy {target.name} failed ({type(exc).__name__}: {exc})"
+            ) from None
+    finally:
+        if loop is not None:
+            loop.close()
+    return str(clean.SOPInstanceUID), identifiers, frames
+
+
+def _check_read_back(staged: Path, source: Path, frames: int | None) -> None:
+    """The written copy must open again, with every frame written and no integrity problem."""
+    from fetalviewer.dicom.instance import open_instance
+    from fetalviewer.errors import DicomReadError
+
+    if frames is None:
+        _read_header(staged)
+        return
+    try:
+        with open_instance(staged, cache_mb=0) as back:
+            if back.n_frames != frames or back.layout.problems:
+                problems = "; ".join(back.layout.problems)
+                raise ExportError(
+                    f"{staged.name} (from {source}): reads back {back.n_frames} frame(s) of {frames} written {problems}"
+                )
+            back.frame(back.n_frames - 1)
+    except DicomReadError as exc:
+        raise ExportError(
+            f"{staged.name} (from {source}): the written copy does not read back ({exc})"
+        ) from None

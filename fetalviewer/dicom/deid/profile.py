@@ -16,13 +16,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
-from fetalviewer.dicom.deid.pixels import (
-    _decode_with_engine,
-    _store_pixels,
-    blackout_outside,
-    decode_frames_uint8,
-    imaging_boxes,
-)
+from fetalviewer.dicom.deid.pixels import imaging_boxes
 from fetalviewer.errors import ExportError
 
 #: Table E.1-1 actions (subset for US and general modules). Z: empty (Type 2), X: remove.
@@ -159,6 +153,11 @@ def _clean_dataset(ds: Dataset, options: DeidOptions, uid_map: UidMap) -> None:
         if tag == 0x7FE00010:
             continue
         keyword = elem.keyword
+        if not keyword or group < 0x0008:
+            # Not a known attribute (e.g. a damaged tag that may hold anything), or a command/meta
+            # group element inside the dataset: nothing known-safe to keep.
+            del ds[tag]
+            continue
         if keyword in REMOVE_KEYWORDS:
             del ds[tag]
             continue
@@ -239,19 +238,81 @@ def _code_item(value: str, meaning: str) -> Dataset:
     return item
 
 
+def imaging_boxes_or_refuse(ds: Dataset, path: Path | str) -> list[tuple[int, int, int, int]]:
+    """The 2D imaging boxes of ``ds``; ExportError when there is none (burned-in text would stay)."""
+    try:
+        boxes = imaging_boxes(ds)
+    except Exception as exc:  # damaged Rows/Columns or region values
+        raise ExportError(
+            f"{path}: the ultrasound regions cannot be read ({type(exc).__name__}: {exc})"
+        ) from None
+    if not boxes:
+        raise ExportError(
+            f"{path}: no 2D imaging region in the Sequence of Ultrasound Regions, so burned-in text "
+            "cannot be removed safely; this file is not exported"
+        )
+    return boxes
+
+
 def deidentify_dataset(ds: Dataset, options: DeidOptions, uid_map: UidMap, path: Path | str = "") -> Dataset:
-    """Return a de-identified copy of ``ds`` (pixel data cleaned when it has any)."""
+    """Return a de-identified copy of ``ds`` (pixel data cleaned when it has any).
+
+    The pixels of a dataset held in memory are cleaned frame by frame (:mod:`.stream`); a file on disk
+    is better de-identified with :func:`~fetalviewer.dicom.deid.export.deidentify_files`, which
+    streams the frames into the written copy.
+    """
+    has_pixels = "PixelData" in ds
+    clean = has_pixels and options.clean_pixels
+    boxes = imaging_boxes_or_refuse(ds, path) if clean else []
+    pixels = _clean_pixels_in_memory(ds, boxes, path) if clean else None
+    source = ds
+    if clean:  # the header only: the pixels were cleaned above
+        source = Dataset({tag: elem for tag, elem in ds.items() if tag != 0x7FE00010})
+        if hasattr(ds, "file_meta"):
+            source.file_meta = ds.file_meta
+    out = deidentify_header(source, options, uid_map, has_pixels=has_pixels)
+    if pixels is not None:
+        from fetalviewer.dicom.deid.stream import set_pixel_attributes
+
+        value, photometric, n_frames, rle = pixels
+        multi = n_frames > 1 or "NumberOfFrames" in ds
+        set_pixel_attributes(out, photometric, n_frames, multi, rle)
+        out.PixelData = value
+        out["PixelData"].VR = "OB"
+        if out.file_meta.TransferSyntaxUID.is_compressed:
+            out["PixelData"].is_undefined_length = True
+    return out
+
+
+def _clean_pixels_in_memory(ds: Dataset, boxes, path: Path | str) -> tuple[bytes, str, int, bool]:
+    """Encapsulated RLE (or uncompressed) cleaned frames of an in-memory dataset, decoded one by one
+    through the DICOM engine from a temporary copy (its integrity checked like any opened file)."""
+    import tempfile
+
+    from fetalviewer.dicom.deid.stream import clean_frames, encapsulated_in_memory
+    from fetalviewer.dicom.instance import open_instance
+
+    with tempfile.TemporaryDirectory(prefix="fetalviewer-deid-") as folder:
+        copy_path = Path(folder) / "source.dcm"
+        try:
+            ds.save_as(copy_path, enforce_file_format=False)
+        except Exception as exc:
+            raise ExportError(f"{path or 'dataset'}: cannot be written for cleaning ({exc})") from None
+        with open_instance(copy_path, cache_mb=0) as loop:
+            value, photometric, n_frames = encapsulated_in_memory(loop, boxes, path or copy_path)
+            rle = value is not None
+            if value is None:
+                value = b"".join(f.tobytes() for f in clean_frames(loop, boxes, path or copy_path))
+    return value, photometric, n_frames, rle
+
+
+def deidentify_header(ds: Dataset, options: DeidOptions, uid_map: UidMap, has_pixels: bool) -> Dataset:
+    """The PS3.15 basic profile on the attributes of ``ds`` (a copy; Pixel Data is left as it is).
+
+    ``has_pixels``: the instance holds an image (its pixels are cleaned by the caller when
+    ``options.clean_pixels``), which adds the Clean Pixel Data codes and Type 2C image attributes.
+    """
     out = copy.deepcopy(ds)
-    has_pixels = "PixelData" in out
-    if has_pixels and options.clean_pixels:
-        boxes = imaging_boxes(out)
-        if not boxes:
-            raise ExportError(
-                f"{path}: no 2D imaging region in the Sequence of Ultrasound Regions, so burned-in text "
-                "cannot be removed safely; this file is not exported"
-            )
-        frames, photometric = _decode_with_engine(path) if path else decode_frames_uint8(out, path)
-        cleaned = blackout_outside(frames, boxes, 3 if photometric == "RGB" else 2)
     original_id = str(ds.get("PatientID", ""))
     _clean_dataset(out, options, uid_map)
     out.PatientName = "ANONYMOUS^"  # family name only (trailing caret: one component on purpose)
@@ -263,7 +324,6 @@ def deidentify_dataset(ds: Dataset, options: DeidOptions, uid_map: UidMap, path:
     _repair_code_strings(out)
     _repair_code_sequences(out)
     if has_pixels and options.clean_pixels:
-        _store_pixels(out, cleaned, photometric)
         out.BurnedInAnnotation = "NO"
     out.PatientIdentityRemoved = "YES"
     codes = [CODE_BASIC_PROFILE] + ([CODE_CLEAN_PIXELS] if has_pixels and options.clean_pixels else [])
@@ -281,6 +341,7 @@ def deidentify_dataset(ds: Dataset, options: DeidOptions, uid_map: UidMap, path:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = out.SOPClassUID
     meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
-    meta.TransferSyntaxUID = out.file_meta.TransferSyntaxUID if has_pixels else ExplicitVRLittleEndian
+    keep_syntax = "PixelData" in out and "TransferSyntaxUID" in getattr(ds, "file_meta", {})
+    meta.TransferSyntaxUID = ds.file_meta.TransferSyntaxUID if keep_syntax else ExplicitVRLittleEndian
     out.file_meta = meta
     return out

@@ -94,7 +94,6 @@ class WorkspaceController(QObject):
         self.worker.analysis_failed.connect(self._on_worker_analysis_failed)
         self.worker.search_done.connect(self._on_worker_search_done)
         self.worker.search_failed.connect(self._on_worker_search_failed)
-        self.worker.weights_installed.connect(self._on_worker_weights_installed)
         self.worker.cache_found.connect(self._on_worker_cache_found)
         self.check_weights()
 
@@ -426,28 +425,28 @@ class WorkspaceController(QObject):
 
     # ------------------------------------------------------------------------------ weights
     def install_weights(self, path: str) -> None:
-        """Install a weights file with the same code as ``fetalviewer weights install`` (in the background)."""
-        from concurrent.futures import ThreadPoolExecutor
+        """Install a weights file with the same code as ``fetalviewer weights install`` (on a superqt
+        worker thread; the result comes back on the GUI thread)."""
+        from superqt.utils import create_worker
 
         from fetalviewer.model.weights import install_weights
 
         self.model_state = "loading"
         self.model_state_changed.emit("loading")
         self._refresh()
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetalviewer-install")
-        future = executor.submit(install_weights, path, self._config_path)
-        executor.shutdown(wait=False)
-        future.add_done_callback(self.worker.weights_installed.emit)
+        worker = create_worker(install_weights, path, self._config_path, _start_thread=False)
+        worker.returned.connect(self._on_install_returned)
+        worker.errored.connect(self._on_install_errored)
+        self._install_worker = worker  # kept alive until it finished
+        worker.start()
 
-    def _on_worker_weights_installed(self, future) -> None:
-        try:
-            record = future.result()
-        except Exception as exc:  # noqa: BLE001 - shown to the user in the notice
-            self.model_state = "unavailable"
-            self.unavailable_reason = f"Installing the weights failed: {exc}"
-            self.model_state_changed.emit("unavailable")
-            self._refresh()
-            return
+    def _on_install_errored(self, exc: BaseException) -> None:
+        self.model_state = "unavailable"
+        self.unavailable_reason = f"Installing the weights failed: {exc}"
+        self.model_state_changed.emit("unavailable")
+        self._refresh()
+
+    def _on_install_returned(self, record: dict) -> None:
         # From now on the settings name the weights (as after 'fetalviewer weights install').
         self.set_weights(None, record.get("weights_config_path"))
         if self.targets and self.unavailable_reason is None:

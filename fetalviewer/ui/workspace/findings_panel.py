@@ -9,6 +9,7 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
+from fetalviewer.analysis.frame_numbers import frame_label
 from fetalviewer.ui.workspace.colors import display_name, plane_color
 from fetalviewer.workspace.findings import BestFrame, ChecklistItem
 
@@ -65,7 +66,7 @@ class FindingsPanel(QWidget):
             lines = [f"{mark}  {display_name(item.plane_key)}" + ("" if item.required else " (optional)")]
             if best is not None:
                 where = instance_names.get(best.sop_instance_uid, best.sop_instance_uid[-12:])
-                lines.append(f"best {best.prob_0_1:.0%} · {where} · frame {best.frame_index + 1}")
+                lines.append(f"best {best.prob_0_1:.0%} · {where} · {frame_label(best.frame_index)}")
             else:
                 lines.append("not analysed")
             tree_item = QTreeWidgetItem(self.tree, ["\n".join(lines)])

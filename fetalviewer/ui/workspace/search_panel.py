@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fetalviewer.analysis.frame_numbers import frame_label
 from fetalviewer.workspace.search import SearchHit
 
 _HIT_ROLE = Qt.UserRole + 1
@@ -65,7 +66,7 @@ class SearchPanel(QWidget):
         for hit in hits:
             where = instance_names.get(hit.sop_instance_uid, hit.sop_instance_uid[-12:])
             item = QListWidgetItem(
-                f"{hit.rank}. {hit.score_cos:+.3f}   {where} · frame {hit.frame_index + 1}"
+                f"{hit.rank}. {hit.score_cos:+.3f}   {where} · {frame_label(hit.frame_index)}"
             )
             item.setData(_HIT_ROLE, (hit.sop_instance_uid, hit.frame_index))
             self.hits.addItem(item)

@@ -1,6 +1,6 @@
 """The workspace's link to the model: requests on the engine's :class:`InferenceService` worker thread.
 
-The service owns the model on ONE long-lived thread (DESIGN.md). A study analysis runs there one batch per
+The service owns the model on ONE long-lived thread. A study analysis runs there one batch per
 service call (:meth:`StudyAnalysis.iter_steps`), chained, so other requests of the window (a text query,
 another feature's inference) wait one batch at most. Results come back through Qt signals emitted on the
 worker thread; Qt queues them to the GUI thread (the receiver lives there), where stale request ids are
@@ -56,7 +56,6 @@ class ModelWorker(QObject):
     analysis_failed = Signal(int, str)
     search_done = Signal(int, str, object)  # request id, query, text embedding (np.ndarray)
     search_failed = Signal(int, str)
-    weights_installed = Signal(object)  # Future of the install
     cache_found = Signal(int, object)  # request id, {uid: InstanceAnalysis} read from the cache
 
     def __init__(
@@ -174,23 +173,22 @@ class ModelWorker(QObject):
             identity = identity_for(info.weights_sha256, info.config_name)
             return load_cached_results(targets, identity, AnalysisCache())
 
-        from concurrent.futures import ThreadPoolExecutor
+        from superqt.utils import create_worker
 
-        # Not on the model thread: the service would load the model first. File reads only.
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetalviewer-cache")
-        future = executor.submit(work)
-        executor.shutdown(wait=False)
-
-        def done(f: Future) -> None:
-            try:
-                found = f.result()
-            except Exception as exc:  # noqa: BLE001 - a cache problem is never fatal
-                log.warning("reading the analysis cache failed: %s", exc)
-                found = {}
+        def deliver(found) -> None:
             if not self._closed:
                 self.cache_found.emit(request_id, found)
 
-        future.add_done_callback(done)
+        def failed(exc: BaseException) -> None:  # a cache problem is never fatal
+            log.warning("reading the analysis cache failed: %s", exc)
+            deliver({})
+
+        # Not on the model thread (the service would load the model first): file reads on a superqt worker.
+        worker = create_worker(work, _start_thread=False)
+        worker.returned.connect(deliver)
+        worker.errored.connect(failed)
+        self._cache_worker = worker  # kept alive until it finished
+        worker.start()
 
     def cancel(self) -> None:
         if self._current_job is not None:

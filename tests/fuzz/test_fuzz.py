@@ -1,0 +1,97 @@
+"""Seeded fuzzing in the suite: a short run of fresh mutants, and every mutant that ever failed.
+
+Long runs are made by hand with ``python tools/fuzz.py --count 5000``; a failing seed it prints is
+fixed and then added to :data:`REGRESSIONS` with what it once did. The mutant's bytes are made again
+from the seed (tests/fuzz/mutate.py), and their sha256 is pinned so that a change to the mutation
+engine cannot silently turn a regression into a different file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import pytest
+
+from tests.fuzz.harness import Harness
+from tests.fuzz.mutate import MUTATIONS, QUICK_SEEDS, SEEDS, mutant
+from tests.model_fixtures import tiny_config, tiny_state, tiny_weights  # noqa: F401 - fixtures
+
+#: (seed, first 16 hex digits of the mutant's sha256, what it once did).
+REGRESSIONS: tuple[tuple[int, str, str], ...] = (
+    (32, "ab822a4d817bcda7", "info/deidentify exit 1 on a header pydicom cannot finish reading"),
+    (37, "dd504432177270b5", "a sequence nested 3000 deep: RecursionError, exit 1"),
+    (38, "212a3007333d2188", "a damaged tag read as a command-group element: the copy could not be written"),
+    (
+        39,
+        "4392827caf70e4d1",
+        "a length lie hid a study date in an unknown element (caught by the leak check)",
+    ),
+    (43, "6aa8a74095814272", "Rows 9600 on RLE data: refused, but exit 1"),
+    (47, "397e2a7663a6a5b8", "an unknown VR after a length lie: writing the copy failed, exit 1"),
+    (51, "11bee3861b69169e", "a deflate transfer syntax on plain data: zlib error, exit 1"),
+    (52, "a4c51d7c934469b6", "a basic offset table pointing nowhere"),
+    (54, "7c92833dfd22f861", "NumberOfFrames 2147483647 with swapped fragments"),
+)
+#: Regressions found by the slower commands (analyze with a tiny model, report), mutants of QUICK_SEEDS.
+SLOW_REGRESSIONS: tuple[tuple[int, str, str], ...] = (
+    (4, "e7a0451a17ab2654", "a damaged RLE segment: report exit 1 (export failed)"),
+    (5, "a15454c183f2382a", "PhotometricInterpretation '': analyze and report exit 1"),
+)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+@pytest.fixture()
+def harness(tmp_path):
+    return Harness(tmp_path / "runs")
+
+
+def test_every_mutation_makes_a_different_file():
+    seen = set()
+    for name, _, _ in MUTATIONS:
+        m = mutant(7, QUICK_SEEDS, only=name)
+        assert m.steps and m.data, name
+        seen.add(_sha(m.data))
+    assert len(seen) >= len(MUTATIONS) - 1  # each mutation changes the bytes (one may coincide)
+    assert mutant(123).data == mutant(123).data  # reproducible from the seed
+
+
+@pytest.mark.parametrize(("seed", "digest", "what"), REGRESSIONS, ids=[str(r[0]) for r in REGRESSIONS])
+def test_regression(harness, seed, digest, what):
+    m = mutant(seed, SEEDS)
+    if digest:
+        assert _sha(m.data) == digest, (
+            f"the mutation engine changed: seed {seed} no longer makes the same file"
+        )
+    failures = harness.check(m, ("info", "frame", "deidentify", "sr", "scp"))
+    assert not failures, "\n".join(map(str, failures))
+    assert not harness.internal_errors
+
+
+def test_seeded_run(harness):
+    """30 fresh mutants of the small seed files through info, frame, deidentify, the SR reader and the
+    Storage-SCP check (the seeds differ from day to day only when this list is changed)."""
+    start = time.monotonic()
+    failures = []
+    for seed in range(100_000, 100_030):
+        failures += harness.check(mutant(seed, QUICK_SEEDS), ("info", "frame", "deidentify", "sr", "scp"))
+    assert not failures, "\n".join(map(str, failures))
+    assert time.monotonic() - start < 120
+
+
+def test_seeded_run_slow_commands(tmp_path, tiny_weights, tiny_config, one_torch_thread):  # noqa: F811
+    """analyze (tiny random-weight model) and report on a few mutants and the slow regressions."""
+    harness = Harness(tmp_path / "runs", tiny_weights, tiny_config)
+    failures = []
+    for seed, digest, _ in SLOW_REGRESSIONS:
+        m = mutant(seed, QUICK_SEEDS)
+        assert _sha(m.data) == digest, (
+            f"the mutation engine changed: seed {seed} no longer makes the same file"
+        )
+        failures += harness.check(m, ("analyze", "report"))
+    for seed in (200_000, 200_001):
+        failures += harness.check(mutant(seed, QUICK_SEEDS), ("analyze", "report"))
+    assert not failures, "\n".join(map(str, failures))
