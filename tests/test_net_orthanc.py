@@ -98,7 +98,7 @@ def test_retrieve_jpeg_cine_and_j2k_pixel_data_identical(pacs, via, capsys):
             assert record.source == "node:PACS" and record.status == "new"
 
 
-def test_dicomweb_query_and_wado_retrieve(pacs, capsys):
+def test_dicomweb_query_and_wado_retrieve_and_stow(pacs, capsys, tmp_path):
     studies = _json_out(capsys, ["query", "WEB", "--patient-id", "MANY", "--json", "-"])
     assert [s["study_instance_uid"] for s in studies] == [MANY_STUDY] and studies[0]["patient_id"] == "MANY"
     assert main(["retrieve", "WEB", _uid(J2K)]) == 0  # wado is the default for a DICOMweb-only node
@@ -108,6 +108,9 @@ def test_dicomweb_query_and_wado_retrieve(pacs, capsys):
         got = pydicom.dcmread(path)
         assert got.file_meta.TransferSyntaxUID == source.file_meta.TransferSyntaxUID
         assert got.PixelData == source.PixelData
+    sent = write_tiny(tmp_path / "stow", 1, patient_id="STOWED")
+    assert main(["send", "WEB", str(sent[0])]) == 0  # STOW-RS for a DICOMweb-only node
+    assert pacs.find_instance(str(pydicom.dcmread(sent[0]).SOPInstanceUID)) is not None
 
 
 def test_retrieve_cancelled_half_way_leaves_db_and_archive_consistent(pacs):
@@ -158,19 +161,20 @@ def _receiver(port: int, allow: str) -> subprocess.Popen:
 
 
 def test_receive_with_allow_list(orthanc, tmp_path):
+    from fetalviewer.net.nodes import LocalAE
+    from fetalviewer.net.scp import StorageServer
+
     port = free_port()
     orthanc.define_modality("recv", "FVRECV", port)
     j2k = orthanc.find_instance(str(pydicom.dcmread(get_testdata_file(J2K), stop_before_pixels=True).SOPInstanceUID))
-    refused = _receiver(port, "SOMEONEELSE")
-    try:
-        assert not orthanc.store_to("recv", [j2k]).ok  # Orthanc (AE ORTHANC) is not on the allow list
-    finally:
-        refused.send_signal(signal.SIGINT)
-        out, err = refused.communicate(timeout=30)
-    assert refused.returncode == 0 and "0 instance(s) stored" in out, out + err
-    with open_study_db() as db:
-        assert db.instance_count() == 0 and not list(db.archive_dir.rglob("*.dcm"))
-    accepted = _receiver(port, ORTHANC_AET)
+    with open_study_db() as db:  # Orthanc (AE ORTHANC) is not on the allow list: refused, nothing stored
+        refusing = StorageServer(LocalAE("FVRECV", port, "127.0.0.1", allow_aets=("SOMEONEELSE",)), db).start()
+        try:
+            assert not orthanc.store_to("recv", [j2k]).ok
+        finally:
+            refusing.stop()
+        assert db.instance_count() == 0 and not [p for p in db.archive_dir.rglob("*") if p.is_file()]
+    accepted = _receiver(port, ORTHANC_AET)  # the command, in the foreground until SIGTERM
     try:
         assert orthanc.store_to("recv", [j2k]).ok
     finally:

@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from fetalviewer.errors import FetalViewerError
+from fetalviewer.errors import FetalViewerError, UsageError
 
 NAME = "weights"
 HELP = "install or show the FetalCLIP / MobileFetalCLIP weights (checked to load strictly; never downloaded)"
@@ -44,10 +44,10 @@ def run(args: argparse.Namespace) -> int:
                 weights_file, folder_config = weights_in_folder(path)
                 path, config = str(weights_file), config or (str(folder_config) if folder_config else None)
             record = install_weights(path, config, progress=_progress)
-        except FetalViewerError as exc:
+        except FetalViewerError:  # exit 2 with the message (fetalviewer.cli); end the progress line first
             if sys.stderr is not None:
-                print(f"\rerror: {exc}", file=sys.stderr)
-            return 2
+                print(file=sys.stderr)
+            raise
         if sys.stderr is not None:
             print("\r" + " " * 50 + "\r", end="", file=sys.stderr)
         print(f"installed {record['weights_path']}")
@@ -65,8 +65,7 @@ def run(args: argparse.Namespace) -> int:
             for model in status["models"]:
                 _print_status(model, in_use=model["model"] == status["model"])
         return 0 if status["available"] else 1
-    print("usage: fetalviewer weights {install PATH | status}", file=sys.stderr)
-    return 2
+    raise UsageError("usage: fetalviewer weights {install PATH | status}")
 
 
 def _print_status(status: dict, in_use: bool) -> None:
