@@ -279,6 +279,8 @@ def test_window_study_list_query_retrieve_send_and_echo(pacs, qtbot, tmp_path):
     pdf = tmp_path / "report.pdf"
     pdf.write_bytes(b"%PDF-1.4\n1 0 obj<< /Type /Catalog >>endobj\ntrailer<< /Root 1 0 R >>\n%%EOF\n")
     files = [*write_tiny(tmp_path / "send", 1, patient_id="SENT"), pdf]
+    with open_study_db() as db:
+        db.index_paths(files[:1])  # listed in the study database: "sent" once every file is stored
     box = SendToPacsBox(lambda: files)
     qtbot.addWidget(box)
     box.node_combo.setCurrentText("PACS")
@@ -286,6 +288,8 @@ def test_window_study_list_query_retrieve_send_and_echo(pacs, qtbot, tmp_path):
         box.send()
     assert [s.ok for s in sent.args[0]] == [True, True] and box.table.rowCount() == 2
     assert "2 of 2 file(s) stored on PACS" in box.summary.text()
+    with open_study_db() as db:
+        assert [s.status for s in db.list_studies(patient_id="SENT")] == ["sent"]
     # node settings: echo from the form
     nodes = NodeSettingsDialog(win)
     qtbot.addWidget(nodes)
