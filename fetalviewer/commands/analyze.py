@@ -10,7 +10,6 @@ instance's frame records. Both lists are explicit: adding an extender is one lin
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Iterable
@@ -32,6 +31,7 @@ from fetalviewer.commands.options import (
     add_model_options,
     add_paths_argument,
     require_supported_model,
+    write_json_output,
 )
 from fetalviewer.errors import FetalViewerError, FrameDecodeError, UsageError, WeightsNotFound
 
@@ -310,13 +310,7 @@ def _run(args: argparse.Namespace) -> int:
         if n_model_frames:
             print(f"timing: model load {load_s:.1f} s, {n_model_frames} frames in {analysis_s:.1f} s")
     if args.json:
-        text = json.dumps(output, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            from fetalviewer.atomic import write_text_atomic
-
-            write_text_atomic(args.json, text)
+        write_json_output(args.json, output)
     if not records and (problems or not args.paths):
         return 2  # nothing could be analysed: every input was refused (each problem printed above)
     return 0

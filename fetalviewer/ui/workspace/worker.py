@@ -72,6 +72,7 @@ class ModelWorker(QObject):
         self._own_service = service is None
         self._weights_path, self._config_path = weights_path, config_path
         self._model = model or model_choice()
+        self.cached_model_info = None  # ModelInfo of the model choice, set when the cache is read
         self.service = service if service is not None else self._new_service()
         self.backend = None
         self._current_job = None
@@ -94,6 +95,7 @@ class ModelWorker(QObject):
         self.backend = None
         self._weights_path, self._config_path = weights_path, config_path
         self._model = model or self._model
+        self.cached_model_info = None
         if self._own_service:
             self.service.shutdown(wait=False)
             self.service = self._new_service()
@@ -167,6 +169,7 @@ class ModelWorker(QObject):
             from fetalviewer.workspace.study_analysis import load_cached_results
 
             info = select_model(model, weights_path, config_path).identity()
+            self.cached_model_info = info  # read by the GUI after cache_found: which model the values are from
             identity = identity_for(info.weights_sha256, info.config_name)
             return load_cached_results(targets, identity, AnalysisCache())
 
