@@ -127,12 +127,11 @@ def main() -> int:
 
     app = ensure_application()
     from fetalviewer.ui.main_window import MainWindow
-    from fetalviewer.ui.workspace import install_workspace
     from fetalviewer.workspace.schedule import first_pass_indices, first_pass_stride
 
     def new_window():
         win = MainWindow()
-        ws = getattr(win, "workspace", None) or install_workspace(win)
+        ws = win.workspace
         win.resize(1500, 920)
         win.show()
         refresh_times: list[float] = []

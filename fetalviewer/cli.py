@@ -41,6 +41,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "weights",
     "measure",
     "report",
+    "batch",
     "deidentify",
     "train_head",
     "self_test",

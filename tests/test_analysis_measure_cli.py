@@ -93,7 +93,7 @@ def test_outline_bad_inputs_name_the_file(capsys, tmp_path):
     bad = tmp_path / "not_an_image.png"
     bad.write_text("hello")
     rc, _, err = _run(capsys, "outline", str(bad), "--pixel-size-mm", "0.1")
-    assert rc == 1 and str(bad) in err and "not a readable image" in err
+    assert rc == 2 and str(bad) in err and "not a readable image" in err  # bad input: exit 2
     empty = tmp_path / "empty.png"
     import cv2
 
@@ -164,4 +164,4 @@ def test_evaluate_hc(capsys, tmp_path):
     rc, out, _ = _run(capsys, "evaluate-hc", str(out_json), str(truth))
     assert rc == 0 and "3/4 images measured" in out and "WHO P2.5-P97.5" in out
     rc, _, err = _run(capsys, "evaluate-hc", str(truth), str(truth))
-    assert rc == 1 and "not an analyze JSON" in err
+    assert rc == 2 and "not an analyze JSON" in err  # bad input: exit 2

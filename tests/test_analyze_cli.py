@@ -88,6 +88,8 @@ def test_analyze_png_and_dicom_writes_the_documented_fields(png, tmp_path, tiny_
     assert any(p["path"].endswith("notes.txt") for p in data["problems"])
     assert data["timings"]["frames_analysed"] == 3 and data["timings"]["model_load_s"] > 0
     assert "head.png" in text.out and "GA " in text.out
+    # people read frame numbers from 1 (the JSON above keeps frame_index 0-based)
+    assert "cine.dcm [frame 1 of 3]" in text.out and "cine.dcm [frame 3 of 3]" in text.out
 
 
 def test_analyze_without_weights_reports_unavailable_and_exits_zero(png, tmp_path, capsys):

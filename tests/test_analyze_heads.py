@@ -248,7 +248,7 @@ def test_report_gets_the_clip_chd_flag(tiny_loaded, tiny_weights, tiny_config, t
                  str(tiny_config), "--analysis-step", "2", "--formats", "json,sr"])  # fmt: skip
     assert code == 0
     flags = read_report_json(out / "report.json")["chd_flags"]
-    assert len(flags) == 1 and "heart frames 0, 2" in flags[0] and f"chd{HEAD_SUFFIX}" in flags[0]
+    assert len(flags) == 1 and "heart frames 1, 3" in flags[0] and f"chd{HEAD_SUFFIX}" in flags[0]
     assert flags[0].startswith("Clip 1 (4 frames): ") and str(tmp_path) not in flags[0]
     assert "CHD review suggested" in flags[0] or "No CHD review prompt" in flags[0]
     sr = ObGynSR.from_file(out / "report_sr.dcm")
@@ -338,4 +338,4 @@ def test_report_scores_a_clip_from_the_windows_cache(
     assert "reusing the window's cached analysis: 4 frame(s) of 1 instance(s)" in printed
     assert "embedding the heart frames of 1 cached clip(s) for the CHD head" in printed
     (flag,) = read_report_json(out / "report.json")["chd_flags"]
-    assert "heart frames 1, 3" in flag and f"score {expected.prob_abnormal_0_1:.2f}" in flag
+    assert "heart frames 2, 4" in flag and f"score {expected.prob_abnormal_0_1:.2f}" in flag

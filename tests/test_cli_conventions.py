@@ -104,3 +104,14 @@ def test_frame_numbers_for_people_are_1_based():
     assert frame_number(0) == 1 and frame_label(12, 120) == "frame 13 of 120" and frame_label(None) == ""
     with pytest.raises(ValueError):
         frame_number(-1)
+
+
+def test_a_refused_deidentification_exits_2_and_writes_nothing(tmp_path, capsys):
+    from pydicom.data import get_testdata_file
+
+    no_region = get_testdata_file("US1_UNCR.dcm")  # no 2D imaging region: burned-in text cannot be cleaned
+    out = tmp_path / "out"
+    assert cli.main(["deidentify", no_region, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "US1_UNCR.dcm" in err and f"nothing was written to {out}" in err and "Traceback" not in err
+    assert not out.exists() or list(out.iterdir()) == []

@@ -33,7 +33,7 @@ def orthanc(tmp_path_factory):
     with run_orthanc(tmp_path_factory.mktemp("orthanc")) as server:
         for name in (CINE, J2K):
             server.upload(get_testdata_file(name))
-        for path in write_tiny(tmp_path_factory.mktemp("many"), 6, study_uid=MANY_STUDY, patient_id="MANY"):
+        for path in write_tiny(tmp_path_factory.mktemp("many"), 6, study_uid=MANY_STUDY, patient_id="QZ-MANY-7"):
             server.upload(path)
         yield server
 
@@ -74,8 +74,8 @@ def test_c_find_study_and_series_levels(pacs, capsys):
     uids = {s["study_instance_uid"] for s in studies}
     assert {_uid(CINE), _uid(J2K), MANY_STUDY} <= uids
     many = next(s for s in studies if s["study_instance_uid"] == MANY_STUDY)
-    assert many["patient_id"] == "MANY" and many["n_instances"] == 6 and many["modalities_in_study"] == ["US"]
-    only = _json_out(capsys, ["query", "PACS", "--patient-id", "MANY", "--study-date", "20261201-", "--series",
+    assert many["patient_id"] == "QZ-MANY-7" and many["n_instances"] == 6 and many["modalities_in_study"] == ["US"]
+    only = _json_out(capsys, ["query", "PACS", "--patient-id", "QZ-MANY-7", "--study-date", "20261201-", "--series",
                               "--json", "-"])  # fmt: skip
     assert [s["study_instance_uid"] for s in only] == [MANY_STUDY]
     assert len(only[0]["series"]) == 6 and {r["modality"] for r in only[0]["series"]} == {"US"}
@@ -98,9 +98,9 @@ def test_retrieve_jpeg_cine_and_j2k_pixel_data_identical(pacs, via, capsys):
             assert record.source == "node:PACS" and record.status == "new"
 
 
-def test_dicomweb_query_and_wado_retrieve(pacs, capsys):
-    studies = _json_out(capsys, ["query", "WEB", "--patient-id", "MANY", "--json", "-"])
-    assert [s["study_instance_uid"] for s in studies] == [MANY_STUDY] and studies[0]["patient_id"] == "MANY"
+def test_dicomweb_query_and_wado_retrieve_and_stow(pacs, capsys, tmp_path):
+    studies = _json_out(capsys, ["query", "WEB", "--patient-id", "QZ-MANY-7", "--json", "-"])
+    assert [s["study_instance_uid"] for s in studies] == [MANY_STUDY] and studies[0]["patient_id"] == "QZ-MANY-7"
     assert main(["retrieve", "WEB", _uid(J2K)]) == 0  # wado is the default for a DICOMweb-only node
     with open_study_db() as db:
         (path,) = db.instance_paths(_uid(J2K))
@@ -108,6 +108,9 @@ def test_dicomweb_query_and_wado_retrieve(pacs, capsys):
         got = pydicom.dcmread(path)
         assert got.file_meta.TransferSyntaxUID == source.file_meta.TransferSyntaxUID
         assert got.PixelData == source.PixelData
+    sent = write_tiny(tmp_path / "stow", 1, patient_id="STOWED")
+    assert main(["send", "WEB", str(sent[0])]) == 0  # STOW-RS for a DICOMweb-only node
+    assert pacs.find_instance(str(pydicom.dcmread(sent[0]).SOPInstanceUID)) is not None
 
 
 def test_retrieve_cancelled_half_way_leaves_db_and_archive_consistent(pacs):
@@ -129,7 +132,7 @@ def test_retrieve_cancelled_half_way_leaves_db_and_archive_consistent(pacs):
         assert on_disk == indexed and len(indexed) == result.stored
         assert not list(db.archive_dir.rglob(".*.part"))
         for path in on_disk:
-            assert pydicom.dcmread(path).PatientID == "MANY"
+            assert pydicom.dcmread(path).PatientID == "QZ-MANY-7"
 
 
 def test_node_down_exits_2_with_a_message_fast(tmp_path, capsys):
@@ -158,19 +161,20 @@ def _receiver(port: int, allow: str) -> subprocess.Popen:
 
 
 def test_receive_with_allow_list(orthanc, tmp_path):
+    from fetalviewer.net.nodes import LocalAE
+    from fetalviewer.net.scp import StorageServer
+
     port = free_port()
     orthanc.define_modality("recv", "FVRECV", port)
     j2k = orthanc.find_instance(str(pydicom.dcmread(get_testdata_file(J2K), stop_before_pixels=True).SOPInstanceUID))
-    refused = _receiver(port, "SOMEONEELSE")
-    try:
-        assert not orthanc.store_to("recv", [j2k]).ok  # Orthanc (AE ORTHANC) is not on the allow list
-    finally:
-        refused.send_signal(signal.SIGINT)
-        out, err = refused.communicate(timeout=30)
-    assert refused.returncode == 0 and "0 instance(s) stored" in out, out + err
-    with open_study_db() as db:
-        assert db.instance_count() == 0 and not list(db.archive_dir.rglob("*.dcm"))
-    accepted = _receiver(port, ORTHANC_AET)
+    with open_study_db() as db:  # Orthanc (AE ORTHANC) is not on the allow list: refused, nothing stored
+        refusing = StorageServer(LocalAE("FVRECV", port, "127.0.0.1", allow_aets=("SOMEONEELSE",)), db).start()
+        try:
+            assert not orthanc.store_to("recv", [j2k]).ok
+        finally:
+            refusing.stop()
+        assert db.instance_count() == 0 and not [p for p in db.archive_dir.rglob("*") if p.is_file()]
+    accepted = _receiver(port, ORTHANC_AET)  # the command, in the foreground until SIGTERM
     try:
         assert orthanc.store_to("recv", [j2k]).ok
     finally:
@@ -232,3 +236,65 @@ def test_report_send_deidentified_pdf_and_sr(pacs, tmp_path, capsys):
     assert pacs.find_instance(str(held.SOPInstanceUID)) is not None
     with open_study_db() as db:
         assert db.get_study(str(pydicom.dcmread(ob, stop_before_pixels=True).StudyInstanceUID)).status == "sent"
+
+
+@pytest.mark.qt_log_ignore("propagateSizeHints")  # the offscreen platform, on show()
+def test_window_study_list_query_retrieve_send_and_echo(pacs, qtbot, tmp_path):
+    from fetalviewer.ui.app import ensure_application
+    from fetalviewer.ui.main_window import MainWindow
+    from fetalviewer.ui.node_settings import NodeSettingsDialog
+    from fetalviewer.ui.query_dialog import QueryDialog
+    from fetalviewer.ui.send_status import SendToPacsBox
+
+    ensure_application()
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    study_list = win.network.study_list
+    assert study_list.proxy.rowCount() == 0
+    # query the node and retrieve one study with progress
+    dialog = QueryDialog(win)
+    qtbot.addWidget(dialog)
+    dialog.node_combo.setCurrentText("PACS")
+    dialog.id_edit.setText("QZ-MANY-7")
+    dialog.search()
+    qtbot.waitUntil(lambda: dialog.results.topLevelItemCount() == 1, timeout=20000)
+    dialog.results.topLevelItem(0).setSelected(True)
+    steps = []
+    dialog._on_retrieve_progress = lambda counts: steps.append(counts)  # noqa: SLF001 - count progress
+    with qtbot.waitSignal(dialog.retrieved, timeout=30000) as got:
+        dialog.retrieve_selected()
+    assert got.args[0].stored == 6 and not got.args[0].cancelled and "6 instance(s) stored" in dialog.message.text()
+    win.network.refresh()
+    assert study_list.proxy.rowCount() == 1 and study_list.study_uid_at(0) == MANY_STUDY
+    study_list.filter_edit.setText("no such patient")
+    assert study_list.proxy.rowCount() == 0
+    study_list.filter_edit.setText("qz-many")
+    assert study_list.proxy.rowCount() == 1
+    # double-click opens the study from the archive
+    with qtbot.waitSignal(win.study_loaded, timeout=30000):
+        study_list.open_requested.emit(MANY_STUDY)
+    assert len(win.instances) == 6
+    # send to PACS with one status per file (a PDF goes as Encapsulated PDF)
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n1 0 obj<< /Type /Catalog >>endobj\ntrailer<< /Root 1 0 R >>\n%%EOF\n")
+    files = [*write_tiny(tmp_path / "send", 1, patient_id="SENT"), pdf]
+    with open_study_db() as db:
+        db.index_paths(files[:1])  # listed in the study database: "sent" once every file is stored
+    box = SendToPacsBox(lambda: files)
+    qtbot.addWidget(box)
+    box.node_combo.setCurrentText("PACS")
+    with qtbot.waitSignal(box.sent, timeout=30000) as sent:
+        box.send()
+    assert [s.ok for s in sent.args[0]] == [True, True] and box.table.rowCount() == 2
+    assert "2 of 2 file(s) stored on PACS" in box.summary.text()
+    with open_study_db() as db:
+        assert [s.status for s in db.list_studies(patient_id="SENT")] == ["sent"]
+    # node settings: echo from the form
+    nodes = NodeSettingsDialog(win)
+    qtbot.addWidget(nodes)
+    nodes.reload(select="PACS")
+    assert nodes.aet_edit.text() == ORTHANC_AET
+    nodes.echo_node()
+    qtbot.waitUntil(lambda: "DIMSE OK" in nodes.message.text(), timeout=20000)
+    win.close()

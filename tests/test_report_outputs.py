@@ -130,7 +130,12 @@ def test_tables_round_trip(tmp_path):
     assert by_id["hc"]["source"] == "automatic" and by_id["hc"]["ga_method"] == "Hadlock 1984 (HC)"
     preds = read_table_csv(write_predictions_csv(content, tmp_path / "p.csv"))
     assert preds[0]["prob_brain"] == 0.92 and preds[0]["frame_index"] == 0 and preds[0]["ga_days"] == 150.0
+    # people read the CSV: the 1-based frame number beside the 0-based index
+    assert all(r["frame_number"] == r["frame_index"] + 1 for r in preds + rows)
     data = read_report_json(write_report_json(content, tmp_path / "r.json"))
+    assert data["model_outputs"][0]["frame_index"] == 0 and "frame_number" not in data["model_outputs"][0]
+    brain = next(c for c in data["checklist"] if c["plane"] == "Brain")
+    assert brain["best_frame"].endswith(f", frame 1 of {loop.n_frames}"), brain  # the PDF's cell: 1-based
     assert (
         data["header"]["Patient ID"] == "11-05-25-142825" and data["model_outputs"][0]["top_plane"] == "brain"
     )

@@ -36,6 +36,7 @@ def _measure_still(qtbot, win, still: dict):
     result = blocker.args[0]
     assert result.error is None and result.fit.ok, result
     # no FetalCLIP weights here: the status names the default head model, once it has run
+    assert statuses[0] == f"Measuring the head on frame 1 of {win.current_loop.n_frames}…"
     assert statuses[-1].startswith("Automatic head biometry (default head model): "), statuses
     return bio, bio.head_measurements(still["sop_instance_uid"], 0)
 

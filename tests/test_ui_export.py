@@ -287,7 +287,7 @@ def test_cli_head_contours_without_the_head_model_say_why(monkeypatch, tmp_path)
     finally:
         cine.close()
     assert contours == {} and new == []
-    assert len(notes) == 1 and "frame 0: head model not run" in notes[0] and "no_model_here" in notes[0]
+    assert len(notes) == 1 and "frame 1 of 1: head model not run" in notes[0] and "no_model_here" in notes[0]
 
 
 @pytest.mark.skipif(not _head_model_present(), reason="the default head model is not in weights/default_head")

@@ -56,7 +56,9 @@ def tissue_region(loop):
 
 
 def test_welcome_panel_offers_the_sample(window):
-    assert window.stack.currentWidget() is window.welcome
+    # the start page: the welcome actions beside the study list
+    assert window.stack.currentWidget() is window.network.start_page
+    assert window.welcome.parent() is window.network.start_page
     has_sample = sample_study_dir().is_dir() and any(sample_study_dir().rglob("*.dcm"))
     assert window.welcome.sample_button.isEnabled() == has_sample
 
@@ -85,7 +87,8 @@ def test_open_play_step_and_speed(qtbot, window):
     assert window.player.index == 1
     qtbot.keyClick(window, Qt.Key_End)
     assert window.player.index == 119
-    assert "Frame 120/120" in window.controls.position_label.text()
+    assert "Frame 120 of 120" in window.controls.position_label.text()  # 1-based, as people count
+    assert window.canvas.overlay_top_right.text().startswith("Frame 120 of 120")
     expected_ms = loop.timing.timestamps_ms[119]
     assert f"{expected_ms:.1f} ms" in window.controls.position_label.text()
     qtbot.keyClick(window, Qt.Key_Home)

@@ -44,10 +44,9 @@ def installed_weights(tiny_weights_file):
 def make_window(qtbot):
     ensure_application()
     from fetalviewer.ui.main_window import MainWindow
-    from fetalviewer.ui.workspace import install_workspace
 
     win = MainWindow()
-    ws = getattr(win, "workspace", None) or install_workspace(win)
+    ws = win.workspace
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)

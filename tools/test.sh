@@ -25,7 +25,8 @@ else
 fi
 
 PYTHON=${PYTHON:-python3}
-"$PYTHON" -m pip install -q -e ".[test]"   # includes imageio-ffmpeg, the MP4 check's independent decoder
+# test includes imageio-ffmpeg (the MP4 check's independent decoder); cluster is Ray (batch engine tests)
+"$PYTHON" -m pip install -q -e ".[test,cluster]"
 lint-imports --no-cache
 "$PYTHON" -m ruff check fetalviewer tests tools bench   # includes TID253: no module-level torch/cv2/... imports
 QT_QPA_PLATFORM=offscreen "$PYTHON" -m pytest "$@"

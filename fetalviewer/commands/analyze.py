@@ -10,7 +10,6 @@ instance's frame records. Both lists are explicit: adding an extender is one lin
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Iterable
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fetalviewer import __version__
+from fetalviewer.analysis.frame_numbers import frame_label
 from fetalviewer.commands import analyze_biometry, analyze_records, study_outputs
 from fetalviewer.commands.analyze_records import (
     MODEL_SOURCE,
@@ -31,6 +31,7 @@ from fetalviewer.commands.options import (
     add_model_options,
     add_paths_argument,
     require_supported_model,
+    write_json_output,
 )
 from fetalviewer.errors import FetalViewerError, FrameDecodeError, UsageError, WeightsNotFound
 
@@ -147,8 +148,9 @@ def open_model(args, *, optional: bool = True):
     return session, None, time.perf_counter() - start
 
 
-def _print_frame(record: dict[str, Any]) -> None:
-    where = record["source"] + ("" if record["frame_index"] is None else f" [frame {record['frame_index']}]")
+def _print_frame(record: dict[str, Any], n_frames: int | None = None) -> None:
+    """One line per frame record; frames are numbered from 1 here ("frame 13 of 120")."""
+    where = record["source"] + ("" if record["frame_index"] is None else f" [{frame_label(record['frame_index'], n_frames)}]")
     if record.get("top_plane") is None:
         print(f"{where}: plane and GA unavailable ({record.get('plane_unavailable_reason')})")
         return
@@ -190,6 +192,7 @@ def _run(args: argparse.Namespace) -> int:
         head_readouts_for_all_frames=args.head_readouts_all_frames, batch_size=args.batch_size
     )
     records: list[dict[str, Any]] = []
+    n_frames: dict[str, int] = {}  # SOP Instance UID -> frames, for "frame 13 of 120"
     clips: list[dict[str, Any]] = []
     run_on_model = None if session is None else session.run_on_model
     problems: list[dict[str, str]] = [{"path": p, "message": f"{p}: no such file or folder"} for p in missing]
@@ -238,6 +241,7 @@ def _run(args: argparse.Namespace) -> int:
         instances, dicom_problems = _load_dicom(dicom_paths)
         problems.extend(dicom_problems)
         for cine in instances:
+            n_frames[cine.sop_instance_uid] = int(cine.n_frames)
             indices = list(range(0, cine.n_frames, args.step))
             first_record, contexts = len(records), []
             if service is None:
@@ -258,7 +262,9 @@ def _run(args: argparse.Namespace) -> int:
                                 )
                             )
                         except FrameDecodeError as exc:
-                            problems.append({"path": str(cine.path), "message": f"frame {i}: {exc}"})
+                            problems.append(
+                                {"path": str(cine.path), "message": f"{frame_label(i, cine.n_frames)}: {exc}"}
+                            )
                     if inputs:
                         contexts.extend(analyse(inputs, cine))
                 finish_clip(cine, contexts, first_record)
@@ -291,7 +297,7 @@ def _run(args: argparse.Namespace) -> int:
                 f"licence {info.licence}) on {info.device}, {info.dtype}"
             )
         for record in records:
-            _print_frame(record)
+            _print_frame(record, n_frames.get(record.get("sop_instance_uid")))
             if record.get("biometry_text"):  # added by the biometry extender (analyze_biometry)
                 print(f"    {record['biometry_text']}")
         for clip in clips:
@@ -304,13 +310,7 @@ def _run(args: argparse.Namespace) -> int:
         if n_model_frames:
             print(f"timing: model load {load_s:.1f} s, {n_model_frames} frames in {analysis_s:.1f} s")
     if args.json:
-        text = json.dumps(output, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            from fetalviewer.atomic import write_text_atomic
-
-            write_text_atomic(args.json, text)
+        write_json_output(args.json, output)
     if not records and (problems or not args.paths):
         return 2  # nothing could be analysed: every input was refused (each problem printed above)
     return 0

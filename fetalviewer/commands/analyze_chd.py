@@ -142,7 +142,9 @@ def report_flag_text(source: str, block: dict[str, Any]) -> str | None:
     if block.get("chd_review_flag") is None:
         return None
     head = block.get("chd_head") or {}
-    frames = ", ".join(str(i) for i in block.get("chd_frames_used", []))
+    from fetalviewer.analysis.frame_numbers import frame_number
+
+    frames = ", ".join(str(frame_number(i)) for i in block.get("chd_frames_used", []))  # 1-based, for people
     name = head.get("head_file", "")
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     return f"{source}: {block['chd_text']} [heart frames {frames}; head {name}]"

@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from fetalviewer.commands.options import add_paths_argument
+
 NAME = "deidentify"
 HELP = (
     "write de-identified copies of DICOM files (PS3.15 basic profile, burned-in text blacked out "
@@ -15,9 +17,7 @@ HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "paths", nargs="+", metavar="PATH", help="DICOM files or folders (searched recursively)"
-    )
+    add_paths_argument(parser, help="DICOM files or folders (searched recursively)")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the de-identified files")
     dates = parser.add_mutually_exclusive_group()
     dates.add_argument(
@@ -56,20 +56,18 @@ def collect_dicom_files(paths) -> tuple[list[Path], list[str]]:
 
 def run(args: argparse.Namespace) -> int:
     from fetalviewer.dicom.deid import DeidOptions, deidentify_files
-    from fetalviewer.errors import FetalViewerError
+    from fetalviewer.errors import ExportError, FetalViewerError, UsageError
 
     files, skipped = collect_dicom_files(args.paths)
     for note in skipped:
         print(note, file=sys.stderr)
     if not files:
-        print("deidentify: no DICOM files to export", file=sys.stderr)
-        return 2
+        raise UsageError(f"no DICOM files to export in {', '.join(map(str, args.paths))}")
     try:
         options = DeidOptions(date_shift_days=args.shift_dates_days)
         exported = deidentify_files(files, args.out, options)
-    except (FetalViewerError, ValueError, TypeError) as exc:
-        print(f"deidentify: export failed, nothing was written: {exc}", file=sys.stderr)
-        return 2
+    except (FetalViewerError, ValueError) as exc:  # refused (e.g. pixels that cannot be cleaned)
+        raise ExportError(f"export failed, nothing was written to {args.out}: {exc}") from exc
     for item in exported:
         print(f"{item.source} -> {item.output}")
     print(f"{len(exported)} file(s) de-identified into {args.out}; every file re-read: no identifier found")

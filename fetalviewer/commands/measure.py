@@ -12,8 +12,8 @@ Examples::
     fetalviewer measure evaluate-hc analyze.json pixel_size_and_hc.csv
 
 Values outside an equation's valid range print the refusal with the range; nothing is extrapolated.
-Exit status: 0 when something was computed, 1 when every estimate was refused or the input was
-unreadable, 2 for bad arguments.
+Exit status: 0 when something was computed, 1 when every estimate was refused (or nothing was found
+to measure), 2 for bad arguments or an unreadable input file.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from fetalviewer.errors import UsageError
 
 NAME = "measure"
 HELP = "GA, EFW and WHO centiles from biometry values, HC from an outline or mask image, the exam's table"
@@ -157,11 +159,7 @@ def _run_ga(args: argparse.Namespace) -> int:
 
     values = _values(args)
     if not values:
-        print(
-            "fetalviewer measure ga: give at least one of --bpd-mm, --hc-mm, --ac-mm, --fl-mm, --crl-mm",
-            file=sys.stderr,
-        )
-        return 2
+        raise UsageError("give at least one of --bpd-mm, --hc-mm, --ac-mm, --fl-mm, --crl-mm")
     table = MeasurementTable.from_values(
         values,
         bpd_convention=args.bpd_convention,
@@ -181,11 +179,7 @@ def _run_efw(args: argparse.Namespace) -> int:
     from fetalviewer.analysis.measurement_table import MeasurementTable
 
     if args.ac_mm is None or (args.fl_mm is None and args.hc_mm is None):
-        print(
-            "fetalviewer measure efw: needs --ac-mm with --fl-mm (Hadlock 1985) and/or --hc-mm (INTERGROWTH)",
-            file=sys.stderr,
-        )
-        return 2
+        raise UsageError("efw needs --ac-mm with --fl-mm (Hadlock 1985) and/or --hc-mm (INTERGROWTH)")
     table = MeasurementTable.from_values(_values(args), bpd_convention=args.bpd_convention)
     h = {label: row.value_for_hadlock_mm for label, row in table.rows.items()}
     estimates = []
@@ -212,11 +206,9 @@ def _run_outline(args: argparse.Namespace) -> int:
     path = Path(args.image)
     image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) if path.is_file() else None
     if image is None:
-        print(f"fetalviewer measure outline: {path}: not a readable image file", file=sys.stderr)
-        return 1
+        raise UsageError(f"{path}: not a readable image file")
     if args.pixel_size_mm is not None and not args.pixel_size_mm > 0:
-        print("fetalviewer measure outline: --pixel-size-mm must be > 0", file=sys.stderr)
-        return 2
+        raise UsageError("--pixel-size-mm must be > 0")
     if args.filled:
         fit = fit_ellipse_to_mask(image > 0)
     else:
@@ -264,8 +256,7 @@ def _run_who(args: argparse.Namespace) -> int:
     from fetalviewer.analysis import who_hc
 
     if args.ga_weeks is None and args.hc_mm is None:
-        print("fetalviewer measure who: give --ga-weeks and/or --hc-mm", file=sys.stderr)
-        return 2
+        raise UsageError("who: give --ga-weeks and/or --hc-mm")
     out: dict[str, Any] = {"citation": who_hc.KISERUD_2017}
     if args.ga_weeks is not None:
         if not who_hc.WHO_WEEKS[0] <= args.ga_weeks <= who_hc.WHO_WEEKS[1]:
@@ -335,16 +326,11 @@ def _run_evaluate_hc(args: argparse.Namespace) -> int:
         data = json.loads(Path(args.analyze_json).read_text(encoding="utf-8"))
         frames = data["frames"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        print(
-            f"fetalviewer measure evaluate-hc: {args.analyze_json}: not an analyze JSON output ({exc})",
-            file=sys.stderr,
-        )
-        return 1
+        raise UsageError(f"{args.analyze_json}: not an analyze JSON output ({exc})") from exc
     try:
         truth = read_hc18_truth(args.truth_csv)
     except ValueError as exc:
-        print(f"fetalviewer measure evaluate-hc: {exc}", file=sys.stderr)
-        return 1
+        raise UsageError(str(exc)) from exc
     result = evaluate_hc(frames, truth)
     if args.json:
         _emit_json(result.to_dict())

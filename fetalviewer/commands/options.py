@@ -82,6 +82,19 @@ def add_json_option(parser: argparse.ArgumentParser, *, help: str | None = None)
     )
 
 
+def write_json_output(target: str, data) -> None:
+    """Write ``data`` as indented JSON where ``--json OUT`` says: stdout for ``-``, else OUT atomically."""
+    import json
+
+    text = json.dumps(data, indent=2)
+    if target == "-":
+        print(text)
+        return
+    from fetalviewer.atomic import write_text_atomic
+
+    write_text_atomic(target, text)
+
+
 def require_existing(paths: Iterable[str | Path]) -> list[Path]:
     """``paths`` as :class:`Path`; raises :class:`UsageError` naming each one that does not exist."""
     out = [Path(p) for p in paths]

@@ -11,13 +11,13 @@ scores (frames numbered from 1, "frame 13 of 120"); ``--json OUT`` writes the sa
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from fetalviewer.analysis.frame_numbers import frame_label
 from fetalviewer.commands.analyze_records import MODEL_SOURCE
+from fetalviewer.commands.options import write_json_output
 from fetalviewer.errors import UsageError
 
 
@@ -180,13 +180,7 @@ def run(args: argparse.Namespace) -> int:
         for p in out["problems"]:
             print(f"problem: {p['message']}")
     if args.json:
-        text = json.dumps(out, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            from fetalviewer.atomic import write_text_atomic
-
-            write_text_atomic(args.json, text)
+        write_json_output(args.json, out)
     return 0
 
 

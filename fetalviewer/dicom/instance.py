@@ -30,6 +30,7 @@ from fetalviewer.dicom.integrity import (
     check_dataset,
     check_frame_codestream,
     check_layout,
+    drop_damaged_elements,
     scan_encapsulated,
 )
 from fetalviewer.dicom.regions import UltrasoundRegion, parse_regions
@@ -42,8 +43,9 @@ _UNDEFINED_LENGTH = 0xFFFFFFFF
 _JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
 
 
-def _read_header(path: Path) -> tuple[Any, int, int, str | None]:
-    """(header dataset, offset of the Pixel Data value, its length, its VR) or DicomReadError."""
+def _read_header(path: Path) -> tuple[Any, int, int, str | None, list[str]]:
+    """(header dataset, offset of the Pixel Data value, its length, its VR, notes on damaged elements
+    that were dropped) or DicomReadError."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -62,6 +64,7 @@ def _read_header(path: Path) -> tuple[Any, int, int, str | None]:
                 fh.seek(0)
                 ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
             tag_pos = fh.tell()
+            notes = drop_damaged_elements(ds.file_meta) + drop_damaged_elements(ds)
             if "TransferSyntaxUID" not in ds.file_meta:
                 implicit, little = ds.original_encoding
                 ds.file_meta.TransferSyntaxUID = (
@@ -70,7 +73,7 @@ def _read_header(path: Path) -> tuple[Any, int, int, str | None]:
                     else ("1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2")
                 )
             if str(ds.file_meta.TransferSyntaxUID) == _DEFLATED:
-                return ds, -1, -1, None  # deflated: the stream offsets are not file offsets
+                return ds, -1, -1, None, notes  # deflated: the stream offsets are not file offsets
             tsyntax = ds.file_meta.TransferSyntaxUID
             # What pydicom found in the file wins over what the meta header claims (some files lie).
             implicit, little = ds.original_encoding
@@ -113,7 +116,7 @@ def _read_header(path: Path) -> tuple[Any, int, int, str | None]:
         ) from None
     if tag_pos < 0:
         raise DicomReadError(f"{path}: could not locate the pixel data")
-    return ds, offset, length, vr
+    return ds, offset, length, vr, notes
 
 
 class CineLoop:
@@ -125,7 +128,17 @@ class CineLoop:
         if isinstance(cache_mb, bool) or not isinstance(cache_mb, (int, float)) or cache_mb < 0:
             raise ValueError(f"cache_mb must be a number >= 0, got {cache_mb!r}")
         self.path = Path(path)
-        ds, offset, length, pixel_vr = _read_header(self.path)
+        try:
+            self._open(cache_mb)
+        except DicomReadError:
+            raise
+        except Exception as exc:  # a damaged value met while reading the header: the file is refused
+            raise DicomReadError(
+                f"{self.path}: damaged DICOM header ({type(exc).__name__}: {str(exc)[:200]})"
+            ) from None
+
+    def _open(self, cache_mb: float) -> None:
+        ds, offset, length, pixel_vr, notes = _read_header(self.path)
         self._ds = ds
         self._value_offset = offset
         meta = ds.file_meta
@@ -160,7 +173,7 @@ class CineLoop:
         jpeg = self.transfer_syntax_uid == _JPEG_BASELINE
         self._preferred_plugin = "pillow" if jpeg and "pillow" in plugins and len(plugins) > 1 else ""
         #: Non-fatal header problems a user should see (e.g. an unusable ultrasound region).
-        self.warnings: list[str] = [f"{p}" for p in self.layout.problems]
+        self.warnings: list[str] = [*notes, *self.layout.problems]
         self.regions: tuple[UltrasoundRegion, ...] = parse_regions(ds, self.warnings)
         self.timing: FrameTiming = resolve_timing(ds, self.n_frames)
         self.header = InstanceHeader.from_dataset(ds)

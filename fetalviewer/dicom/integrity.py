@@ -452,6 +452,33 @@ def scan_encapsulated(
     return offsets, fragments, problems, first
 
 
+#: Sequences nested deeper than this are not read (ultrasound headers and SR trees stay far below).
+MAX_SEQUENCE_DEPTH = 32
+
+
+def drop_damaged_elements(ds: Any, depth: int = 0) -> list[str]:
+    """Convert every element of ``ds`` (and of its sequence items) now; an element whose value cannot
+    be read (unknown VR, bad length, nested too deep) is removed. Returns one note per removal, so a
+    damaged attribute that nothing needs does not make the whole file unreadable later."""
+    notes: list[str] = []
+    for tag in list(ds.keys()):
+        name = f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+        try:
+            elem = ds[tag]
+            if elem.VR == "SQ":
+                if depth >= MAX_SEQUENCE_DEPTH:
+                    raise ValueError(f"sequences nested deeper than {MAX_SEQUENCE_DEPTH} levels")
+                for item in elem.value:
+                    notes += drop_damaged_elements(item, depth + 1)
+        except RecursionError:
+            ds._dict.pop(tag, None)
+            notes.append(f"element {name} is nested too deeply: ignored")
+        except Exception as exc:  # pydicom raises many kinds on damaged values
+            ds._dict.pop(tag, None)
+            notes.append(f"element {name} is damaged ({type(exc).__name__}: {str(exc)[:120]}): ignored")
+    return notes
+
+
 def check_dataset(ds: Any, source: str) -> PixelLayout | None:
     """Check a dataset held in memory (e.g. one received by a Storage SCP) before using its pixels.
 
@@ -502,6 +529,7 @@ __all__ = [
     "check_frame_codestream",
     "check_layout",
     "decoded_frame_bytes",
+    "drop_damaged_elements",
     "j2k_frame_size",
     "jpeg_frame_size",
     "scan_encapsulated",

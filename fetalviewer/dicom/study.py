@@ -137,6 +137,26 @@ def _expand(paths: Iterable[str | os.PathLike[str]], problems: list[LoadProblem]
     return files
 
 
+def list_files(
+    paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
+) -> tuple[list[tuple[Path, bool]], list[LoadProblem]]:
+    """Every candidate file under ``paths`` without opening any: folders walked, DICOMDIR records
+    followed, the same file reached twice listed once. Returns ``([(file, walked), ...], problems)``;
+    ``walked`` is True for files met while walking a folder or listed as non-image DICOMDIR records
+    (the ones :func:`load_study` skips quietly when they hold no image)."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    problems: list[LoadProblem] = []
+    seen: set[Path] = set()
+    files: list[tuple[Path, bool]] = []
+    for path, walked in _expand(paths, problems):
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            files.append((path, walked))
+    return files, problems
+
+
 def _kind(exc: DicomReadError) -> str:
     text = str(exc)
     if isinstance(exc, DecoderMissing):
@@ -182,14 +202,8 @@ def load_study(
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     result = StudyLoad()
-    seen_files: set[Path] = set()
     seen_uids: dict[str, Path] = {}
-    files: list[tuple[Path, bool]] = []
-    for path, walked in _expand(paths, result.problems):
-        key = path.resolve()
-        if key not in seen_files:
-            seen_files.add(key)
-            files.append((path, walked))
+    files, result.problems = list_files(paths)
     for done, (path, walked) in enumerate(files, start=1):
         try:
             loop = open_instance(path, cache_mb=cache_mb)

@@ -24,6 +24,8 @@ def client(node: Node):
         session.headers["Authorization"] = f"Bearer {node.bearer_token}"
     elif node.username:
         session.auth = (node.username, node.password or "")
+    if node.tls_ca_file:
+        session.verify = node.tls_ca_file  # HTTPS: trust the node's own CA (else the system store)
     web = DICOMwebClient(node.dicomweb_url, session=session, timeout=HTTP_TIMEOUT_S)
     web.set_http_retry_params(retry=False)  # a node that is down is said so at once, not after 30 s of retries
     return web

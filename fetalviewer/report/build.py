@@ -14,6 +14,7 @@ from typing import Any
 
 from fetalviewer import __version__
 from fetalviewer.analysis.estimate import format_weeks_days
+from fetalviewer.analysis.frame_numbers import frame_label
 from fetalviewer.report.biometry import exam_biometry, ga_for_measurement
 from fetalviewer.report.content import (
     ChecklistRow,
@@ -111,6 +112,13 @@ def _instance_name(instances: Sequence[Any], uid: str) -> str:
     return "an image not loaded"
 
 
+def _frame_of(instances: Sequence[Any], uid: str, frame: int, sep: str = ", ") -> str:
+    """``"image 2 (instance 7), frame 13 of 120"`` for 0-based ``frame`` 12: frame numbers in the report are
+    1-based, as people count them (:mod:`fetalviewer.analysis.frame_numbers`)."""
+    n = next((int(i.n_frames) for i in instances if i.sop_instance_uid == uid), None)
+    return f"{_instance_name(instances, uid)}{sep}{frame_label(frame, n)}"
+
+
 def _plane_name(key: str | None) -> str:
     from fetalviewer.model.planes import PLANE_DISPLAY_NAMES
 
@@ -179,7 +187,7 @@ def _checklist(predictions, record, instances, threshold_0_1, model_reason) -> t
             a for a in accepted if a.label == key
         ]
         notes = [
-            f"{_instance_name(instances, c.sop_instance_uid)} frame {c.frame_index}: "
+            f"{_frame_of(instances, c.sop_instance_uid, c.frame_index, ' ')}: "
             f"{_plane_name(c.model_label)} -> {_plane_name(c.user_label)}"
             for c in corrections
             if key in (c.user_label, c.model_label)
@@ -187,7 +195,7 @@ def _checklist(predictions, record, instances, threshold_0_1, model_reason) -> t
         if key in best:
             prob, uid, frame = best[key]
             status = "found" if prob >= threshold_0_1 else "missing"
-            best_text, prob_text = f"{_instance_name(instances, uid)}, frame {frame}", f"{prob:.2f}"
+            best_text, prob_text = _frame_of(instances, uid, frame), f"{prob:.2f}"
         else:
             status = "missing" if not model_reason else model_not_available("not analysed")
             best_text = prob_text = "-" if not model_reason else "n/a"
@@ -217,8 +225,8 @@ def _model_ga(predictions, instances, model_reason, model_info=None) -> tuple[st
         return not_available(f"no head frame with a model GA ({why})"), None
     prob, uid, p = max(with_ga, key=lambda h: h[0])
     text = (
-        f"{format_weeks_days(p.ga_days)} ({model_info.output_label if model_info else p.model}, best head frame: {_instance_name(instances, uid)} frame "
-        f"{p.frame_index}, brain probability {prob:.2f}; read-out: median of the 15 best GA prompts)"
+        f"{format_weeks_days(p.ga_days)} ({model_info.output_label if model_info else p.model}, best head frame: "
+        f"{_frame_of(instances, uid, p.frame_index, ' ')}, brain probability {prob:.2f}; read-out: median of the 15 best GA prompts)"
     )
     return text, float(p.ga_days)
 
@@ -376,7 +384,7 @@ def _key_frames(instances, record, predictions, contours, by_frame, threshold_0_
             plane_text, tuple(tuple(map(tuple, c)) for c in contours.get((uid, frame), ())), ms
         )
         frames.append(
-            KeyFrame(inst, frame, f"{_instance_name(instances, uid)}, frame {frame}: {why}", overlay)
+            KeyFrame(inst, frame, f"{_frame_of(instances, uid, frame)}: {why}", overlay)
         )
     return frames
 
@@ -479,7 +487,7 @@ def head_contours_and_measurements(
         try:
             seg = segment_head(inst.frame(frame), single_tissue_region(regions))
         except (FetalViewerError, ValueError, OSError) as exc:
-            notes.append(f"{_instance_name(instances, uid)} frame {frame}: head model not run ({exc})")
+            notes.append(f"{_frame_of(instances, uid, frame, ' ')}: head model not run ({exc})")
             continue
         fit = fit_head_mask(seg.mask, seg.crop_box)
         if len(fit.contour_px) >= 3:
@@ -488,7 +496,7 @@ def head_contours_and_measurements(
             continue
         if fit.ellipse is None:
             notes.append(
-                f"{_instance_name(instances, uid)} frame {frame}: no head measurement ({fit.reason})"
+                f"{_frame_of(instances, uid, frame, ' ')}: no head measurement ({fit.reason})"
             )
             continue
         new.extend(head_measurements(head_biometry_in_regions(fit.ellipse, regions), uid, frame, regions))

@@ -6,7 +6,9 @@
 * ``report.json``: the whole report content (header, biometry, dating, checklist, CHD, model card).
 
 Numbers are written with ``repr`` precision so the readers return exactly what was written; empty
-cells mean "no value" (the reason is in the text columns).
+cells mean "no value" (the reason is in the text columns). Frames: ``frame_index`` is 0-based (as in
+every JSON output); the CSV tables, read by people in spreadsheets, also carry ``frame_number``, the
+1-based number the window and the PDF show.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fetalviewer.analysis.frame_numbers import frame_number
 from fetalviewer.atomic import write_text_atomic
 from fetalviewer.errors import ExportError
 from fetalviewer.report.content import ReportContent
@@ -28,7 +31,7 @@ MEASUREMENT_COLUMNS = (
     "calibration", "ga_days", "ga_text", "ga_method", "ga_citation", "sop_instance_uid", "frame_index",
 )  # fmt: skip
 _FLOAT_COLUMNS = {"value_mm", "value_px", "ga_days"}
-_INT_COLUMNS = {"frame_index"}
+_INT_COLUMNS = {"frame_index", "frame_number"}
 SCHEMA = "fetalviewer.report/1"
 
 
@@ -41,6 +44,13 @@ def _cell(value: Any) -> str:
 
 
 def _csv_text(columns, rows) -> str:
+    if "frame_index" in columns:  # people read CSV: the 1-based frame number beside the 0-based index
+        at = list(columns).index("frame_index") + 1
+        columns = (*columns[:at], "frame_number", *columns[at:])
+        rows = [
+            {**row, "frame_number": None if row.get("frame_index") is None else frame_number(row["frame_index"])}
+            for row in rows
+        ]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)

@@ -24,6 +24,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from fetalviewer.analysis.frame_numbers import frame_label
 from fetalviewer.settings import load_settings, update_settings
 from fetalviewer.ui.head_overlay import head_value_lines
 
@@ -169,9 +170,12 @@ class BiometryController(QObject):
     status = Signal(str)
     values_changed = Signal()  # overlay and panel show new values
 
-    def __init__(self, window, overlay, panel) -> None:
+    def __init__(self, window, overlay, panel, workspace) -> None:
+        """``window``: the MainWindow (frame on screen, player, caliper layer, measurements);
+        ``workspace``: the AI review controller (model GA, CHD embeddings, the loaded model)."""
         super().__init__(window)
         self.window = window
+        self.workspace = workspace
         self.mc = window.measurements
         self.overlay = overlay
         self.panel = panel
@@ -194,9 +198,7 @@ class BiometryController(QObject):
         window.layer.preview.connect(self._on_layer_preview)
         window.layer.edited.connect(self._on_layer_edited)
         panel.measure_requested.connect(self.measure_current)
-        workspace_results = getattr(getattr(window, "workspace", None), "results_changed", None)
-        if workspace_results is not None:  # model GA and CHD come from the AI review
-            workspace_results.connect(self.refresh_panel)
+        workspace.results_changed.connect(self.refresh_panel)  # model GA and CHD come from the AI review
         panel.auto_toggled.connect(self.set_auto)
         panel.set_auto(self.auto)
 
@@ -214,11 +216,10 @@ class BiometryController(QObject):
             return 0
         self.window.player.pause()
         self._request_id += 1
-        workspace = getattr(self.window, "workspace", None)
-        worker = getattr(workspace, "worker", None)
-        backend = getattr(worker, "backend", None)
+        worker = self.workspace.worker
+        loaded = worker.backend.loaded if worker.backend is not None else None  # None until the model loaded
         request = HeadRequest(self._request_id, loop.sop_instance_uid, int(index), loop,
-                              getattr(backend, "loaded", None), _model_runner(getattr(worker, "service", None)))
+                              loaded, _model_runner(worker.service))
         from superqt.utils import create_worker
 
         worker = create_worker(run_head_segmentation, request, _start_thread=False)
@@ -228,7 +229,7 @@ class BiometryController(QObject):
         self._worker = worker
         self._set_busy(True)
         # which head runs (a FetalCLIP seg head or the default head model) is known when it is done
-        self.status.emit(f"Measuring the head on frame {index + 1}…")
+        self.status.emit(f"Measuring the head on {frame_label(index, loop.n_frames)}…")
         worker.start()
         return request.request_id
 
@@ -336,11 +337,19 @@ class BiometryController(QObject):
                 out[m.label] = m
         return out
 
+    @property
+    def current_loop(self):
+        """The instance on screen (None when nothing is open)."""
+        return self.window.current_loop
+
+    @property
+    def instances(self) -> list:
+        """The open study's instances, in browser order."""
+        return list(self.window.instances)
+
     def model_reading(self, sop_uid: str, frame_index: int):
         """The AI review's reading of a frame (plane, GA) or None when not analysed / no workspace."""
-        workspace = getattr(self.window, "workspace", None)
-        results = getattr(workspace, "results", None)
-        analysis = results.get(sop_uid) if isinstance(results, dict) else None
+        analysis = self.workspace.results.get(sop_uid)
         if analysis is None:
             return None
         try:
@@ -357,7 +366,7 @@ class BiometryController(QObject):
             return None, "this frame has no FetalCLIP reading (load the weights and run the AI review)"
         if reading.ga_days is None:
             return None, "FetalCLIP gave no GA for this frame (not read as a brain plane)"
-        return float(reading.ga_days), f"FetalCLIP GA of frame {frame_index + 1}"
+        return float(reading.ga_days), f"FetalCLIP GA of {frame_label(frame_index)}"
 
     # -- edits -----------------------------------------------------------------------------------
 
@@ -508,55 +517,3 @@ def _corner_anchor(loop) -> tuple[float, float]:
     if region is None:
         return 6.0, float(getattr(loop, "rows", 0) or 0) - 6.0
     return float(region.x0) + 6.0, float(region.y1) - 6.0
-
-
-def install_biometry(window) -> BiometryController:
-    """Add automatic head biometry to ``window``: overlay, "Biometry" tab, menu action and toolbar button.
-
-    Uses the window's ``canvas``, ``layer``, ``measurements``, ``player``, ``right_tabs``, ``instances``,
-    ``current_loop``, ``shown_index`` and its ``frame_displayed``/``study_loaded`` signals; the model GA and
-    the CHD head's embeddings come from ``window.workspace`` when the AI review is installed.
-    """
-    from PySide6.QtCore import QEvent
-    from PySide6.QtGui import QAction, QKeySequence
-    from PySide6.QtWidgets import QToolBar
-
-    from fetalviewer.ui.biometry_panel import BiometryPanel
-    from fetalviewer.ui.head_overlay import HeadOverlay
-
-    overlay = HeadOverlay(window.canvas.view)
-    panel = BiometryPanel()
-    tabs = getattr(window, "right_tabs", None)
-    if tabs is not None:
-        tabs.insertTab(1, panel, "Biometry")
-    controller = BiometryController(window, overlay, panel)
-    action = QAction("Measure head (automatic)", window)
-    action.setShortcut(QKeySequence("H"))
-    action.setToolTip("Segment the skull on the frame on screen, fit the ellipse, measure HC/BPD/OFD (H)")
-    action.triggered.connect(controller.measure_current)
-    controller.busy_changed.connect(lambda busy: action.setEnabled(not busy))
-    window.addAction(action)
-    for menu_action in window.menuBar().actions():
-        if menu_action.text().replace("&", "") == "Measure" and menu_action.menu() is not None:
-            menu_action.menu().addSeparator()
-            menu_action.menu().addAction(action)
-    bar = window.findChild(QToolBar, "main_toolbar")
-    if bar is not None:
-        bar.addSeparator()
-        bar.addAction(action)
-        bar.widgetForAction(action).setText("Measure head")
-    controller.status.connect(lambda text: window.statusBar().showMessage(text, 10000))
-    if hasattr(window, "actions") and isinstance(window.actions, dict):
-        window.actions["measure_head"] = action
-
-    class _CloseWatcher(QObject):
-        def eventFilter(self, watched, event):  # noqa: N802 (Qt override)
-            if event.type() == QEvent.Close:
-                controller.shutdown()
-            return False
-
-    watcher = _CloseWatcher(controller)
-    window.installEventFilter(watcher)
-    controller.action = action
-    window.biometry = controller
-    return controller

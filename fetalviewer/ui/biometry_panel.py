@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fetalviewer.analysis.frame_numbers import frame_label
 from fetalviewer.ui import theme
 
 PARAMETER_COLUMNS = ("Parameter", "Value", "Source", "GA (equation)")
@@ -72,9 +73,8 @@ def build_summary(controller) -> BiometrySummary:
     except (TypeError, ValueError):
         threshold = DEFAULT_DISCORDANCE_DAYS
     heads = [m for m in measurements if m.label == "HC" and m.source.from_algorithm]
-    window = controller.window
-    current = [m for m in heads if window.current_loop is not None
-               and m.sop_instance_uid == window.current_loop.sop_instance_uid]
+    loop = controller.current_loop
+    current = [m for m in heads if loop is not None and m.sop_instance_uid == loop.sop_instance_uid]
     head = (current or heads or [None])[0]
     model_ga, model_why = controller.model_ga(getattr(head, "sop_instance_uid", None),
                                               getattr(head, "frame_index", None))
@@ -94,14 +94,14 @@ def build_summary(controller) -> BiometrySummary:
         source = row.source + (f"\nmean of {row.n_measurements}" if row.n_measurements > 1 else "")
         params.append((name, value, source, _ga_lines(row.ga)))
         cite(row.ga)
-    names = {lp.sop_instance_uid: i + 1 for i, lp in enumerate(window.instances)}
+    names = {lp.sop_instance_uid: i + 1 for i, lp in enumerate(controller.instances)}
     rows = []
     for m in measurements:
         value = f"{m.value_mm:.1f} mm" if m.value_mm is not None else f"{m.value_px:.1f} px (uncalibrated)"
         auto = ""
         if m.automatic_values and m.automatic_values.get("value_mm") is not None:
             auto = f"{m.automatic_values['value_mm']:.1f} mm"
-        where = f"#{names.get(m.sop_instance_uid, '?')} frame {m.frame_index + 1}"
+        where = f"#{names.get(m.sop_instance_uid, '?')} {frame_label(m.frame_index)}"
         rows.append((m.label, value, m.source, auto, where))
     combined = table.combined_ga
     cite([combined])
@@ -150,9 +150,9 @@ def window_chd(controller) -> WindowChd:
     from fetalviewer.model.heads.headfile import HEAD_SUFFIX, find_head, head_dirs
 
     installed = any(f.is_dir() and any(f.glob(f"*{HEAD_SUFFIX}")) for f in head_dirs())
-    workspace = getattr(controller.window, "workspace", None)
-    backend = getattr(getattr(workspace, "worker", None), "backend", None)
-    loaded = getattr(backend, "loaded", None)
+    workspace = controller.workspace
+    backend = workspace.worker.backend
+    loaded = backend.loaded if backend is not None else None
     if loaded is None:
         if not installed:
             return WindowChd(text=f"No CHD head installed. {TRAIN_CHD_HINT}")
@@ -164,7 +164,7 @@ def window_chd(controller) -> WindowChd:
     choice = find_head("chd", spec)
     if choice.path is None:
         return WindowChd(text=f"No usable CHD head: {choice.reason}")
-    loop = controller.window.current_loop
+    loop = controller.current_loop
     analysis = workspace.results.get(loop.sop_instance_uid) if loop is not None else None
     if analysis is None:
         return WindowChd(text="CHD review: run the AI review of this clip first (the head scores its heart frames).")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QToolButton, QVBoxLayout, QWidget
 
+from fetalviewer.analysis.frame_numbers import frame_label
 from fetalviewer.ui import theme
 from fetalviewer.ui.playback_clock import SPEEDS
 
@@ -86,7 +87,7 @@ class CineControls(QWidget):
         self.slider.blockSignals(True)
         self.slider.setValue(index)
         self.slider.blockSignals(False)
-        self.position_label.setText(f"Frame {index + 1}/{n_frames} · {time_ms:.1f} ms")
+        self.position_label.setText(f"{frame_label(index, n_frames).capitalize()} · {time_ms:.1f} ms")
 
     def show_playing(self, playing: bool) -> None:
         self.buttons["play"].setText("⏸" if playing else "▶")

@@ -100,8 +100,7 @@ def _record_copy(record):
 
 def study_record(window, study_uid: str):
     """The window's live exam record of ``study_uid`` (the one the calipers write to)."""
-    measurements = getattr(window, "measurements", None)
-    record = measurements.record_for_study(study_uid) if measurements is not None else None
+    record = window.measurements.record_for_study(study_uid)
     if record is None:
         from fetalviewer.exam.record import load_exam_record
 
@@ -111,7 +110,7 @@ def study_record(window, study_uid: str):
 
 def current_study(window) -> tuple[str | None, list]:
     """(StudyInstanceUID, its instances) of the image on screen (or of the first open image)."""
-    loop = getattr(window, "current_loop", None) or next(iter(getattr(window, "instances", [])), None)
+    loop = window.current_loop or next(iter(window.instances), None)
     if loop is None:
         return None, []
     uid = loop.study_instance_uid
@@ -121,20 +120,15 @@ def current_study(window) -> tuple[str | None, list]:
 def _model_inputs(window, uids: set[str]) -> tuple[dict, Any, str | None, str | None]:
     from fetalviewer.report.build import predictions_from_analyses
 
-    workspace = getattr(window, "workspace", None)
-    results = getattr(workspace, "results", None) or {}
-    analyses = {uid: a for uid, a in results.items() if uid in uids and a.n_done}
+    workspace = window.workspace
+    analyses = {uid: a for uid, a in workspace.results.items() if uid in uids and a.n_done}
     predictions = predictions_from_analyses(analyses)
-    backend = getattr(getattr(workspace, "worker", None), "backend", None)
-    info = getattr(getattr(backend, "loaded", None), "info", None) if predictions else None
-    weights = getattr(workspace, "_weights_path", None) or getattr(window, "weights_path", None)
-    worker = getattr(workspace, "worker", None)
-    weights = (weights, getattr(workspace, "_config_path", None), getattr(worker, "model", "auto"))
+    backend = workspace.worker.backend
+    info = backend.loaded.info if predictions and backend is not None and backend.loaded is not None else None
+    weights = (workspace._weights_path or window.weights_path, workspace._config_path, workspace.worker.model)
     reason = None
     if not predictions:
-        if workspace is None:
-            reason = "the AI review is not installed in this window"
-        elif getattr(workspace, "unavailable_reason", None):
+        if workspace.unavailable_reason:
             reason = str(workspace.unavailable_reason)
         else:
             reason = "the study was not analysed (AI review: Analyse study)"
@@ -142,22 +136,19 @@ def _model_inputs(window, uids: set[str]) -> tuple[dict, Any, str | None, str | 
 
 
 def _head_contours(window, uids: set[str]) -> dict:
-    heads = getattr(getattr(window, "biometry", None), "_heads", None) or {}
+    heads = window.biometry._heads
     return {key: [[tuple(map(float, p)) for p in head.contour_px]] for key, head in heads.items()
             if key[0] in uids and head.contour_px is not None and len(head.contour_px) >= 3}  # fmt: skip
 
 
 def _chd(window) -> tuple[tuple[str, ...], str | None]:
-    biometry = getattr(window, "biometry", None)
-    if biometry is None:
-        return (), None
     try:
         from fetalviewer.ui.biometry_panel import chd_section
 
-        text, flag = chd_section(biometry)
+        text, flag = chd_section(window.biometry)
     except Exception as exc:  # noqa: BLE001 - the export goes on; the report says why there is no CHD line
         return (), f"the CHD review could not be evaluated ({exc})"
-    loop = getattr(window, "current_loop", None)
+    loop = window.current_loop
     where = f" (clip on screen: image {window.instances.index(loop) + 1})" if loop in window.instances else ""
     return ((text + where,), None) if flag is not None else ((), text)
 
@@ -172,8 +163,7 @@ def collect_export_inputs(window, out_dir, options, request_id: int) -> ExportRe
     uids = {i.sop_instance_uid for i in instances}
     predictions, info, reason, (weights, config, model) = _model_inputs(window, uids)
     chd_flags, chd_reason = _chd(window)
-    sr_panel = getattr(window, "sr_panel", None)
-    reports = tuple(r for r in getattr(sr_panel, "reports", ()) if r.study_instance_uid == study_uid)
+    reports = tuple(r for r in window.sr_panel.reports if r.study_instance_uid == study_uid)
     settings = load_settings()
     return ExportRequest(
         request_id, Path(out_dir), options, tuple(instances), _record_copy(study_record(window, study_uid)),
@@ -269,69 +259,3 @@ class ExportController(QObject):
                 worker.await_workers(5000) if hasattr(worker, "await_workers") else None
             except Exception:  # noqa: BLE001 - best effort at shutdown
                 pass
-
-
-def install_export(window):
-    """Add File > Export… (Ctrl+E), a toolbar button and the SR tab to ``window``; returns the controller.
-
-    Uses the window's ``instances``, ``current_loop``, ``shown_index``, ``measurements`` (exam records),
-    ``workspace`` (AI review results) and ``biometry`` (head contours, CHD) when they are installed.
-    """
-    from PySide6.QtCore import QEvent
-    from PySide6.QtGui import QAction, QKeySequence
-    from PySide6.QtWidgets import QToolBar
-
-    from fetalviewer.ui.sr_panel import install_sr_panel
-
-    install_sr_panel(window)
-    controller = ExportController(window)
-    action = QAction("Export…", window)
-    action.setShortcut(QKeySequence("Ctrl+E"))
-    action.setToolTip(
-        "Export the exam: PDF report, DICOM SR, secondary captures, MP4, PNG, CSV/JSON (Ctrl+E)"
-    )
-
-    def open_dialog() -> None:
-        from fetalviewer.ui.export_dialog import ExportDialog
-
-        dialog = getattr(window, "export_dialog", None)
-        if dialog is None:
-            dialog = ExportDialog(window, controller)
-            window.export_dialog = dialog
-        dialog.refresh_from_window()
-        dialog.show()
-        dialog.raise_()
-        dialog.activateWindow()
-
-    action.triggered.connect(open_dialog)
-    window.addAction(action)
-    for menu_action in window.menuBar().actions():
-        menu = menu_action.menu()
-        if menu_action.text().replace("&", "") == "File" and menu is not None:
-            quit_action = next(
-                (a for a in menu.actions() if a.text().replace("&", "").startswith("Quit")), None
-            )
-            if quit_action is not None:
-                menu.insertAction(quit_action, action)
-                menu.insertSeparator(quit_action)
-            else:
-                menu.addAction(action)
-    bar = window.findChild(QToolBar, "main_toolbar")
-    if bar is not None:
-        bar.addSeparator()
-        bar.addAction(action)
-        bar.widgetForAction(action).setText("Export")
-    if hasattr(window, "actions") and isinstance(window.actions, dict):
-        window.actions["export"] = action
-
-    class _CloseWatcher(QObject):
-        def eventFilter(self, watched, event):  # noqa: N802 (Qt override)
-            if event.type() == QEvent.Close:
-                controller.shutdown()
-            return False
-
-    window.installEventFilter(_CloseWatcher(controller))
-    controller.action = action
-    controller.open_dialog = open_dialog
-    window.exporter = controller
-    return controller

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from fetalviewer import settings
+from fetalviewer.analysis.frame_numbers import frame_label
 
 #: (format key of ``ExportOptions``, check box text, on by default)
 FORMAT_CHOICES = (
@@ -138,6 +139,10 @@ class ExportDialog(QDialog):
         self.result_view.setReadOnly(True)
         self.result_view.setPlaceholderText("The written files are listed here.")
         layout.addWidget(self.result_view, 1)
+        from fetalviewer.ui.send_status import SendToPacsBox  # C-STORE / STOW-RS of the exported files
+
+        self.send_box = SendToPacsBox(lambda: controller.last_result.files if controller.last_result else [])
+        layout.addWidget(self.send_box)
 
         buttons = QWidget()
         bl = QHBoxLayout(buttons)
@@ -177,10 +182,7 @@ class ExportDialog(QDialog):
             frames = sum(int(i.n_frames) for i in instances)
             ms = [m for m in study_record(self.window, uid).measurements
                   if m.sop_instance_uid in {i.sop_instance_uid for i in instances}]  # fmt: skip
-            workspace = getattr(self.window, "workspace", None)
-            analysed = sum(
-                1 for i in instances if i.sop_instance_uid in (getattr(workspace, "results", None) or {})
-            )
+            analysed = sum(1 for i in instances if i.sop_instance_uid in self.window.workspace.results)
             self.study_label.setText(
                 f"Study on screen: {len(instances)} image(s), {frames} frame(s), {len(ms)} measurement(s); "
                 f"AI review results for {analysed} image(s)."
@@ -199,7 +201,7 @@ class ExportDialog(QDialog):
         if not formats:
             raise ValueError("choose at least one format")
         frames: tuple[int, ...] = ()
-        if "png" in formats and getattr(self.window, "shown_index", None) is not None:
+        if "png" in formats and self.window.shown_index is not None:
             frames = (int(self.window.shown_index),)
         shift = int(self.shift_days.value()) if deid and self.shift_dates.isChecked() else None
         return ExportOptions(formats, deid, shift, frames)
@@ -237,7 +239,7 @@ class ExportDialog(QDialog):
         for w in (self.remove_dates, self.shift_dates):
             w.setEnabled(deid and not busy)
         self.shift_days.setEnabled(deid and self.shift_dates.isChecked() and not busy)
-        has_study = bool(getattr(self.window, "instances", None))
+        has_study = bool(self.window.instances)
         self.export_button.setEnabled(has_study and not busy and bool(self.folder_edit.text().strip()))
         self.cancel_button.setEnabled(busy)
         if not busy:
@@ -248,10 +250,10 @@ class ExportDialog(QDialog):
             if signer
             else "Not signed: the report says so."
         )
-        shown = getattr(self.window, "shown_index", None)
+        shown = self.window.shown_index
         self.format_boxes["png"].setText(
             "PNG with overlays: the key frames"
-            + (f", and frame {shown + 1} (on screen) of every image" if shown is not None else "")
+            + (f", and {frame_label(shown)} (on screen) of every image" if shown is not None else "")
         )
         self.command_label.setText("Same export from the command line:\n" + self.command_line())
 

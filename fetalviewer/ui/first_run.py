@@ -78,7 +78,7 @@ class FirstRunWeightsDialog(QDialog):
             "licence CC BY-NC 4.0). They are not included and never downloaded: choose your copy of the file "
             "or the folder that holds it. It is checked to load before it is remembered.<br><br>"
             "You can skip this: viewing, calipers, head biometry with the default model and reports work "
-            "without the weights. Later: the <i>Install FetalCLIP weights…</i> button of the AI review panel "
+            "without the weights. Later: the <i>Install model weights…</i> button of the AI review panel "
             "or <tt>fetalviewer weights install PATH</tt>."
         )
         intro.setWordWrap(True)
@@ -216,14 +216,13 @@ def run_first_start(window, paths_given: bool) -> FirstRunWeightsDialog | None:
     if not paths_given and not settings.get(SAMPLE_OPENED_KEY):
         update_settings(**{SAMPLE_OPENED_KEY: True})
         window.open_sample()
-    if not should_ask_for_weights(getattr(window, "weights_path", None)):
+    if not should_ask_for_weights(window.weights_path):
         return None
     dialog = FirstRunWeightsDialog(window)
 
     def on_verified(record: dict) -> None:
-        workspace = getattr(window, "workspace", None)
-        if workspace is not None:  # the settings now name the weights, as after 'weights install'
-            workspace.set_weights(None, record.get("weights_config_path"))
+        # the settings now name the weights, as after 'weights install'
+        window.workspace.set_weights(None, record.get("weights_config_path"))
 
     dialog.verified.connect(on_verified)
     log.info("first run: no FetalCLIP weights configured; asking for them")

@@ -1,4 +1,11 @@
-"""The review window: study browser, image canvas with cine transport, metadata, measurements, problems."""
+"""The review window: study browser, image canvas with cine transport, metadata, measurements, problems.
+
+:class:`MainWindow` builds every part itself, in one place (``__init__`` and the ``_build_*`` methods),
+and connects them explicitly: the AI review workspace, automatic head biometry, the SR tab and the
+export. A feature that needs a menu entry gets it through :meth:`MainWindow.add_action` (menus are kept
+by key in ``self.menus``, never looked up by their label). Closing the window runs one hook,
+:meth:`MainWindow.shutdown`, which stops each part's background work before the Qt objects die.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,11 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QStackedWidget,
     QTabWidget,
@@ -19,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from fetalviewer import settings
+from fetalviewer.analysis.frame_numbers import frame_label
 from fetalviewer.logsetup import register_identifiers
 from fetalviewer.paths import sample_study_dir
 from fetalviewer.ui.calibration_view import display_calibration
@@ -30,6 +40,7 @@ from fetalviewer.ui.loader import LoadOutcome, StudyLoader
 from fetalviewer.ui.measurement_controller import MeasurementController
 from fetalviewer.ui.measurement_panel import MeasurementPanel
 from fetalviewer.ui.metadata_panel import MetadataPanel, format_person_name
+from fetalviewer.ui.net_controller import NetworkController
 from fetalviewer.ui.player import CinePlayer
 from fetalviewer.ui.problems_panel import ProblemsPanel
 from fetalviewer.ui.shortcuts import SHORTCUTS, ShortcutHelpDialog
@@ -87,25 +98,28 @@ class MainWindow(QMainWindow):
         vl.setSpacing(0)
         vl.addWidget(self.canvas, 1)
         vl.addWidget(self.controls)
+        self._viewer_layout = vl
         self.stack = QStackedWidget()
         self.stack.addWidget(self.welcome)
         self.stack.addWidget(viewer)
         self.setCentralWidget(self.stack)
         self._build_docks()
         self.actions: dict[str, QAction] = {}
+        self.menus: dict[str, QMenu] = {}
         self._build_actions()
         self._build_menus_and_toolbar()
         self._connect()
         self._refresh_recent()
-        from fetalviewer.ui.workspace import install_workspace  # AI review workspace
-
-        self.workspace = install_workspace(self)
-        from fetalviewer.ui.biometry_controller import install_biometry  # automatic head biometry
-
-        self.biometry = install_biometry(self)
-        from fetalviewer.ui.export_controller import install_export  # File > Export…, SR tab
-
-        self.exporter = install_export(self)
+        # The features, in order: each may use the ones built before it.
+        self.workspace = self._build_workspace()  # AI review (FetalCLIP or MobileFetalCLIP)
+        self.biometry = self._build_biometry()  # automatic head biometry
+        self.sr_panel = self._build_sr_panel()  # SR tab: a structured report beside the app's values
+        self.exporter = self._build_export()  # File > Export…
+        self.network = NetworkController(self)  # study list on the start page, Network menu, receiving
+        self._shut_down = False
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
         self.statusBar().showMessage("Ready")
 
     # -- construction ----------------------------------------------------------------------------
@@ -183,30 +197,30 @@ class MainWindow(QMainWindow):
     def _build_menus_and_toolbar(self) -> None:
         a = self.actions
         menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
+        file_menu = self.menus["file"] = menu.addMenu("&File")
         for name in ("open_files", "open_folder", "open_dicomdir", "open_sample"):
             file_menu.addAction(a[name])
         self.recent_menu = file_menu.addMenu("Open &recent")
         file_menu.addSeparator()
         file_menu.addAction(a["quit"])
-        view_menu = menu.addMenu("&View")
+        view_menu = self.menus["view"] = menu.addMenu("&View")
         for name in ("fit", "zoom_in", "zoom_out", "reset_wl", "set_wl", "toggle_regions"):
             view_menu.addAction(a[name])
         view_menu.addSeparator()
         for dock in (self.browser_dock, self.info_dock, self.problems_dock):
             view_menu.addAction(dock.toggleViewAction())
-        cine_menu = menu.addMenu("&Cine")
+        cine_menu = self.menus["cine"] = menu.addMenu("&Cine")
         for name in ("play_pause", "step_back", "step_forward", "step_back_10", "step_forward_10",
                      "first_frame", "last_frame", "faster", "slower", "previous_instance", "next_instance"):
             cine_menu.addAction(a[name])
-        measure_menu = menu.addMenu("&Measure")
+        measure_menu = self.menus["measure"] = menu.addMenu("&Measure")
         for name in ("distance", "ellipse", "cancel_tool", "delete_measurement"):
             measure_menu.addAction(a[name])
-        help_menu = menu.addMenu("&Help")
+        help_menu = self.menus["help"] = menu.addMenu("&Help")
         help_menu.addAction(a["help"])
         help_menu.addAction(a["validate"])
 
-        bar = self.addToolBar("Main")
+        bar = self.toolbar = self.addToolBar("Main")
         bar.setObjectName("main_toolbar")
         bar.setMovable(False)
         for name, text in (("open_files", "Open"), ("open_folder", "Folder"),
@@ -222,6 +236,113 @@ class MainWindow(QMainWindow):
             bar.addAction(button_action)
             bar.widgetForAction(button_action).setText(text)
             bar.widgetForAction(button_action).setFocusPolicy(Qt.NoFocus)
+
+    def add_action(
+        self, name: str, action: QAction, *, menu: str, before: str | None = None, toolbar_text: str | None = None
+    ) -> QAction:
+        """Register ``action`` as ``self.actions[name]`` and put it in ``self.menus[menu]`` (before the
+        action named ``before``, with a separator, else at the end after one) and, with ``toolbar_text``, on
+        the toolbar. Its shortcut works anywhere in the window. E.g. ``add_action("export", act, menu="file",
+        before="quit", toolbar_text="Export")``."""
+        if name in self.actions:
+            raise ValueError(f"an action named {name!r} exists already")
+        target = self.menus[menu]
+        self.addAction(action)
+        if before is not None:
+            anchor = self.actions[before]
+            target.insertAction(anchor, action)
+            target.insertSeparator(anchor)
+        else:
+            target.addSeparator()
+            target.addAction(action)
+        if toolbar_text is not None:
+            self.toolbar.addSeparator()
+            self.toolbar.addAction(action)
+            button = self.toolbar.widgetForAction(action)
+            button.setText(toolbar_text)
+            button.setFocusPolicy(Qt.NoFocus)
+        self.actions[name] = action
+        return action
+
+    # -- features ----------------------------------------------------------------------------------
+
+    def _build_workspace(self):
+        """The AI review: plane badge and heat map on the canvas, the plane timeline under the cine
+        controls, and the "AI review" dock under the exam tabs."""
+        from fetalviewer.ui.workspace.controller import WorkspaceController
+        from fetalviewer.ui.workspace.view import WorkspaceView
+
+        controller = WorkspaceController(
+            self, exam_record_provider=self.measurements.record_for_study,
+            weights_path_provider=lambda: self.weights_path,
+        )  # fmt: skip
+        view = WorkspaceView(controller, self.canvas, controller)
+        controller.view = view
+        self._viewer_layout.insertWidget(self._viewer_layout.indexOf(self.controls) + 1, view.timeline)
+        self.ai_review_dock = self._dock("AI review", view.panel, Qt.RightDockWidgetArea, "ai_review")
+        self.splitDockWidget(self.info_dock, self.ai_review_dock, Qt.Vertical)
+        self.resizeDocks([self.info_dock, self.ai_review_dock], [300, 560], Qt.Vertical)
+        self.study_loaded.connect(lambda _n: controller.set_study(list(self.instances)))
+        self.study_loaded.connect(self._sync_workspace_current)
+        self.player.frame_changed.connect(self._sync_workspace_current)
+        controller.jump_requested.connect(self._on_workspace_jump_requested)
+        return controller
+
+    def _sync_workspace_current(self, *_args) -> None:
+        loop = self.current_loop
+        self.workspace.set_current(loop.sop_instance_uid if loop is not None else None, self.player.index)
+
+    def _on_workspace_jump_requested(self, sop_uid: str, frame_index: int) -> None:
+        self._on_measurements_jump_requested(sop_uid, frame_index)
+        self._sync_workspace_current()
+
+    def _build_biometry(self):
+        """Automatic head biometry: the overlay, the "Biometry" tab and Measure > Measure head (H)."""
+        from fetalviewer.ui.biometry_controller import BiometryController
+        from fetalviewer.ui.biometry_panel import BiometryPanel
+        from fetalviewer.ui.head_overlay import HeadOverlay
+
+        panel = BiometryPanel()
+        self.right_tabs.insertTab(1, panel, "Biometry")
+        controller = BiometryController(self, HeadOverlay(self.canvas.view), panel, self.workspace)
+        action = QAction("Measure head (automatic)", self)
+        action.setShortcut(QKeySequence("H"))
+        action.setToolTip("Segment the skull on the frame on screen, fit the ellipse, measure HC/BPD/OFD (H)")
+        action.triggered.connect(controller.measure_current)
+        controller.busy_changed.connect(lambda busy: action.setEnabled(not busy))
+        controller.status.connect(lambda text: self.statusBar().showMessage(text, 10000))
+        controller.action = self.add_action("measure_head", action, menu="measure", toolbar_text="Measure head")
+        return controller
+
+    def _build_sr_panel(self):
+        from fetalviewer.ui.sr_panel import SrController, SrPanel
+
+        panel = SrPanel()
+        self.right_tabs.addTab(panel, "SR")
+        return SrController(self, panel)
+
+    def _build_export(self):
+        """File > Export… (Ctrl+E): the export dialog, made on first use (``self.export_dialog``)."""
+        from fetalviewer.ui.export_controller import ExportController
+
+        controller = ExportController(self)
+        action = QAction("Export…", self)
+        action.setShortcut(QKeySequence("Ctrl+E"))
+        action.setToolTip("Export the exam: PDF report, DICOM SR, secondary captures, MP4, PNG, CSV/JSON (Ctrl+E)")
+        action.triggered.connect(self.open_export_dialog)
+        controller.action = self.add_action("export", action, menu="file", before="quit", toolbar_text="Export")
+        self.export_dialog = None
+        return controller
+
+    def open_export_dialog(self) -> None:
+        from fetalviewer.ui.export_dialog import ExportDialog
+
+        if self.export_dialog is None:
+            self.export_dialog = ExportDialog(self, self.exporter)
+        self.export_dialog.refresh_from_window()
+        self.export_dialog.show()
+        self.export_dialog.raise_()
+        self.export_dialog.activateWindow()
 
     def _connect(self) -> None:
         self.loader.loaded.connect(self._on_loader_loaded)
@@ -416,8 +537,8 @@ class MainWindow(QMainWindow):
     def _display(self, loop, index: int, frame, error: str) -> None:
         """Put frame ``index`` (or its decoding error) on the canvas and update everything tied to it."""
         if error:
-            self.canvas.show_message(f"Frame {index + 1} could not be decoded:\n{error}")
-            if self.problems.add_problem(str(loop.path), f"frame {index + 1}: {error}"):
+            self.canvas.show_message(f"{frame_label(index, loop.n_frames).capitalize()} could not be decoded:\n{error}")
+            if self.problems.add_problem(str(loop.path), f"{frame_label(index, loop.n_frames)}: {error}"):
                 log.warning("frame %d of %s not decoded", index, Path(str(loop.path)).name)
             self.problems_dock.show()
         else:
@@ -428,7 +549,7 @@ class MainWindow(QMainWindow):
         self.controls.show_position(index, n, t_ms)
         fps = f"{loop.timing.fps:.0f} fps" if n > 1 and loop.timing and loop.timing.fps else ""
         self.canvas.set_overlay_text(
-            top_right="  ·  ".join(s for s in (f"Frame {index + 1}/{n}", f"{t_ms:.1f} ms", fps) if s)
+            top_right="  ·  ".join(s for s in (frame_label(index, n).capitalize(), f"{t_ms:.1f} ms", fps) if s)
         )
         self.measurements.show_frame(loop, index)
         self.frame_displayed.emit(index)
@@ -491,7 +612,7 @@ class MainWindow(QMainWindow):
         from fetalviewer.ui.validate_dialog import ValidateDialog
 
         if self.validate_dialog is None:
-            self.validate_dialog = ValidateDialog(self)
+            self.validate_dialog = ValidateDialog(self, weights=self.weights_path)
         self.validate_dialog.show()
         self.validate_dialog.raise_()
 
@@ -543,11 +664,24 @@ class MainWindow(QMainWindow):
         ok = self.restoreGeometry(QByteArray.fromBase64(geometry.encode("ascii")))
         return self.restoreState(QByteArray.fromBase64(state.encode("ascii"))) and ok
 
+    def shutdown(self) -> None:
+        """The one close hook: stop every part's background work (model, head runs, exports, frame
+        decoding) and close the open files. Runs once, on close or when the application quits."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self.workspace.shutdown()
+        self.biometry.shutdown()
+        self.sr_panel.shutdown()
+        self.exporter.shutdown()
+        self.player.clear()
+        self.fetcher.shutdown()
+        self.network.shutdown()
+        for loop in self.instances:
+            loop.close()
+
     def closeEvent(self, event):  # noqa: N802 (Qt override)
         if self.persist_layout:
             self.save_layout()
-        self.player.clear()
-        self.fetcher.shutdown()
-        for loop in self.instances:
-            loop.close()
+        self.shutdown()
         super().closeEvent(event)

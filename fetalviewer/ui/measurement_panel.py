@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fetalviewer.analysis.frame_numbers import frame_number
 from fetalviewer.ui import theme
 from fetalviewer.ui.measure_adapter import labels_for, value_lines
 
@@ -87,7 +88,7 @@ class MeasurementPanel(QWidget):
             area = lines[1].text() if len(lines) > 1 else ""
             unit = main.unit if main.calibrated else f"{main.unit} (uncalibrated)"
             values = ("", f"{main.value:.1f}", unit, area, str(row.instance_number),
-                      f"{m.frame_index + 1} · {row.time_ms:.0f} ms", m.source)
+                      f"{frame_number(m.frame_index)} · {row.time_ms:.0f} ms", m.source)
             for c, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 if c in (1, 3):

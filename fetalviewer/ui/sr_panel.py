@@ -137,10 +137,9 @@ class SrController(QObject):
         self._load_id = 0
         self._worker = None
         self.reports: list = []
+        self._closed = False
         window.loader.loaded.connect(self._on_loader_loaded)
-        measurements = getattr(window, "measurements", None)
-        if measurements is not None:
-            measurements.changed.connect(self.refresh)
+        window.measurements.changed.connect(self.refresh)
 
     def _on_loader_loaded(self, outcome) -> None:
         from superqt.utils import create_worker
@@ -148,25 +147,28 @@ class SrController(QObject):
         self._load_id += 1
         load_id = self._load_id
         self.reports = []
-        tabs = getattr(self.window, "right_tabs", None)
-        if tabs is not None:
-            tabs.setTabText(tabs.indexOf(self.panel), "SR")
+        tabs = self.window.right_tabs
+        tabs.setTabText(tabs.indexOf(self.panel), "SR")
         self.refresh()
         worker = create_worker(read_reports, sr_candidates(outcome), _start_thread=False, _ignore_errors=True)
         worker.returned.connect(lambda found, i=load_id: self._on_worker_returned(i, found))
         self._worker = worker
         worker.start()
 
+    def shutdown(self) -> None:
+        """The window is closing: a read still running is dropped when it returns."""
+        self._load_id += 1
+        self._closed = True
+
     def _on_worker_returned(self, load_id: int, found) -> None:
-        if load_id != self._load_id:
-            return  # a newer study was opened meanwhile
+        if load_id != self._load_id or self._closed:
+            return  # a newer study was opened meanwhile, or the window closed
         self.reports, self.panel.notes = found
         self._unlist_problems({str(r.path) for r in self.reports})
         self.refresh()
         if self.reports:
-            tabs = getattr(self.window, "right_tabs", None)
-            if tabs is not None:
-                tabs.setTabText(tabs.indexOf(self.panel), f"SR ({len(self.reports)})")
+            tabs = self.window.right_tabs
+            tabs.setTabText(tabs.indexOf(self.panel), f"SR ({len(self.reports)})")
             self.window.statusBar().showMessage(
                 f"{len(self.reports)} structured report(s) read: see the SR tab", 10000
             )
@@ -174,35 +176,22 @@ class SrController(QObject):
 
     def _unlist_problems(self, paths: set[str]) -> None:
         """An SR is no loading problem: take its 'no pixel data' line out of the Problems panel."""
-        problems = getattr(self.window, "problems", None)
-        if problems is None or not paths:
+        problems = self.window.problems
+        if not paths:
             return
         for row in reversed(range(problems.count())):
             path, _, message = problems.item(row).toolTip().partition("\n")
             if path in paths and "no pixel data" in message:
                 problems.takeItem(row)
                 getattr(problems, "_seen", set()).discard((path, message))
-        dock = getattr(self.window, "problems_dock", None)
-        if dock is not None and problems.count() == 0:
-            dock.hide()
+        if problems.count() == 0:
+            self.window.problems_dock.hide()
 
     def refresh(self) -> None:
         from fetalviewer.settings import load_settings
 
-        uids = {i.study_instance_uid for i in getattr(self.window, "instances", [])}
+        uids = {i.study_instance_uid for i in self.window.instances}
         reports = [r for r in self.reports if not uids or r.study_instance_uid in uids]
-        mc = getattr(self.window, "measurements", None)
-        measurements = mc.measurements() if mc is not None else []
+        measurements = self.window.measurements.measurements()
         threshold = float(load_settings().get("discordance_threshold_days", 14))
         self.panel.show_comparison(reports, measurements, threshold)
-
-
-def install_sr_panel(window) -> SrController:
-    """Add the "SR" tab to the window's right-hand tabs; ``window.sr_panel`` is the controller."""
-    panel = SrPanel()
-    tabs = getattr(window, "right_tabs", None)
-    if tabs is not None:
-        tabs.addTab(panel, "SR")
-    controller = SrController(window, panel)
-    window.sr_panel = controller
-    return controller

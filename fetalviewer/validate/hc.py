@@ -220,8 +220,13 @@ def run_hc(
     if segment is None:
         notes.append(f"FetalCLIP seg head not validated: {engine_note or note}")
     else:
-        models["fetalclip_seg_head"] = {"head": note, "head_sha256": fkey["head_sha256"],
-                                        "backbone": engine.info.to_dict()}
+        info = engine.info
+        models["fetalclip_seg_head"] = {
+            "head": note,
+            "head_sha256": fkey["head_sha256"],
+            "backbone": f"{info.model_name} ({info.config_name}), weights sha256 {info.weights_sha256}, "
+            f"{info.device} / {info.dtype}",
+        }
         frecs = run_model("FetalCLIP seg head", fkey, segment, dataset, out_dir, control)
         figs, det, plot = model_figures("FetalCLIP seg head", frecs, dataset, None)
         figures += figs

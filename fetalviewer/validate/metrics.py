@@ -107,16 +107,20 @@ def bootstrap_f1(
     p = np.asarray(y_pred, dtype=np.int64)
     rng = np.random.default_rng(seed=seed)
     n = len(t)
+    k2 = n_classes * n_classes
     codes = t * n_classes + p
     per_class = np.empty((resamples, n_classes))
     macro = np.empty(resamples)
-    for r in range(resamples):
-        idx = rng.integers(0, n, size=n)
-        cm = np.bincount(codes[idx], minlength=n_classes * n_classes).reshape(n_classes, n_classes)
-        f1 = f1_from_confusion(cm)
-        per_class[r] = f1
-        present = cm.sum(axis=1) > 0
-        macro[r] = f1[present].mean()
+    chunk = max(1, min(resamples, 2_000_000 // max(n, 1)))  # bounded memory; same draws as one call each
+    for start in range(0, resamples, chunk):
+        m = min(chunk, resamples - start)
+        idx = rng.integers(0, n, size=(m, n))
+        flat = (codes[idx] + (np.arange(m) * k2)[:, None]).ravel()
+        cms = np.bincount(flat, minlength=m * k2).reshape(m, n_classes, n_classes)
+        f1 = f1_from_confusion(cms)
+        present = cms.sum(axis=2) > 0
+        per_class[start : start + m] = f1
+        macro[start : start + m] = (f1 * present).sum(axis=1) / present.sum(axis=1)
     return per_class, macro
 
 

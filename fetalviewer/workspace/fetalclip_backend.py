@@ -56,6 +56,8 @@ class FetalClipBackend:
         self.plane_keys: tuple[str, ...] = tuple(PLANE_CLASSES)
         self.brain_keys: tuple[str, ...] = tuple(BRAIN_SUBPLANE_CLASSES)
         self.embed_dim = int(loaded.embed_dim)
+        #: side of the heat-map grid: 16 for ViT-L/14 at 224 px, 8 for FastViT MCi0 (stride 32) at 256 px
+        self.map_size = int(loaded.patch_grid)
         self.identity = identity_for(loaded.info.weights_sha256, loaded.model_name)
         #: The window's setting: a frame whose GA text embeddings are not cached yet gets its GA later
         #: (:meth:`complete_ga`, run by the study analysis after every frame has its plane labels).

@@ -316,6 +316,7 @@ class StudyAnalysis:
             brain_keys=tuple(b.brain_keys),
             embed_dim=int(b.embed_dim),
             ga_unavailable_reason=target.ga_unavailable_reason,
+            map_size=int(getattr(b, "map_size", 16)),
         )
 
     def _load_cached(self, target: AnalysisTarget) -> InstanceAnalysis:

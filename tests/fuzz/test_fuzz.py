@@ -15,7 +15,8 @@ import pytest
 
 from tests.fuzz.harness import Harness
 from tests.fuzz.mutate import MUTATIONS, QUICK_SEEDS, SEEDS, mutant
-from tests.model_fixtures import tiny_config, tiny_state, tiny_weights  # noqa: F401 - fixtures
+
+pytest_plugins = ["tests.model_fixtures"]
 
 #: (seed, first 16 hex digits of the mutant's sha256, what it once did).
 REGRESSIONS: tuple[tuple[int, str, str], ...] = (
@@ -32,6 +33,7 @@ REGRESSIONS: tuple[tuple[int, str, str], ...] = (
     (51, "11bee3861b69169e", "a deflate transfer syntax on plain data: zlib error, exit 1"),
     (52, "a4c51d7c934469b6", "a basic offset table pointing nowhere"),
     (54, "7c92833dfd22f861", "NumberOfFrames 2147483647 with swapped fragments"),
+    (1037, "74429a60ff423d52", "a bit flip made SOPInstanceUID's VR 'UK': frame reached the crash handler"),
 )
 #: Regressions found by the slower commands (analyze with a tiny model, report), mutants of QUICK_SEEDS.
 SLOW_REGRESSIONS: tuple[tuple[int, str, str], ...] = (
@@ -82,7 +84,7 @@ def test_seeded_run(harness):
     assert time.monotonic() - start < 120
 
 
-def test_seeded_run_slow_commands(tmp_path, tiny_weights, tiny_config, one_torch_thread):  # noqa: F811
+def test_seeded_run_slow_commands(tmp_path, tiny_weights, tiny_config, one_torch_thread):
     """analyze (tiny random-weight model) and report on a few mutants and the slow regressions."""
     harness = Harness(tmp_path / "runs", tiny_weights, tiny_config)
     failures = []

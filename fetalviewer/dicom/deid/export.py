@@ -127,9 +127,15 @@ def deidentify_files(
 
 
 def _read_header(source: Path):
+    """The header without pixel data; elements too damaged to read are dropped (never copied)."""
+    from fetalviewer.dicom.integrity import drop_damaged_elements
+
     try:
         with open(source, "rb") as fh:
-            return pydicom.dcmread(fh, stop_before_pixels=True)
+            ds = pydicom.dcmread(fh, stop_before_pixels=True)
+        drop_damaged_elements(ds.file_meta)
+        drop_damaged_elements(ds)
+        return ds
     except Exception as exc:
         raise ExportError(f"{source}: not readable as DICOM ({type(exc).__name__}: {exc})") from None
 

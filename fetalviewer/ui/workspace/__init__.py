@@ -1,16 +1,6 @@
 """Workspace widgets: plane badge, plane timeline, findings, checklist, search, heat map.
 
-Entry point for the main window: :func:`install_workspace`.
+:class:`~fetalviewer.ui.workspace.controller.WorkspaceController` holds the AI review's state;
+:class:`~fetalviewer.ui.workspace.view.WorkspaceView` its widgets. The main window builds both
+(``MainWindow._build_workspace``).
 """
-
-from __future__ import annotations
-
-
-def install_workspace(window, service=None):
-    """Add the AI review workspace to ``window`` (see :mod:`fetalviewer.ui.workspace.install`)."""
-    from fetalviewer.ui.workspace.install import install_workspace as _install
-
-    return _install(window, service)
-
-
-__all__ = ["install_workspace"]

@@ -94,14 +94,13 @@ class WorkspaceController(QObject):
         self.worker.analysis_failed.connect(self._on_worker_analysis_failed)
         self.worker.search_done.connect(self._on_worker_search_done)
         self.worker.search_failed.connect(self._on_worker_search_failed)
-        self.worker.weights_installed.connect(self._on_worker_weights_installed)
         self.worker.cache_found.connect(self._on_worker_cache_found)
         self.check_weights()
 
     # ------------------------------------------------------------------------------- model
     def check_weights(self) -> str | None:
         """Find the weights (no loading, no hashing); returns the reason when there are none."""
-        from fetalviewer.errors import WeightsNotFound
+        from fetalviewer.errors import WeightsMismatch, WeightsNotFound
         from fetalviewer.model.weights import resolve_weights
 
         if self.weights_path_provider is not None and self._weights_path is None:
@@ -110,8 +109,8 @@ class WorkspaceController(QObject):
                 self._weights_path = str(given)
                 self.worker.use_weights(self._weights_path, self._config_path)
         try:
-            resolve_weights(self._weights_path)
-        except WeightsNotFound as exc:
+            resolve_weights(self._weights_path, self.worker.model)
+        except (WeightsNotFound, WeightsMismatch) as exc:
             self.unavailable_reason = str(exc)
             self.model_state = "unavailable"
             return self.unavailable_reason
@@ -164,6 +163,45 @@ class WorkspaceController(QObject):
         self.check_weights()
         self.model_state_changed.emit(self.model_state)
         self._refresh()
+
+    @property
+    def model_choice(self) -> str:
+        """``auto``, ``fetalclip`` or ``mobilefetalclip`` (the AI panel's choice, kept in the settings)."""
+        return self.worker.model
+
+    def set_model_choice(self, choice: str) -> None:
+        """Run another model from now on: results on screen are dropped (never mixed) and the chosen
+        model's cached results of the study are shown; the next analysis loads that model."""
+        from fetalviewer.model.weights import set_model_choice
+
+        if choice == self.worker.model:
+            return
+        set_model_choice(choice)
+        self.worker.use_weights(self._weights_path, self._config_path, choice)
+        self.model_state = "unloaded"
+        self.model_state_changed.emit(self.model_state)
+        if self.instances:
+            self.set_study(self.instances)
+        else:
+            self.check_weights()
+            self._refresh()
+
+    @property
+    def model_info(self):
+        """ModelInfo of the model whose values are on screen (loaded, or identified from the cache), or None."""
+        loaded = getattr(self.worker.backend, "loaded", None)
+        return getattr(loaded, "info", None) or self.worker.cached_model_info
+
+    @property
+    def model_label(self) -> str:
+        """How the values on screen are labelled, e.g. "MobileFetalCLIP zero-shot"."""
+        from fetalviewer.model.families import FAMILIES
+
+        info = self.model_info
+        if info is not None:
+            return info.output_label
+        fam = FAMILIES.get(self.worker.model)
+        return f"{fam.name} zero-shot" if fam else "zero-shot model"
 
     # ------------------------------------------------------------------------------- study
     def set_study(self, instances: list) -> None:
@@ -387,28 +425,28 @@ class WorkspaceController(QObject):
 
     # ------------------------------------------------------------------------------ weights
     def install_weights(self, path: str) -> None:
-        """Install a weights file with the same code as ``fetalviewer weights install`` (in the background)."""
-        from concurrent.futures import ThreadPoolExecutor
+        """Install a weights file with the same code as ``fetalviewer weights install`` (on a superqt
+        worker thread; the result comes back on the GUI thread)."""
+        from superqt.utils import create_worker
 
         from fetalviewer.model.weights import install_weights
 
         self.model_state = "loading"
         self.model_state_changed.emit("loading")
         self._refresh()
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetalviewer-install")
-        future = executor.submit(install_weights, path, self._config_path)
-        executor.shutdown(wait=False)
-        future.add_done_callback(self.worker.weights_installed.emit)
+        worker = create_worker(install_weights, path, self._config_path, _start_thread=False)
+        worker.returned.connect(self._on_install_returned)
+        worker.errored.connect(self._on_install_errored)
+        self._install_worker = worker  # kept alive until it finished
+        worker.start()
 
-    def _on_worker_weights_installed(self, future) -> None:
-        try:
-            record = future.result()
-        except Exception as exc:  # noqa: BLE001 - shown to the user in the notice
-            self.model_state = "unavailable"
-            self.unavailable_reason = f"Installing the weights failed: {exc}"
-            self.model_state_changed.emit("unavailable")
-            self._refresh()
-            return
+    def _on_install_errored(self, exc: BaseException) -> None:
+        self.model_state = "unavailable"
+        self.unavailable_reason = f"Installing the weights failed: {exc}"
+        self.model_state_changed.emit("unavailable")
+        self._refresh()
+
+    def _on_install_returned(self, record: dict) -> None:
         # From now on the settings name the weights (as after 'fetalviewer weights install').
         self.set_weights(None, record.get("weights_config_path"))
         if self.targets and self.unavailable_reason is None:

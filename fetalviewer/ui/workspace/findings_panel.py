@@ -9,6 +9,7 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
+from fetalviewer.analysis.frame_numbers import frame_label
 from fetalviewer.ui.workspace.colors import display_name, plane_color
 from fetalviewer.workspace.findings import BestFrame, ChecklistItem
 
@@ -44,8 +45,10 @@ class FindingsPanel(QWidget):
         threshold_0_1: float,
         instance_names: dict[str, str],
         thumbnail: Callable[[BestFrame], np.ndarray | None],
+        model_label: str = "FetalCLIP zero-shot",
     ) -> None:
-        """Show the checklist; ``thumbnail`` gives a small uint8 frame for a best frame (or None)."""
+        """Show the checklist; ``thumbnail`` gives a small uint8 frame for a best frame (or None);
+        ``model_label`` names the model whose probabilities these are."""
         from fetalviewer.ui.study_browser import array_to_qimage
 
         self.tree.clear()
@@ -53,7 +56,7 @@ class FindingsPanel(QWidget):
         required = [c for c in checklist if c.required]
         found = sum(c.found for c in required)
         missing = [display_name(c.plane_key) for c in required if not c.found]
-        text = f"Standard planes found: {found} of {len(required)} (model probability ≥ {threshold_0_1:.0%})."
+        text = f"Standard planes found: {found} of {len(required)} ({model_label} probability ≥ {threshold_0_1:.0%})."
         if missing:
             text += " Missing: " + ", ".join(missing) + "."
         self.summary.setText(text)
@@ -63,7 +66,7 @@ class FindingsPanel(QWidget):
             lines = [f"{mark}  {display_name(item.plane_key)}" + ("" if item.required else " (optional)")]
             if best is not None:
                 where = instance_names.get(best.sop_instance_uid, best.sop_instance_uid[-12:])
-                lines.append(f"best {best.prob_0_1:.0%} · {where} · frame {best.frame_index + 1}")
+                lines.append(f"best {best.prob_0_1:.0%} · {where} · {frame_label(best.frame_index)}")
             else:
                 lines.append("not analysed")
             tree_item = QTreeWidgetItem(self.tree, ["\n".join(lines)])

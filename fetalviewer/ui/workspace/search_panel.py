@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fetalviewer.analysis.frame_numbers import frame_label
 from fetalviewer.workspace.search import SearchHit
 
 _HIT_ROLE = Qt.UserRole + 1
@@ -54,16 +55,18 @@ class SearchPanel(QWidget):
             self.status.setText(reason)
 
     def show_hits(
-        self, query: str, hits: list[SearchHit], instance_names: dict[str, str], n_frames: int
-    ) -> None:
+        self, query: str, hits: list[SearchHit], instance_names: dict[str, str], n_frames: int,
+        model_label: str = "FetalCLIP zero-shot",
+    ) -> None:  # fmt: skip
         self.hits.clear()
         self.status.setText(
-            f"{len(hits)} best of {n_frames} analysed frames for “{query}” (cosine image–text similarity, model output)"
+            f"{len(hits)} best of {n_frames} analysed frames for “{query}” (cosine image–text similarity, "
+            f"{model_label} output)"
         )
         for hit in hits:
             where = instance_names.get(hit.sop_instance_uid, hit.sop_instance_uid[-12:])
             item = QListWidgetItem(
-                f"{hit.rank}. {hit.score_cos:+.3f}   {where} · frame {hit.frame_index + 1}"
+                f"{hit.rank}. {hit.score_cos:+.3f}   {where} · {frame_label(hit.frame_index)}"
             )
             item.setData(_HIT_ROLE, (hit.sop_instance_uid, hit.frame_index))
             self.hits.addItem(item)

@@ -1,6 +1,6 @@
 """The workspace's link to the model: requests on the engine's :class:`InferenceService` worker thread.
 
-The service owns the model on ONE long-lived thread (DESIGN.md). A study analysis runs there one batch per
+The service owns the model on ONE long-lived thread. A study analysis runs there one batch per
 service call (:meth:`StudyAnalysis.iter_steps`), chained, so other requests of the window (a text query,
 another feature's inference) wait one batch at most. Results come back through Qt signals emitted on the
 worker thread; Qt queues them to the GUI thread (the receiver lives there), where stale request ids are
@@ -56,7 +56,6 @@ class ModelWorker(QObject):
     analysis_failed = Signal(int, str)
     search_done = Signal(int, str, object)  # request id, query, text embedding (np.ndarray)
     search_failed = Signal(int, str)
-    weights_installed = Signal(object)  # Future of the install
     cache_found = Signal(int, object)  # request id, {uid: InstanceAnalysis} read from the cache
 
     def __init__(
@@ -73,6 +72,7 @@ class ModelWorker(QObject):
         self._own_service = service is None
         self._weights_path, self._config_path = weights_path, config_path
         self._model = model or model_choice()
+        self.cached_model_info = None  # ModelInfo of the model choice, set when the cache is read
         self.service = service if service is not None else self._new_service()
         self.backend = None
         self._current_job = None
@@ -97,6 +97,7 @@ class ModelWorker(QObject):
         self.backend = None
         self._weights_path, self._config_path = weights_path, config_path
         self._model = model or self._model
+        self.cached_model_info = None
         if self._own_service:
             self.service.shutdown(wait=False)
             self.service = self._new_service()
@@ -170,26 +171,26 @@ class ModelWorker(QObject):
             from fetalviewer.workspace.study_analysis import load_cached_results
 
             info = select_model(model, weights_path, config_path).identity()
+            self.cached_model_info = info  # read by the GUI after cache_found: which model the values are from
             identity = identity_for(info.weights_sha256, info.config_name)
             return load_cached_results(targets, identity, AnalysisCache())
 
-        from concurrent.futures import ThreadPoolExecutor
+        from superqt.utils import create_worker
 
-        # Not on the model thread: the service would load the model first. File reads only.
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetalviewer-cache")
-        future = executor.submit(work)
-        executor.shutdown(wait=False)
-
-        def done(f: Future) -> None:
-            try:
-                found = f.result()
-            except Exception as exc:  # noqa: BLE001 - a cache problem is never fatal
-                log.warning("reading the analysis cache failed: %s", exc)
-                found = {}
+        def deliver(found) -> None:
             if not self._closed:
                 self.cache_found.emit(request_id, found)
 
-        future.add_done_callback(done)
+        def failed(exc: BaseException) -> None:  # a cache problem is never fatal
+            log.warning("reading the analysis cache failed: %s", exc)
+            deliver({})
+
+        # Not on the model thread (the service would load the model first): file reads on a superqt worker.
+        worker = create_worker(work, _start_thread=False)
+        worker.returned.connect(deliver)
+        worker.errored.connect(failed)
+        self._cache_worker = worker  # kept alive until it finished
+        worker.start()
 
     def cancel(self) -> None:
         if self._current_job is not None:
