@@ -5,7 +5,6 @@ are given."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import time
 
@@ -402,10 +401,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _mark_study(study_uid: str, status: str) -> None:
     """Record the study's workflow status in the local study database (when it is listed there)."""
-    from fetalviewer.studydb import open_study_db
+    from fetalviewer.studydb import mark_status
 
-    with open_study_db() as db, contextlib.suppress(KeyError):
-        db.set_status(study_uid, status)
+    mark_status([study_uid], status)
 
 
 def _send_outputs(node: str, files, reference, study_uid: str) -> int:
