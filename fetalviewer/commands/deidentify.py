@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from fetalviewer.commands.options import add_paths_argument
+
 NAME = "deidentify"
 HELP = (
     "write de-identified copies of DICOM files (PS3.15 basic profile, burned-in text blacked out "
@@ -15,9 +17,7 @@ HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "paths", nargs="+", metavar="PATH", help="DICOM files or folders (searched recursively)"
-    )
+    add_paths_argument(parser, help="DICOM files or folders (searched recursively)")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the de-identified files")
     dates = parser.add_mutually_exclusive_group()
     dates.add_argument(

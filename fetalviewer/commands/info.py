@@ -6,12 +6,14 @@ import argparse
 import json
 import sys
 
+from fetalviewer.commands.options import add_paths_argument
+
 NAME = "info"
 HELP = "print frames, size, colour, transfer syntax, frame timing and ultrasound regions of DICOM files"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="DICOM files, folders or a DICOMDIR")
+    add_paths_argument(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
 
 

@@ -1,4 +1,5 @@
-"""``fetalviewer weights install PATH`` / ``weights status``: the FetalCLIP weights the app uses."""
+"""``fetalviewer weights install PATH`` / ``weights status``: the FetalCLIP and MobileFetalCLIP weights the app
+uses (both can be installed side by side; which model a file holds is recognised from its tensors)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 from fetalviewer.errors import FetalViewerError, UsageError
 
 NAME = "weights"
-HELP = "install or show the FetalCLIP weights (checked to load strictly; never downloaded)"
+HELP = "install or show the FetalCLIP / MobileFetalCLIP weights (checked to load strictly; never downloaded)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,8 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     install = sub.add_parser(
         "install", help="check that a weights file loads strictly and use it from now on"
     )
-    install.add_argument("path", metavar="PATH", help="FetalCLIP_weights.pt (or .safetensors), or the folder holding it")
-    install.add_argument("--config", metavar="C", help="open_clip model config JSON (default: FetalCLIP)")
+    install.add_argument("path", metavar="PATH", help="FetalCLIP_weights.pt or mobile_fetal_clip_weights.pt (or .safetensors), or the folder "
+                         "holding it")  # fmt: skip
+    install.add_argument("--config", metavar="C", help="open_clip model config JSON (default: the model's own)")
     status = sub.add_parser("status", help="which weights file is used, its size, sha256, licence and origin")
     status.add_argument("--weights", metavar="W", help="show this file instead of the configured one")
     status.add_argument("--json", action="store_true", help="print JSON")
@@ -49,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         if sys.stderr is not None:
             print("\r" + " " * 50 + "\r", end="", file=sys.stderr)
         print(f"installed {record['weights_path']}")
+        print(f"  holds {record['description']}")
         print(f"  size {record['weights_size_bytes']:,} bytes, sha256 {record['weights_sha256']}")
         print(f"  config {record['weights_config_name']}; loads strictly")
         return 0
@@ -59,15 +62,24 @@ def run(args: argparse.Namespace) -> int:
         elif not status["available"]:
             print(f"no weights: {status['reason']}")
         else:
-            print(f"weights: {status['weights_path']} (from {status['origin']})")
-            print(f"  size {status['size_bytes']:,} bytes")
-            print(f"  sha256 {status['sha256']}")
-            print(f"  licence {status['licence']}")
-            if status.get("installed_at"):
-                print(f"  installed {status['installed_at']}")
-            if status["matches_reported_fetalclip_sha256"]:
-                print("  matches the sha256 reported for the published FetalCLIP_weights.pt")
-            if status.get("warning"):
-                print(f"  warning: {status['warning']}")
+            for model in status["models"]:
+                _print_status(model, in_use=model["model"] == status["model"])
         return 0 if status["available"] else 1
     raise UsageError("usage: fetalviewer weights {install PATH | status}")
+
+
+def _print_status(status: dict, in_use: bool) -> None:
+    used = " (used by --model auto on this machine)" if in_use else ""
+    print(f"{status['description']}{used}")
+    print(f"  weights: {status['weights_path']} (from {status['origin']})")
+    print(f"  size {status['size_bytes']:,} bytes")
+    print(f"  sha256 {status['sha256']}")
+    print(f"  licence {status['licence']}")
+    if status.get("installed_at"):
+        print(f"  installed {status['installed_at']}")
+    if status["matches_reported_fetalclip_sha256"]:
+        print("  matches the sha256 reported for the published FetalCLIP_weights.pt")
+    if status["matches_published_mobilefetalclip_sha256"]:
+        print("  matches the sha256 of the published mobile_fetal_clip_weights.pt")
+    if status.get("warning"):
+        print(f"  warning: {status['warning']}")

@@ -213,6 +213,15 @@ class LoadedModel:
         """Side of the square model input (224 for FetalCLIP, 256 for MobileFetalCLIP)."""
         return self.preprocess.size
 
+    @property
+    def patch_grid(self) -> int:
+        """Side of the patch-feature grid of :meth:`encode_image_with_patches` (16 for ViT-L/14 at 224 px,
+        8 for FastViT MCi0 at 256 px, whose last feature map has stride 32)."""
+        visual = self.model.visual
+        if is_vit(self.model):
+            return int(visual.grid_size[0])
+        return self.input_px // int(visual.trunk.feature_info[-1]["reduction"])
+
     def preprocess_batch(self, images):
         """uint8 frames / PIL images -> [N, 3, S, S] float32 pixels with this model's preprocessing."""
         return preprocess_batch(list(images), self.preprocess)

@@ -78,7 +78,7 @@ class FirstRunWeightsDialog(QDialog):
             "licence CC BY-NC 4.0). They are not included and never downloaded: choose your copy of the file "
             "or the folder that holds it. It is checked to load before it is remembered.<br><br>"
             "You can skip this: viewing, calipers, head biometry with the default model and reports work "
-            "without the weights. Later: the <i>Install FetalCLIP weights…</i> button of the AI review panel "
+            "without the weights. Later: the <i>Install model weights…</i> button of the AI review panel "
             "or <tt>fetalviewer weights install PATH</tt>."
         )
         intro.setWordWrap(True)

@@ -111,7 +111,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self._refresh_recent()
         # The features, in order: each may use the ones built before it.
-        self.workspace = self._build_workspace()  # AI review (FetalCLIP)
+        self.workspace = self._build_workspace()  # AI review (FetalCLIP or MobileFetalCLIP)
         self.biometry = self._build_biometry()  # automatic head biometry
         self.sr_panel = self._build_sr_panel()  # SR tab: a structured report beside the app's values
         self.exporter = self._build_export()  # File > Export…
@@ -279,7 +279,7 @@ class MainWindow(QMainWindow):
         view = WorkspaceView(controller, self.canvas, controller)
         controller.view = view
         self._viewer_layout.insertWidget(self._viewer_layout.indexOf(self.controls) + 1, view.timeline)
-        self.ai_review_dock = self._dock("AI review (FetalCLIP)", view.panel, Qt.RightDockWidgetArea, "ai_review")
+        self.ai_review_dock = self._dock("AI review", view.panel, Qt.RightDockWidgetArea, "ai_review")
         self.splitDockWidget(self.info_dock, self.ai_review_dock, Qt.Vertical)
         self.resizeDocks([self.info_dock, self.ai_review_dock], [300, 560], Qt.Vertical)
         self.study_loaded.connect(lambda _n: controller.set_study(list(self.instances)))
@@ -612,7 +612,7 @@ class MainWindow(QMainWindow):
         from fetalviewer.ui.validate_dialog import ValidateDialog
 
         if self.validate_dialog is None:
-            self.validate_dialog = ValidateDialog(self)
+            self.validate_dialog = ValidateDialog(self, weights=self.weights_path)
         self.validate_dialog.show()
         self.validate_dialog.raise_()
 

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from fetalviewer.analysis.estimate import format_weeks_days
 from fetalviewer.workspace.results import FrameReading
 
-MODEL_TAG = "AI · FetalCLIP zero-shot"
+
+def model_tag(model_label: str = "FetalCLIP zero-shot") -> str:
+    """The badge's last line, naming the model that produced the values ("AI · MobileFetalCLIP zero-shot")."""
+    return f"AI · {model_label}"
 
 
 
@@ -37,6 +40,7 @@ def badge_text(
     shown_frame: int | None = None,
     ga_unavailable_reason: str | None = None,
     user_label: str | None = None,
+    model_label: str = "FetalCLIP zero-shot",
 ) -> BadgeText:
     """Badge content for ``reading``; ``shown_frame`` is the frame on screen when it differs."""
     from fetalviewer.model.readout import who_hc_percentile_mm
@@ -64,5 +68,5 @@ def badge_text(
     approximate = shown_frame is not None and shown_frame != reading.frame_index
     if approximate:
         lines.append(f"(frame {shown_frame + 1} not analysed yet; nearest: frame {reading.frame_index + 1})")
-    lines.append(MODEL_TAG)
+    lines.append(model_tag(model_label))
     return BadgeText(title, tuple(lines), uncertain, approximate)

@@ -66,8 +66,15 @@ class BackboneSpec:
 
     @classmethod
     def from_config(cls, config_name: str, config: dict, weights_sha256: str | None = None) -> BackboneSpec:
-        """From an open_clip model config dict (``embed_dim``, ``vision_cfg``)."""
+        """From an open_clip model config dict (``embed_dim``, ``vision_cfg``).
+
+        A timm image tower (MobileFetalCLIP's FastViT MCi0) has no ViT width/depth/patch: it is recorded
+        with width = embed_dim, one layer and patch 32 (its output stride); the config name and the
+        weights sha256 identify it."""
         vision = config["vision_cfg"]
+        if "timm_model_name" in vision:
+            embed = int(config["embed_dim"])
+            return cls(str(config_name), embed, embed, 1, 32, int(vision.get("image_size", 256)), weights_sha256)
         return cls(
             config_name=str(config_name),
             embed_dim=int(config["embed_dim"]),

@@ -29,6 +29,7 @@ class WorkspaceControls(QWidget):
     threshold_changed = Signal(float)
     accept_clicked = Signal()
     correct_clicked = Signal(str)  # plane key chosen by the user
+    model_chosen = Signal(str)  # "auto" | "fetalclip" | "mobilefetalclip"
 
     def __init__(self, plane_keys: tuple[str, ...], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -40,11 +41,21 @@ class WorkspaceControls(QWidget):
         )
         self.notice_label = QLabel()
         self.notice_label.setWordWrap(True)
-        self.install_button = QPushButton("Install FetalCLIP weights…")
+        self.install_button = QPushButton("Install model weights…")
         notice_layout = QVBoxLayout(self.notice)
         notice_layout.addWidget(self.notice_label)
         notice_layout.addWidget(self.install_button)
         self.notice.hide()
+
+        self.model_combo = QComboBox()
+        self.model_combo.setObjectName("modelChoice")
+        for choice, text in (
+            ("auto", "Auto (FetalCLIP on a GPU, MobileFetalCLIP on the CPU)"),
+            ("fetalclip", "FetalCLIP (ViT-L/14)"),
+            ("mobilefetalclip", "MobileFetalCLIP (FastViT MCi0, fast on a CPU)"),
+        ):
+            self.model_combo.addItem(text, choice)
+        self.model_combo.setToolTip("Which model labels the frames; each model's results are kept apart")
 
         self.analyse_button = QPushButton("Analyse study")
         self.analyse_button.setObjectName("primary")
@@ -89,6 +100,9 @@ class WorkspaceControls(QWidget):
         self.threshold_spin.setPrefix("uncertain < ")
         self.threshold_spin.setToolTip("Planes under this probability are marked uncertain (setting)")
 
+        model_row = QHBoxLayout()
+        model_row.addWidget(QLabel("Model:"))
+        model_row.addWidget(self.model_combo, 1)
         row = QHBoxLayout()
         row.addWidget(self.analyse_button, 1)
         row.addWidget(self.cancel_button)
@@ -105,6 +119,7 @@ class WorkspaceControls(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(4)
         layout.addWidget(self.notice)
+        layout.addLayout(model_row)
         layout.addLayout(row)
         layout.addWidget(self.progress)
         layout.addWidget(self.progress_label)
@@ -113,6 +128,7 @@ class WorkspaceControls(QWidget):
         layout.addWidget(self.label_status)
 
         self.analyse_button.clicked.connect(self.analyse_clicked)
+        self.model_combo.activated.connect(self._on_model_combo_activated)
         self.cancel_button.clicked.connect(self.cancel_clicked)
         self.install_button.clicked.connect(self.install_weights_clicked)
         self.auto_check.toggled.connect(self.auto_analyse_toggled)
@@ -120,6 +136,15 @@ class WorkspaceControls(QWidget):
         self.threshold_spin.valueChanged.connect(self.threshold_changed)
         self.accept_button.clicked.connect(self.accept_clicked)
         self.correct_button.clicked.connect(self._on_correct_button_clicked)
+
+    def _on_model_combo_activated(self, index: int) -> None:
+        self.model_chosen.emit(str(self.model_combo.itemData(index)))
+
+    def show_model_choice(self, choice: str) -> None:
+        """Show ``choice`` in the model list (no signal: only the user's pick emits ``model_chosen``)."""
+        index = self.model_combo.findData(choice)
+        if index >= 0 and index != self.model_combo.currentIndex():
+            self.model_combo.setCurrentIndex(index)
 
     def _on_correct_button_clicked(self) -> None:
         if self.label_combo.currentIndex() < 0:

@@ -100,7 +100,7 @@ class WorkspaceController(QObject):
     # ------------------------------------------------------------------------------- model
     def check_weights(self) -> str | None:
         """Find the weights (no loading, no hashing); returns the reason when there are none."""
-        from fetalviewer.errors import WeightsNotFound
+        from fetalviewer.errors import WeightsMismatch, WeightsNotFound
         from fetalviewer.model.weights import resolve_weights
 
         if self.weights_path_provider is not None and self._weights_path is None:
@@ -109,8 +109,8 @@ class WorkspaceController(QObject):
                 self._weights_path = str(given)
                 self.worker.use_weights(self._weights_path, self._config_path)
         try:
-            resolve_weights(self._weights_path)
-        except WeightsNotFound as exc:
+            resolve_weights(self._weights_path, self.worker.model)
+        except (WeightsNotFound, WeightsMismatch) as exc:
             self.unavailable_reason = str(exc)
             self.model_state = "unavailable"
             return self.unavailable_reason
@@ -163,6 +163,45 @@ class WorkspaceController(QObject):
         self.check_weights()
         self.model_state_changed.emit(self.model_state)
         self._refresh()
+
+    @property
+    def model_choice(self) -> str:
+        """``auto``, ``fetalclip`` or ``mobilefetalclip`` (the AI panel's choice, kept in the settings)."""
+        return self.worker.model
+
+    def set_model_choice(self, choice: str) -> None:
+        """Run another model from now on: results on screen are dropped (never mixed) and the chosen
+        model's cached results of the study are shown; the next analysis loads that model."""
+        from fetalviewer.model.weights import set_model_choice
+
+        if choice == self.worker.model:
+            return
+        set_model_choice(choice)
+        self.worker.use_weights(self._weights_path, self._config_path, choice)
+        self.model_state = "unloaded"
+        self.model_state_changed.emit(self.model_state)
+        if self.instances:
+            self.set_study(self.instances)
+        else:
+            self.check_weights()
+            self._refresh()
+
+    @property
+    def model_info(self):
+        """ModelInfo of the model whose values are on screen (loaded, or identified from the cache), or None."""
+        loaded = getattr(self.worker.backend, "loaded", None)
+        return getattr(loaded, "info", None) or self.worker.cached_model_info
+
+    @property
+    def model_label(self) -> str:
+        """How the values on screen are labelled, e.g. "MobileFetalCLIP zero-shot"."""
+        from fetalviewer.model.families import FAMILIES
+
+        info = self.model_info
+        if info is not None:
+            return info.output_label
+        fam = FAMILIES.get(self.worker.model)
+        return f"{fam.name} zero-shot" if fam else "zero-shot model"
 
     # ------------------------------------------------------------------------------- study
     def set_study(self, instances: list) -> None:

@@ -45,8 +45,10 @@ class FindingsPanel(QWidget):
         threshold_0_1: float,
         instance_names: dict[str, str],
         thumbnail: Callable[[BestFrame], np.ndarray | None],
+        model_label: str = "FetalCLIP zero-shot",
     ) -> None:
-        """Show the checklist; ``thumbnail`` gives a small uint8 frame for a best frame (or None)."""
+        """Show the checklist; ``thumbnail`` gives a small uint8 frame for a best frame (or None);
+        ``model_label`` names the model whose probabilities these are."""
         from fetalviewer.ui.study_browser import array_to_qimage
 
         self.tree.clear()
@@ -54,7 +56,7 @@ class FindingsPanel(QWidget):
         required = [c for c in checklist if c.required]
         found = sum(c.found for c in required)
         missing = [display_name(c.plane_key) for c in required if not c.found]
-        text = f"Standard planes found: {found} of {len(required)} (model probability ≥ {threshold_0_1:.0%})."
+        text = f"Standard planes found: {found} of {len(required)} ({model_label} probability ≥ {threshold_0_1:.0%})."
         if missing:
             text += " Missing: " + ", ".join(missing) + "."
         self.summary.setText(text)

@@ -55,11 +55,13 @@ class SearchPanel(QWidget):
             self.status.setText(reason)
 
     def show_hits(
-        self, query: str, hits: list[SearchHit], instance_names: dict[str, str], n_frames: int
-    ) -> None:
+        self, query: str, hits: list[SearchHit], instance_names: dict[str, str], n_frames: int,
+        model_label: str = "FetalCLIP zero-shot",
+    ) -> None:  # fmt: skip
         self.hits.clear()
         self.status.setText(
-            f"{len(hits)} best of {n_frames} analysed frames for “{query}” (cosine image–text similarity, model output)"
+            f"{len(hits)} best of {n_frames} analysed frames for “{query}” (cosine image–text similarity, "
+            f"{model_label} output)"
         )
         for hit in hits:
             where = instance_names.get(hit.sop_instance_uid, hit.sop_instance_uid[-12:])

@@ -104,6 +104,7 @@ class WorkspaceView(QObject):
         self.controls.threshold_spin.setValue(c.threshold_0_1)
         self.controls.auto_check.setChecked(c.auto_analyse)
         self.controls.analyse_clicked.connect(c.analyse)
+        self.controls.model_chosen.connect(c.set_model_choice)
         self.controls.cancel_clicked.connect(c.cancel)
         self.controls.auto_analyse_toggled.connect(c.set_auto_analyse)
         self.controls.threshold_changed.connect(c.set_threshold)
@@ -161,6 +162,13 @@ class WorkspaceView(QObject):
 
     def _refresh_state(self) -> None:
         c = self.controller
+        label = c.model_label
+        self.caption.setText(
+            f"<span style='color:{MODEL_OUTPUT_COLOR}'>AI output ({label}): decision support, "
+            "not a measurement. Check every label.</span>"
+        )
+        self.timeline.setToolTip(f"Plane probability per frame ({label}); click a frame to show it")
+        self.controls.show_model_choice(c.model_choice)
         reason = c.unavailable_reason if c.model_state == "unavailable" else None
         self.controls.set_model_unavailable(reason)
         self.timeline.setVisible(reason is None or bool(c.results))
@@ -168,7 +176,7 @@ class WorkspaceView(QObject):
         self.controls.set_running(c.running)
         analysed = sum(a.n_done for a in c.results.values())
         if reason is not None:
-            self.search.set_enabled_reason("Search needs the FetalCLIP weights.")
+            self.search.set_enabled_reason("Search needs the model weights (FetalCLIP or MobileFetalCLIP).")
         elif analysed == 0:
             self.search.set_enabled_reason("Analyse the study to search its frames.")
         else:
@@ -177,7 +185,7 @@ class WorkspaceView(QObject):
         p = c.last_progress
         if c.model_state == "loading":
             self.controls.set_progress(
-                0.0, "loading the model…", "Loading FetalCLIP weights (first use only)"
+                0.0, "loading the model…", f"Loading the {c.model_label.split()[0]} weights (first use only)"
             )
         elif c.running and p is not None:
             self.controls.set_progress(p.fraction_0_1, f"{p.phase} · %p%", p.message)
@@ -226,6 +234,7 @@ class WorkspaceView(QObject):
             shown_frame=c.current_frame,
             ga_unavailable_reason=target.ga_unavailable_reason if target else None,
             user_label=user_label,
+            model_label=c.model_label,
         )
         self.badge.show_text(content, reading.plane_key)
         exact = reading.frame_index == c.current_frame
@@ -244,7 +253,7 @@ class WorkspaceView(QObject):
             return
         self._findings_key = key
         _best, checklist = c.findings()
-        self.findings.set_findings(checklist, c.threshold_0_1, c.instance_names(), self._thumbnail)
+        self.findings.set_findings(checklist, c.threshold_0_1, c.instance_names(), self._thumbnail, c.model_label)
 
     def _thumbnail(self, best) -> np.ndarray | None:
         """A cached thumbnail, or None now and a later refresh once it is decoded.
@@ -376,7 +385,8 @@ class WorkspaceView(QObject):
     def _on_controller_search_finished(self, hits) -> None:
         n = sum(a.n_done for a in self.controller.results.values())
         self.search.show_hits(
-            getattr(self.controller, "last_search_query", ""), hits, self.controller.instance_names(), n
+            getattr(self.controller, "last_search_query", ""), hits, self.controller.instance_names(), n,
+            self.controller.model_label,
         )
 
     def _on_controls_install_weights_clicked(self) -> None:

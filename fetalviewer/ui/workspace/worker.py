@@ -72,6 +72,7 @@ class ModelWorker(QObject):
         self._own_service = service is None
         self._weights_path, self._config_path = weights_path, config_path
         self._model = model or model_choice()
+        self.cached_model_info = None  # ModelInfo of the model choice, set when the cache is read
         self.service = service if service is not None else self._new_service()
         self.backend = None
         self._current_job = None
@@ -80,7 +81,9 @@ class ModelWorker(QObject):
     def _new_service(self):
         from fetalviewer.model.service import InferenceService
 
-        return InferenceService(self._weights_path, self._config_path, device="auto", model=self._model)
+        return InferenceService(
+            self._weights_path, self._config_path, device="auto", model=self._model, interactive=True
+        )
 
     @property
     def model(self) -> str:
@@ -94,6 +97,7 @@ class ModelWorker(QObject):
         self.backend = None
         self._weights_path, self._config_path = weights_path, config_path
         self._model = model or self._model
+        self.cached_model_info = None
         if self._own_service:
             self.service.shutdown(wait=False)
             self.service = self._new_service()
@@ -110,7 +114,7 @@ class ModelWorker(QObject):
                 from fetalviewer.workspace.fetalclip_backend import FetalClipBackend
 
                 engine = self.service.engine
-                self.backend = FetalClipBackend(engine.loaded, engine)
+                self.backend = FetalClipBackend(engine.loaded, engine, defer_uncached_ga=True)
             except Exception as exc:  # noqa: BLE001 - shown to the user, never crashes the window
                 self.model_failed.emit(str(exc))
                 return
@@ -167,6 +171,7 @@ class ModelWorker(QObject):
             from fetalviewer.workspace.study_analysis import load_cached_results
 
             info = select_model(model, weights_path, config_path).identity()
+            self.cached_model_info = info  # read by the GUI after cache_found: which model the values are from
             identity = identity_for(info.weights_sha256, info.config_name)
             return load_cached_results(targets, identity, AnalysisCache())
 
