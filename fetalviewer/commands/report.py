@@ -174,7 +174,7 @@ def _analysis(instances, args, session, chd: dict):
         )
         analyses.update({uid: a for uid, a in run.results.items() if a.n_done})
         problems += [f"{uid}: analysis failed: {why}" for uid, why in run.problems.items()]
-    predictions = predictions_from_analyses(analyses)
+    predictions = predictions_from_analyses(analyses, info.output_label if info is not None else "FetalCLIP zero-shot")
     if session.loaded:
         chd.update(_clips_chd([i for i in clips if i.sop_instance_uid in analyses], analyses, predictions, session))
     return predictions, info, reason, problems

@@ -148,7 +148,9 @@ class ModelSession:
         return StudyRun(dict(results), dict(job.problems))
 
 
-def frame_predictions(analysis: InstanceAnalysis, source: str = "workspace") -> list:
+def frame_predictions(
+    analysis: InstanceAnalysis, source: str = "workspace", model: str = "FetalCLIP zero-shot"
+) -> list:
     """The analysed frames of ``analysis`` as ``FramePrediction`` records (source ``source``), in frame
     order; empty when its classes are not the FetalCLIP planes (results of another class set)."""
     import math
@@ -176,5 +178,7 @@ def frame_predictions(analysis: InstanceAnalysis, source: str = "workspace") -> 
         reason = None
         if ga_days is None:
             reason = analysis.ga_unavailable_reason or "no GA read-out for this frame (not a head frame)"
-        out.append(FramePrediction(source, frame, probs, top, probs[top], brain_probs, ga_days, reason))
+        out.append(
+            FramePrediction(source, frame, probs, top, probs[top], brain_probs, ga_days, reason, model=model)
+        )
     return out
