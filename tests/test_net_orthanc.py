@@ -80,6 +80,8 @@ def test_c_find_study_and_series_levels(pacs, capsys):
     assert [s["study_instance_uid"] for s in only] == [MANY_STUDY]
     assert len(only[0]["series"]) == 6 and {r["modality"] for r in only[0]["series"]} == {"US"}
     assert _json_out(capsys, ["query", "PACS", "--modality", "CT", "--json", "-"]) == []
+    by_name = _json_out(capsys, ["query", "PACS", "--patient-name", "qzw*", "--json", "-"])  # wildcard
+    assert [s["study_instance_uid"] for s in by_name] == [MANY_STUDY]
     assert main(["query", "PACS", "--study-date", "2026-12-01"]) == 2
 
 
