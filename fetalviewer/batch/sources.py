@@ -144,6 +144,10 @@ def list_sources(sources: Iterable[str], done: Mapping[str, object] | None = Non
         if fingerprint in done:
             listing.n_done_files += 1
             listing.n_done_rows += int(done[fingerprint].n_rows)
+            if getattr(done[fingerprint], "problem", None):  # e.g. frames that did not decode last time
+                listing.problems.append(
+                    (path, done[fingerprint].problem_kind or "frame_decode", done[fingerprint].problem)
+                )
             continue
         sop, n_frames = _header(path)
         if sop is not None and sop in seen_sops:
