@@ -59,6 +59,10 @@ class FetalClipBackend:
         #: side of the heat-map grid: 16 for ViT-L/14 at 224 px, 8 for FastViT MCi0 (stride 32) at 256 px
         self.map_size = int(loaded.patch_grid)
         self.identity = identity_for(loaded.info.weights_sha256, loaded.model_name)
+        #: side of the square model input in pixels (the GA prompt's pixel spacing is per model pixel)
+        self.input_px = int(loaded.input_px)
+        #: what the read-outs are labelled with (``FramePrediction.model``)
+        self.output_label = loaded.info.output_label
         self.forward_calls = 0
         self.frames_analysed = 0
         self._lock = threading.Lock()
@@ -76,7 +80,7 @@ class FetalClipBackend:
         import torch.nn.functional as F
 
         pixels = self.loaded.preprocess_batch(frames)
-        # the same call (device, autocast) as the engine's embed_images_with_raw / analyze
+        # the same call (device, autocast) as the engine's embed_images
         pooled, patches = self.loaded.encode_image_with_patches(pixels)
         with torch.inference_mode():
             norms = torch.linalg.vector_norm(pooled, dim=-1).cpu().numpy()
@@ -86,7 +90,10 @@ class FetalClipBackend:
         self.frames_analysed += len(frames)
         return pooled, norms, patches
 
-    def analyze_frames(self, frames: Sequence[np.ndarray], pixel_size_mm: float | None) -> FrameBatchOutput:
+    def analyze_frames(
+        self, frames: Sequence[np.ndarray], pixel_size_mm: float | None, *, head_readouts_all_frames: bool = False
+    ) -> FrameBatchOutput:
+        from fetalviewer.model.engine import AnalyzeOptions
         from fetalviewer.model.inputs import FrameInput
 
         if not frames:
@@ -103,7 +110,8 @@ class FetalClipBackend:
                 )
                 for i, frame in enumerate(frames)
             ]
-            predictions = self.engine.predict_embeddings(inputs, emb)
+            options = AnalyzeOptions(head_readouts_for_all_frames=head_readouts_all_frames)
+            predictions = self.engine.predict_embeddings(inputs, emb, options)
             plane_emb = np.asarray(self.engine.plane_class_embeddings(), dtype=np.float32)
         n = len(frames)
         plane_probs = np.array([[p.plane_probs[k] for k in self.plane_keys] for p in predictions], np.float32)
