@@ -1,5 +1,11 @@
 """``fetalviewer analyze PATH...``: FetalCLIP plane, brain sub-plane and GA read-outs per image/frame.
 
+Every image and DICOM instance is analysed by the workspace's study runner
+(:meth:`fetalviewer.workspace.study_run.ModelSession.analyse`: the window's ``StudyAnalysis`` and result
+cache, the model loaded once): frames the window (or an earlier run with the same options) analysed are
+read from the cache, not run again (``timings.frames_from_cache``). ``--no-crop``, ``--pixel-size-mm``
+(when it is used) and ``--head-readouts-all-frames`` change the outputs, so they are cached apart.
+
 Per-frame output is built by :func:`frame_record` (:mod:`fetalviewer.commands.analyze_records`) and
 extended by the functions listed in :data:`FRAME_EXTENDERS` (head biometry and the CHD fields, which
 work without the model weights). After the last frame of a DICOM instance, :data:`CLIP_EXTENDERS` build

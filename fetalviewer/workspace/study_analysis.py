@@ -115,43 +115,31 @@ def target_from_cine(
 ) -> AnalysisTarget:
     """Build the target for a :class:`fetalviewer.dicom.CineLoop` the way the engine builds its inputs.
 
-    Same crop and GA pixel size as :func:`fetalviewer.model.inputs.frame_inputs_from_cine`: the frames are
+    Same crop and GA pixel size as :func:`fetalviewer.model.inputs.frame_inputs_from_cine`
+    (:func:`~fetalviewer.model.inputs.cine_input_plan`): the frames are
     cropped to the single 2D tissue region (scanner text removed; ``crop=False`` keeps the whole frame),
     and the GA prompt's pixel size comes from that region's cm calibration when x and y agree within 1 %
     (arXiv 2502.14807, docs/fetalclip.md); ``pixel_size_mm`` (given by the user) is used only when the
     file gives none. The defaults are the window's.
     """
-    from fetalviewer.model.inputs import ga_pixel_size_from_regions, tissue_crop_box
+    from fetalviewer.model.inputs import cine_input_plan
 
-    regions = tuple(getattr(cine, "regions", ()) or ())
-    box = tissue_crop_box(regions) if regions else None
-    options = []
-    if not crop and box is not None:  # without a box nothing is cropped anyway: same outputs
-        box = None
-        options.append("no-crop")
-    if regions:
-        size, note = ga_pixel_size_from_regions(regions)
-    else:
-        size, note = None, "no pixel size: no ultrasound regions"
-    if size is None and pixel_size_mm is not None:
-        size, note = float(pixel_size_mm), "given on the command line (--pixel-size-mm)"
-        options.append(f"pixel-size-mm={size!r}")
-    notes = ("not cropped: the file has no single 2D tissue region",) if crop and regions and box is None else ()
+    plan = cine_input_plan(tuple(getattr(cine, "regions", ()) or ()), crop, pixel_size_mm)
     name = str(cine.path).replace("\\", "/").rsplit("/", 1)[-1]
     rows, cols = int(getattr(cine, "rows", 0) or 0), int(getattr(cine, "columns", 0) or 0)
     return AnalysisTarget(
         path=str(cine.path),
         sop_instance_uid=cine.sop_instance_uid,
         n_frames=int(cine.n_frames),
-        pixel_size_mm=size,
-        ga_unavailable_reason=None if size else note,
+        pixel_size_mm=plan.pixel_size_mm,
+        ga_unavailable_reason=None if plan.pixel_size_mm else plan.pixel_size_note,
         label=name,
-        crop_box_px=box,
-        pixel_size_note=note,
-        frame_size_px=_cropped_size(box, rows, cols),
-        notes=notes,
+        crop_box_px=plan.crop_box_px,
+        pixel_size_note=plan.pixel_size_note,
+        frame_size_px=_cropped_size(plan.crop_box_px, rows, cols),
+        notes=plan.notes,
         head_readouts_all_frames=head_readouts_all_frames,
-        options=tuple(options),
+        options=plan.options,
     )
 
 
