@@ -19,7 +19,7 @@ def tiny_us_dataset(study_uid: str | None = None, patient_id: str = "P1", seed: 
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.StudyInstanceUID = study_uid or generate_uid()
     ds.SeriesInstanceUID = generate_uid()
-    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Test^Net", patient_id, "19900101", "F"
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Qzwx^Vyk", patient_id, "19900101", "F"
     ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.StudyID = "20261201", "101500", "ACC1", "1"
     ds.ReferringPhysicianName, ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "", "US", 1, 1
     ds.Rows = ds.Columns = 8

@@ -33,7 +33,7 @@ def orthanc(tmp_path_factory):
     with run_orthanc(tmp_path_factory.mktemp("orthanc")) as server:
         for name in (CINE, J2K):
             server.upload(get_testdata_file(name))
-        for path in write_tiny(tmp_path_factory.mktemp("many"), 6, study_uid=MANY_STUDY, patient_id="MANY"):
+        for path in write_tiny(tmp_path_factory.mktemp("many"), 6, study_uid=MANY_STUDY, patient_id="QZ-MANY-7"):
             server.upload(path)
         yield server
 
@@ -74,8 +74,8 @@ def test_c_find_study_and_series_levels(pacs, capsys):
     uids = {s["study_instance_uid"] for s in studies}
     assert {_uid(CINE), _uid(J2K), MANY_STUDY} <= uids
     many = next(s for s in studies if s["study_instance_uid"] == MANY_STUDY)
-    assert many["patient_id"] == "MANY" and many["n_instances"] == 6 and many["modalities_in_study"] == ["US"]
-    only = _json_out(capsys, ["query", "PACS", "--patient-id", "MANY", "--study-date", "20261201-", "--series",
+    assert many["patient_id"] == "QZ-MANY-7" and many["n_instances"] == 6 and many["modalities_in_study"] == ["US"]
+    only = _json_out(capsys, ["query", "PACS", "--patient-id", "QZ-MANY-7", "--study-date", "20261201-", "--series",
                               "--json", "-"])  # fmt: skip
     assert [s["study_instance_uid"] for s in only] == [MANY_STUDY]
     assert len(only[0]["series"]) == 6 and {r["modality"] for r in only[0]["series"]} == {"US"}
@@ -99,8 +99,8 @@ def test_retrieve_jpeg_cine_and_j2k_pixel_data_identical(pacs, via, capsys):
 
 
 def test_dicomweb_query_and_wado_retrieve_and_stow(pacs, capsys, tmp_path):
-    studies = _json_out(capsys, ["query", "WEB", "--patient-id", "MANY", "--json", "-"])
-    assert [s["study_instance_uid"] for s in studies] == [MANY_STUDY] and studies[0]["patient_id"] == "MANY"
+    studies = _json_out(capsys, ["query", "WEB", "--patient-id", "QZ-MANY-7", "--json", "-"])
+    assert [s["study_instance_uid"] for s in studies] == [MANY_STUDY] and studies[0]["patient_id"] == "QZ-MANY-7"
     assert main(["retrieve", "WEB", _uid(J2K)]) == 0  # wado is the default for a DICOMweb-only node
     with open_study_db() as db:
         (path,) = db.instance_paths(_uid(J2K))
@@ -132,7 +132,7 @@ def test_retrieve_cancelled_half_way_leaves_db_and_archive_consistent(pacs):
         assert on_disk == indexed and len(indexed) == result.stored
         assert not list(db.archive_dir.rglob(".*.part"))
         for path in on_disk:
-            assert pydicom.dcmread(path).PatientID == "MANY"
+            assert pydicom.dcmread(path).PatientID == "QZ-MANY-7"
 
 
 def test_node_down_exits_2_with_a_message_fast(tmp_path, capsys):
@@ -256,7 +256,7 @@ def test_window_study_list_query_retrieve_send_and_echo(pacs, qtbot, tmp_path):
     dialog = QueryDialog(win)
     qtbot.addWidget(dialog)
     dialog.node_combo.setCurrentText("PACS")
-    dialog.id_edit.setText("MANY")
+    dialog.id_edit.setText("QZ-MANY-7")
     dialog.search()
     qtbot.waitUntil(lambda: dialog.results.topLevelItemCount() == 1, timeout=20000)
     dialog.results.topLevelItem(0).setSelected(True)
@@ -269,7 +269,7 @@ def test_window_study_list_query_retrieve_send_and_echo(pacs, qtbot, tmp_path):
     assert study_list.proxy.rowCount() == 1 and study_list.study_uid_at(0) == MANY_STUDY
     study_list.filter_edit.setText("no such patient")
     assert study_list.proxy.rowCount() == 0
-    study_list.filter_edit.setText("many")
+    study_list.filter_edit.setText("qz-many")
     assert study_list.proxy.rowCount() == 1
     # double-click opens the study from the archive
     with qtbot.waitSignal(win.study_loaded, timeout=30000):
@@ -279,6 +279,8 @@ def test_window_study_list_query_retrieve_send_and_echo(pacs, qtbot, tmp_path):
     pdf = tmp_path / "report.pdf"
     pdf.write_bytes(b"%PDF-1.4\n1 0 obj<< /Type /Catalog >>endobj\ntrailer<< /Root 1 0 R >>\n%%EOF\n")
     files = [*write_tiny(tmp_path / "send", 1, patient_id="SENT"), pdf]
+    with open_study_db() as db:
+        db.index_paths(files[:1])  # listed in the study database: "sent" once every file is stored
     box = SendToPacsBox(lambda: files)
     qtbot.addWidget(box)
     box.node_combo.setCurrentText("PACS")
@@ -286,6 +288,8 @@ def test_window_study_list_query_retrieve_send_and_echo(pacs, qtbot, tmp_path):
         box.send()
     assert [s.ok for s in sent.args[0]] == [True, True] and box.table.rowCount() == 2
     assert "2 of 2 file(s) stored on PACS" in box.summary.text()
+    with open_study_db() as db:
+        assert [s.status for s in db.list_studies(patient_id="SENT")] == ["sent"]
     # node settings: echo from the form
     nodes = NodeSettingsDialog(win)
     qtbot.addWidget(nodes)

@@ -226,7 +226,9 @@ def test_validate_planes_end_to_end(tmp_path, tiny_weights):  # noqa: F811
         assert needle in text
 
     # split: only the test rows (Train = 0); published predictions cover split all, so none apply
-    assert main([*args, "--split", "test", "--published", str(pub), "--json", str(js), "--out", str(tmp_path / "o2")]) == 0
+    lines_before = (out / "cache" / "planes.jsonl").read_text()
+    assert main([*args, "--split", "test", "--published", str(pub), "--json", str(js)]) == 0
+    assert (out / "cache" / "planes.jsonl").read_text() == lines_before  # a subset of the cached images
     summary = json.loads(js.read_text())
     assert summary["n_images"] == sum(1 for r in rows if r[3] == 0)
     assert summary["agreement_0_1"] is None
@@ -272,7 +274,7 @@ def test_validate_ga_reads_published_dots_as_679_of_814_through_the_command(tmp_
 def test_validate_ga_runs_the_model_and_compares_dots(tmp_path, tiny_weights):  # noqa: F811
     truth = {r["filename"]: r for r in csv.DictReader(open(HC18 / "pixel_size_and_hc.csv"))}
     hc_of = {n: float(r["head circumference (mm)"]) for n, r in truth.items()}
-    names = [n for n in _hc18_images(400) if 100 <= hc_of[n] <= 342][:4] + [n for n in _hc18_images(5) if hc_of[n] < 100][:1]
+    names = [n for n in _hc18_images(400) if 100 <= hc_of[n] <= 342][:2] + [n for n in _hc18_images(5) if hc_of[n] < 100][:1]
     root = tmp_path / "HC18"
     (root / "training_set").mkdir(parents=True)
     with open(root / "training_set_pixel_size_and_HC.csv", "w", newline="") as fh:
@@ -292,7 +294,7 @@ def test_validate_ga_runs_the_model_and_compares_dots(tmp_path, tiny_weights):  
     hc = np.array([float(truth[n]["head circumference (mm)"]) for n in names])
     valid, scored = _vpr_reference(dots, hc)
     summary = json.loads(js.read_text())
-    assert (summary["valid"], summary["scored"]) == (valid, scored) and scored == 4
+    assert (summary["valid"], summary["scored"]) == (valid, scored) and scored == 2
     # spacing string: max(W, H) / 224 x pixel size, 2 decimals
     assert cache[names[0]]["spacing"] == f"{160 / 224 * float(truth[names[0]]['pixel size(mm)']):.2f}"
     # a "published" dots file written by the test: one image off by 0.2 -> listed beyond tolerance
@@ -436,3 +438,41 @@ def test_validate_hc_also_runs_an_installed_fetalclip_seg_head(tmp_path, tiny_we
     assert report["model"]["fetalclip_seg_head"]["head_sha256"]
     assert any(f["name"].startswith("FetalCLIP seg head: mean Dice") for f in report["figures"])
     assert (out / "cache").is_dir() and len(list((out / "cache").glob("hc-fetalclip-seg-*.jsonl"))) == 1
+
+
+def test_cache_drops_a_torn_line_and_starts_afresh_for_other_weights(tmp_path):
+    from fetalviewer.validate.cache import ImageCache
+
+    path = tmp_path / "c.jsonl"
+    cache = ImageCache(path, {"weights_sha256": "a" * 64})
+    cache.put_many([{"image": "x.png", "v": 1}, {"image": "y.png", "v": 2}])
+    with open(path, "a") as fh:
+        fh.write('{"image": "z.png", "v"')  # interrupted mid-line
+    again = ImageCache(path, {"weights_sha256": "a" * 64})
+    assert len(again) == 2 and again.get("z.png") is None
+    again.put_many([{"image": "z.png", "v": 3}])
+    assert ImageCache(path, {"weights_sha256": "a" * 64}).get("z.png") == {"image": "z.png", "v": 3}
+    assert len(ImageCache(path, {"weights_sha256": "b" * 64})) == 0  # other weights: nothing reused
+
+
+def test_published_figures_per_family_and_verdict():
+    from fetalviewer.model.results import ModelInfo
+    from fetalviewer.validate.published import PUBLISHED_FIGURES, model_family
+    from fetalviewer.validate.result import AcceptanceResult, compare
+
+    def info(name):
+        return ModelInfo("w", 1, "0" * 64, "cfg", "cpu", "float32", model_name=name)
+
+    assert model_family(info("MobileFetalCLIP")) == "MobileFetalCLIP"
+    assert model_family(info("FetalCLIP")) == "FetalCLIP"
+    assert model_family(info("SomethingElse")) is None
+    mobile = PUBLISHED_FIGURES["MobileFetalCLIP"]
+    assert mobile["ga_vpr_percent"].value == 88.6 and mobile["brain_macro_f1"].value == 0.784
+    assert mobile["planes_macro_f1"].value == pytest.approx((8 * 0.886 - 3 * 0.784) / 5, abs=0.002)
+    ref = PUBLISHED_FIGURES["FetalCLIP"]["ga_vpr_percent"]
+    ok, bad = compare("vpr", 83.0, ref), compare("vpr", 81.0, ref)
+    assert (ok.status, bad.status) == ("PASS", "FAIL")
+    result = AcceptanceResult("ga", "t", {}, [ok, bad], None, {})
+    assert result.verdict == "FAIL" and "vpr 81" in result.verdict_reason
+    assert AcceptanceResult("ga", "t", {}, [ok], None, {}).verdict == "PASS"
+    assert AcceptanceResult("ga", "t", {}, [compare("x", 1.0, None)], None, {}).verdict == "NOT COMPARED"

@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     with run_orthanc(home / "orthanc") as orthanc:
         for name in ("color3d_jpeg_baseline.dcm", "US1_J2KR.dcm", "OBXXXX1A.dcm", "gdcm-US-ALOKA-16.dcm"):
             orthanc.upload(get_testdata_file(name))
-        for path in write_tiny(home / "many", 4, study_uid="1.2.826.0.1.3680043.8.498.77", patient_id="MANY"):
+        for path in write_tiny(home / "many", 4, study_uid="1.2.826.0.1.3680043.8.498.77", patient_id="QZ-MANY-7"):
             orthanc.upload(path)
         update_settings(local_aet=APP_AET, local_port=orthanc.app_port)
         cli(["nodes", "add", "PACS", "--aet", ORTHANC_AET, "--host", "127.0.0.1", "--port", str(orthanc.dicom_port)])

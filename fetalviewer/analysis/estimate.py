@@ -81,7 +81,7 @@ class Estimate:
         if self.unit == "days":
             text = format_weeks_days(self.value)
             if self.plus_minus is not None:
-                text += f" \u00b1 {self.plus_minus / 7.0:.1f} wk"
+                text += format_plus_minus_weeks(self.plus_minus)
             return text
         if self.unit == "g":
             return f"{self.value:,.0f} g"
@@ -129,6 +129,11 @@ def format_weeks_days(ga_days: float) -> str:
         raise ValueError(f"ga_days must be a finite number >= 0, got {ga_days!r}")
     total = int(math.floor(ga_days + 0.5))
     return f"{total // 7}w {total % 7}d"
+
+
+def format_plus_minus_weeks(plus_minus_days: float) -> str:
+    """``10.4`` -> ``" \u00b1 1.5 wk"``: an uncertainty in days, written after a GA in weeks."""
+    return f" \u00b1 {float(plus_minus_days) / 7.0:.1f} wk"
 
 
 def invert_increasing(f: Callable[[float], float], target: float, lo: float, hi: float) -> float:

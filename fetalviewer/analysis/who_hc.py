@@ -11,7 +11,7 @@ PLoS Med 2017;14(1):e1002220.
 
 from __future__ import annotations
 
-import math
+import numpy as np
 
 from fetalviewer.analysis.estimate import Estimate, ValidRange, check_ranges, invert_increasing
 
@@ -30,15 +30,23 @@ WHO_HC_COEFFICIENTS: dict[float, tuple[float, float, float, float]] = {
 WHO_WEEKS = (14.0, 40.0)
 
 
-def who_hc_mm(ga_weeks: float, centile: float = 50.0) -> float:
-    """WHO HC centile curve (Kiserud 2017) at ``ga_weeks`` (14-40); centile 2.5, 50 or 97.5."""
+def who_hc_centile_mm(ga_days: float | np.ndarray, centile: float = 50.0) -> float | np.ndarray:
+    """The WHO HC centile curve (Kiserud 2017) in mm at GA in days (``t`` = days / 7 weeks), for a number or
+    an array; the curve itself, without the chart's 14-40 week check (:func:`who_hc_mm` makes it)."""
     if centile not in WHO_HC_COEFFICIENTS:
         raise ValueError(f"centile must be one of {sorted(WHO_HC_COEFFICIENTS)}, got {centile!r}")
+    b0, b1, b2, b3 = WHO_HC_COEFFICIENTS[centile]
+    t = np.asarray(ga_days, dtype=np.float64) / 7.0
+    hc = np.exp(b0 + b1 * t + b2 * t * t + b3 * t**3)
+    return float(hc) if np.ndim(hc) == 0 else hc
+
+
+def who_hc_mm(ga_weeks: float, centile: float = 50.0) -> float:
+    """WHO HC centile curve (Kiserud 2017) at ``ga_weeks`` (14-40); centile 2.5, 50 or 97.5."""
     t = float(ga_weeks)
     if not (WHO_WEEKS[0] <= t <= WHO_WEEKS[1]):
         raise ValueError(f"ga_weeks {t:g} is outside the WHO chart's 14-40 weeks")
-    b0, b1, b2, b3 = WHO_HC_COEFFICIENTS[centile]
-    return math.exp(b0 + b1 * t + b2 * t * t + b3 * t**3)
+    return float(who_hc_centile_mm(t * 7.0, centile))
 
 
 def who_p50_inverse_weeks(hc_mm: float) -> float:

@@ -8,6 +8,10 @@ driver handles a result). A worker that dies is restarted by Ray and its call re
 (``max_restarts=-1``, ``max_task_retries``); a file on which the worker dies every time is reported as a
 problem, never lost silently.
 
+On a GPU cluster the default is one worker per GPU; ``--workers`` above the GPU count puts several
+workers (model replicas) on each GPU (fractional ``num_gpus``), which is what keeps a GPU busy when frame
+decoding and preprocessing on one CPU core are the bottleneck.
+
 Without ``--ray-address`` a local Ray runtime is started (``ray.init``); with it the driver joins that
 cluster (started elsewhere with ``ray start --head``), after checking within seconds that its port
 answers. The workers must see the files and the weights at the same paths as the driver (a shared
@@ -187,8 +191,8 @@ class RayEngine:
         n = self.requested_workers or (gpus if use_gpu else max(1, int(cpus)))
         num_cpus = min(1.0, cpus / n)  # --workers above the CPU count shares the CPUs
         options = {"num_cpus": num_cpus, "max_restarts": -1, "max_task_retries": TASK_RETRIES}
-        if use_gpu:
-            options["num_gpus"] = 1
+        if use_gpu:  # more workers than GPUs share them: decoding needs ~13 cores per H200 (docs/batch.md)
+            options["num_gpus"] = min(1.0, gpus / n)
         remote_cls = ray.remote(BatchActor).options(**options)
         threads = 1 if not use_gpu else max(1, int(cpus // max(1, n)))
         spec = self.spec

@@ -21,7 +21,7 @@ from typing import Any
 
 from fetalviewer.atomic import atomic_path, write_bytes_atomic, write_text_atomic
 from fetalviewer.batch.engines import make_engine
-from fetalviewer.batch.sources import list_sources
+from fetalviewer.batch.sources import NodeQuery, list_sources, retrieve_node_sources
 from fetalviewer.batch.store import OutputDir
 from fetalviewer.batch.worker import FileResult, FileTask, ModelSpec
 from fetalviewer.errors import UsageError
@@ -41,6 +41,7 @@ class BatchConfig:
     workers: int | None = None
     threshold_0_1: float = 0.5
     part_frames: int = 20000
+    node_query: NodeQuery = NodeQuery()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources", tuple(self.sources))
@@ -159,9 +160,10 @@ def run_batch(config: BatchConfig, say: Callable[[str, bool], None] = default_sa
     report = BatchReport(engine=config.engine)
     report.started_utc = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # type: ignore[attr-defined]
     with OutputDir(config.out) as out:
-        listing = list_sources(config.sources, out.done())
+        sources, problems = retrieve_node_sources(config.sources, config.node_query, say)
+        listing = list_sources(sources, out.done())
         report.skipped_files = listing.n_done_files
-        problems = list(listing.problems)
+        problems += listing.problems
         engine = make_engine(config.engine, config.spec, config.step, config.ray_address, config.workers)
         say(f"starting the {config.engine} engine and loading the model...", False)
         t_load = time.perf_counter()

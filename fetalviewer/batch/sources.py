@@ -46,6 +46,64 @@ class Listing:
         return sum(math.ceil(c.n_frames / step) for c in self.todo if c.n_frames)
 
 
+@dataclass(frozen=True)
+class NodeQuery:
+    """The study-level keys of ``fetalviewer query`` for ``node:NAME`` sources."""
+
+    patient_id: str = ""
+    patient_name: str = ""
+    study_date: str = ""
+    accession: str = ""
+    modality: str = "US"
+
+
+def retrieve_node_sources(
+    sources: Iterable[str], query: NodeQuery, say=None
+) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """Replace each ``node:NAME`` by the files of the studies it holds that match ``query``: found with
+    C-FIND / QIDO-RS and retrieved into the local archive (:mod:`fetalviewer.net`, as ``fetalviewer query``
+    and ``fetalviewer retrieve`` do; already archived instances are not fetched twice by the node's
+    rules), then analysed from there. Returns (local sources, problems)."""
+    out: list[str] = []
+    problems: list[tuple[str, str, str]] = []
+    for source in sources:
+        if not source.startswith(NODE_PREFIX):
+            out.append(source)
+            continue
+        from fetalviewer.net.nodes import NodeStore, local_ae_from_settings
+        from fetalviewer.net.query import StudyQuery, find_studies
+        from fetalviewer.net.retrieve import retrieve
+        from fetalviewer.studydb import open_study_db
+
+        name = source[len(NODE_PREFIX) :]
+        try:
+            keys = StudyQuery(
+                query.patient_id, query.patient_name, query.study_date, query.accession, query.modality
+            )
+        except ValueError as exc:
+            raise SourceRefused(f"{source}: {exc}") from exc
+        try:
+            node, local = NodeStore().get(name), local_ae_from_settings()
+        except (KeyError, ValueError) as exc:
+            raise SourceRefused(f"{source}: {exc.args[0] if exc.args else exc}") from exc
+        uids = [s["study_instance_uid"] for s in find_studies(node, local, keys)]
+        if say is not None:
+            say(f"{source}: {len(uids)} matching study(ies); retrieving into the local archive", False)
+        with open_study_db() as db:
+            if uids:
+                result = retrieve(node, local, uids, db)
+                for problem in result.problems:
+                    problems.append((source, "retrieve_failed", f"{source}: {problem}"))
+            for uid in uids:
+                paths = db.instance_paths(uid)
+                if not paths:
+                    problems.append((source, "retrieve_failed", f"{source}: study {uid}: nothing retrieved"))
+                out.extend(str(p) for p in paths)
+        if not uids:
+            problems.append((source, "no_match", f"{source}: no study matches the query"))
+    return out, problems
+
+
 def _header(path: str) -> tuple[str | None, int | None]:
     import pydicom
 
@@ -68,12 +126,8 @@ def list_sources(sources: Iterable[str], done: Mapping[str, object] | None = Non
 
     done = done or {}
     sources = list(sources)
-    nodes = [s for s in sources if s.startswith(NODE_PREFIX)]
-    if nodes:
-        raise SourceRefused(
-            f"{nodes[0]}: DICOM network sources need 'fetalviewer query', which this installation lacks; "
-            "retrieve the studies to a folder first"
-        )
+    if any(s.startswith(NODE_PREFIX) for s in sources):
+        raise SourceRefused("node: sources must be retrieved first (retrieve_node_sources)")
     listing = Listing()
     files, problems = list_files(sources)
     for p in problems:
@@ -90,6 +144,10 @@ def list_sources(sources: Iterable[str], done: Mapping[str, object] | None = Non
         if fingerprint in done:
             listing.n_done_files += 1
             listing.n_done_rows += int(done[fingerprint].n_rows)
+            if getattr(done[fingerprint], "problem", None):  # e.g. frames that did not decode last time
+                listing.problems.append(
+                    (path, done[fingerprint].problem_kind or "frame_decode", done[fingerprint].problem)
+                )
             continue
         sop, n_frames = _header(path)
         if sop is not None and sop in seen_sops:

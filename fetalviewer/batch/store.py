@@ -2,7 +2,8 @@
 
 * ``frames-<run>-<n>.parquet``: part files of the frames table (:mod:`fetalviewer.batch.schema`). Each part
   holds whole instances only, and lists them in its Arrow schema metadata (key ``fetalviewer.batch``:
-  SOP Instance UID, file fingerprint, path, rows). A part is written to a temporary file, synced and
+  SOP Instance UID, file fingerprint, path, rows, and the problem of frames that could not be decoded, so a
+  rerun lists it again). A part is written to a temporary file, synced and
   renamed (:func:`fetalviewer.atomic.atomic_path`): a run killed at any point leaves whole parts or none.
 * ``batch.json``: the model (name, weights sha256) and ``--step`` of the folder. A rerun with another
   model or step is refused rather than mixing two analyses in one table.
@@ -50,6 +51,8 @@ class DoneInstance:
     source_path: str
     n_rows: int
     part: str
+    problem: str | None = None  # e.g. frames that could not be decoded (the others are in the part)
+    problem_kind: str | None = None
 
 
 class OutputDir:
@@ -121,8 +124,9 @@ class OutputDir:
                 entries = json.loads(meta[META_KEY])["instances"]
             except (OSError, KeyError, ValueError) as exc:
                 raise OutputRefused(f"{part}: not a part file of fetalviewer batch ({exc})") from exc
-            for sop, fingerprint, source, rows in entries:
-                found[fingerprint] = DoneInstance(sop, fingerprint, source, int(rows), part.name)
+            for sop, fingerprint, source, rows, *problem in entries:
+                kind, text = (problem + [None, None])[:2] if problem else (None, None)
+                found[fingerprint] = DoneInstance(sop, fingerprint, source, int(rows), part.name, text, kind)
         return found
 
     def write_part(self, results: Iterable[Any], model_name: str, weights_sha256: str) -> Path | None:
@@ -140,7 +144,10 @@ class OutputDir:
         meta = {
             "model_name": model_name,
             "weights_sha256": weights_sha256,
-            "instances": [[r.sop_instance_uid, r.fingerprint, r.path, r.n_rows] for r in results],
+            "instances": [
+                [r.sop_instance_uid, r.fingerprint, r.path, r.n_rows, r.problem_kind, r.problem]
+                for r in results
+            ],
         }
         table = table.replace_schema_metadata({META_KEY: json.dumps(meta).encode("utf-8")})
         self._seq += 1

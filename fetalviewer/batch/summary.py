@@ -196,7 +196,7 @@ def render(
         f"{disc.size} head frames with a model GA; median |discordance| {np.median(np.abs(disc)):.1f} days, "
         f"{100.0 * np.mean(np.abs(disc) > 7):.0f}% beyond 7 days"
         if disc.size
-        else "no head frame with a model GA (needs brain frames with a calibrated pixel size)"
+        else "No head frame with a model GA (needs brain frames with a calibrated pixel size)"
     )
     plane_labels = [PLANE_DISPLAY_NAMES[k] for k in PLANE_CLASSES]
     return f"""<!DOCTYPE html>

@@ -320,6 +320,7 @@ def _records_from_study_run(args, session, images, dicom_paths, problems):
         wanted = {t.sop_instance_uid: range(0, t.n_frames, args.step) for t in targets}
         run = session.analyse(targets, frames=wanted, cache=AnalysisCache(), batch_size=args.batch_size)
         backend, run_on_model = session.backend, session.run_on_model
+        label = session.info.output_label
         n_predicted = 0
         for target, cine in entries:
             uid = target.sop_instance_uid
@@ -330,7 +331,9 @@ def _records_from_study_run(args, session, images, dicom_paths, problems):
             analysis = run.results.get(uid)
             if analysis is None:
                 continue
-            preds = frame_predictions(analysis, target.path, target=target, backend=backend, frames=wanted[uid])
+            preds = frame_predictions(
+                analysis, target.path, label, target=target, backend=backend, frames=wanted[uid]
+            )
             n_predicted += len(preds)
             if cine is not None:
                 n_frames[uid] = target.n_frames

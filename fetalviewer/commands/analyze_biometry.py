@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from fetalviewer.analysis.estimate import format_plus_minus_weeks
 from fetalviewer.commands.analyze_records import ClipContext, FrameContext
 
 log = logging.getLogger(__name__)
@@ -225,7 +226,7 @@ def biometry_text(fields: dict[str, Any]) -> str:
         for ga in fields.get("ga_formulas", []):
             value = ga["ga_weeks_days"] or f"unavailable ({ga['unavailable_reason']})"
             if ga["ga_weeks_days"] and ga.get("plus_minus_days"):
-                value += f" \u00b1 {ga['plus_minus_days'] / 7.0:.1f} wk"
+                value += format_plus_minus_weeks(ga["plus_minus_days"])
             parts.append(f"GA {ga['method']} {value}")
         if fields.get("ga_discordance_flag") is not None:
             parts.append(

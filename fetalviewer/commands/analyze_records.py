@@ -17,7 +17,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-MODEL_SOURCE = "model output (FetalCLIP zero-shot, research use, not a diagnosis)"
+
+def model_source(model_label: str = "FetalCLIP zero-shot") -> str:
+    """What a value's ``value_source`` says: the model that produced it, and that it is research output."""
+    return f"model output ({model_label}, research use, not a diagnosis)"
+
+
+MODEL_SOURCE = model_source()
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,7 @@ def frame_record(context: FrameContext, extenders: Sequence[FrameExtender] = ())
             record["top_brain_subplane"] = best
             record["top_brain_subplane_display"] = BRAIN_SUBPLANE_DISPLAY_NAMES[best]
         record["ga_weeks_days"] = pred.ga_weeks_days
-        record["value_source"] = MODEL_SOURCE
+        record["value_source"] = model_source(pred.model)
     for extender in extenders:
         extender(record, context)
     return record

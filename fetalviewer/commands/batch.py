@@ -24,7 +24,11 @@ HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "sources", nargs="+", metavar="SOURCE", help="DICOM files, folders or DICOMDIRs (node:NAME not yet)"
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="DICOM files, folders, DICOMDIRs, or node:NAME (studies matching the query options below, "
+        "retrieved into the local archive first)",
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (a rerun resumes in it)")
     add_model_options(parser, precision=True)
@@ -45,6 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="P",
         help="checklist threshold 0..1 (default: the uncertain_threshold_0_1 setting)",
     )
+    group = parser.add_argument_group("node:NAME sources (the keys of 'fetalviewer query')")
+    group.add_argument("--patient-id", metavar="ID", default="")
+    group.add_argument("--patient-name", metavar="PATTERN", default="", help="wildcards * and ? allowed")
+    group.add_argument("--study-date", metavar="YYYYMMDD[-YYYYMMDD]", default="")
+    group.add_argument("--accession", metavar="A", default="")
+    group.add_argument(
+        "--modality", metavar="MOD", default="US", help="modality in study (default US; '' any)"
+    )
     parser.add_argument(
         "--part-frames",
         type=int,
@@ -56,6 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fetalviewer.batch.runner import BatchConfig, run_batch
+    from fetalviewer.batch.sources import NodeQuery
     from fetalviewer.batch.worker import ModelSpec
     from fetalviewer.settings import load_settings
 
@@ -75,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             threshold_0_1=threshold,
             part_frames=args.part_frames,
+            node_query=NodeQuery(
+                args.patient_id, args.patient_name, args.study_date, args.accession, args.modality
+            ),
         )
         if args.workers is not None and args.workers < 1:
             raise ValueError("--workers must be 1 or more")

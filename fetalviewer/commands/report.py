@@ -5,7 +5,6 @@ are given."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import time
 
@@ -175,7 +174,7 @@ def _analysis(instances, args, session, chd: dict):
         )
         analyses.update({uid: a for uid, a in run.results.items() if a.n_done})
         problems += [f"{uid}: analysis failed: {why}" for uid, why in run.problems.items()]
-    predictions = predictions_from_analyses(analyses)
+    predictions = predictions_from_analyses(analyses, info.output_label if info is not None else "FetalCLIP zero-shot")
     if session.loaded:
         chd.update(_clips_chd([i for i in clips if i.sop_instance_uid in analyses], analyses, predictions, session))
     return predictions, info, reason, problems
@@ -402,10 +401,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _mark_study(study_uid: str, status: str) -> None:
     """Record the study's workflow status in the local study database (when it is listed there)."""
-    from fetalviewer.studydb import open_study_db
+    from fetalviewer.studydb import mark_status
 
-    with open_study_db() as db, contextlib.suppress(KeyError):
-        db.set_status(study_uid, status)
+    mark_status([study_uid], status)
 
 
 def _send_outputs(node: str, files, reference, study_uid: str) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fetalviewer.analysis.frame_numbers import frame_label
-from fetalviewer.commands.analyze_records import MODEL_SOURCE
+from fetalviewer.commands.analyze_records import model_source
 from fetalviewer.commands.options import write_json_output
 from fetalviewer.errors import UsageError
 
@@ -105,8 +105,10 @@ def run(args: argparse.Namespace) -> int:
 
     best = best_frames(results)
     checklist = exam_checklist(best, float(threshold))
+    label = info.output_label if info is not None else "FetalCLIP zero-shot"
+    source = model_source(label)
     out: dict[str, Any] = {
-        "value_source": MODEL_SOURCE,
+        "value_source": source,
         "model": info.to_dict() if info is not None else None,
         "instances": [
             {
@@ -146,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         },
         "problems": problems + [{"path": uid, "message": why} for uid, why in run.problems.items()],
         # the per-frame records of ``fetalviewer analyze`` (plane, sub-plane, GA) of every analysed frame
-        "frames": frame_records(targets, results, backend),
+        "frames": frame_records(targets, results, label, backend),
     }
     if args.heatmap and args.best_frames:
         out["heatmaps"] = write_heatmaps(Path(args.heatmap), best, results, targets, names)
@@ -154,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         if args.heatmap and args.best_frames:
             print(f"Heat maps of the best frames written to {args.heatmap}")
         if args.best_frames:
-            print(f"Best frame per plane ({MODEL_SOURCE}):")
+            print(f"Best frame per plane ({source}):")
             for key in backend.plane_keys:
                 b = best.get(key)
                 if b is not None:
@@ -170,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
                 print("  missing: " + ", ".join(missing))
         for text, hits in searches.items():
             print(
-                f"Search \u201c{text}\u201d (cosine image-text similarity, {MODEL_SOURCE}):"
+                f"Search \u201c{text}\u201d (cosine image-text similarity, {source}):"
             )
             for h in hits:
                 print(
@@ -184,9 +186,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def frame_records(targets, results, backend=None) -> list[dict[str, Any]]:
+def frame_records(targets, results, model: str = "FetalCLIP zero-shot", backend=None) -> list[dict[str, Any]]:
     """``analyze``'s per-frame records (0-based ``frame_index``) from the study results, in study order,
-    with the fields plain ``analyze`` fills from the same results (``backend``: the one that analysed them);
+    labelled ``model``, with the fields plain ``analyze`` fills from the same results (``backend``: the one
+    that analysed them);
     the head biometry and CHD extenders of plain ``analyze`` are not run here."""
     from fetalviewer.commands.analyze_records import FrameContext, frame_record
     from fetalviewer.workspace.study_run import frame_predictions
@@ -194,7 +197,11 @@ def frame_records(targets, results, backend=None) -> list[dict[str, Any]]:
     records = []
     for target in targets:
         analysis = results.get(target.sop_instance_uid)
-        preds = [] if analysis is None else frame_predictions(analysis, target.path, target=target, backend=backend)
+        preds = (
+            []
+            if analysis is None
+            else frame_predictions(analysis, target.path, model, target=target, backend=backend)
+        )
         for pred in preds:
             record = frame_record(FrameContext(target.path, pred.frame_index, prediction=pred))
             record["sop_instance_uid"] = target.sop_instance_uid

@@ -64,9 +64,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common(hc)
 
 
-def _progress(p) -> None:
-    if sys.stderr is not None:
-        print(f"\r{p.text():<78}", end="", file=sys.stderr, flush=True)
+class _ProgressLine:
+    """One self-overwriting progress line on stderr; ``clear()`` only when something was printed."""
+
+    def __init__(self) -> None:
+        self.shown = False
+
+    def __call__(self, p) -> None:
+        if sys.stderr is not None:
+            print(f"\r{p.text():<78}", end="", file=sys.stderr, flush=True)
+            self.shown = True
+
+    def clear(self) -> None:
+        if self.shown and sys.stderr is not None:
+            print("\r" + " " * 79 + "\r", end="", file=sys.stderr, flush=True)
+        self.shown = False
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,35 +92,38 @@ def run(args: argparse.Namespace) -> int:
             job=job,
             data_dir=Path(args.fetal_planes_db if job == "planes" else args.hc18),
             out_dir=Path(args.out) if args.out else None,
-            split=getattr(args, "split", "all"),
+            split=args.split if job == "planes" else "all",
             model=args.model,
             weights=args.weights,
             config=args.config,
             device=args.device,
             precision=args.precision,
-            published_dir=getattr(args, "published", None),
-            batch_size=getattr(args, "batch_size", 8),
-            resamples=getattr(args, "bootstrap", 10_000),
+            published_dir=None if job == "hc" else args.published,
+            batch_size=8 if job == "hc" else args.batch_size,
+            resamples=args.bootstrap if job == "planes" else 0,
         )
     except ValueError as exc:
         print(f"fetalviewer validate {job}: {exc}", file=sys.stderr)
         return 2
-    control = RunControl(_progress)
+    line = _ProgressLine()
+    control = RunControl(line)
     try:
         outcome = run_job(request, control)
     except ValidationCancelled as exc:
-        print(f"\nfetalviewer validate {job}: {exc}", file=sys.stderr)
+        line.clear()
+        print(f"fetalviewer validate {job}: {exc}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
-        print(f"\nfetalviewer validate {job}: cancelled; a later run continues from the per-image cache in "
+        line.clear()
+        print(f"fetalviewer validate {job}: cancelled; a later run continues from the per-image cache in "
               f"{request.output_dir}", file=sys.stderr)  # fmt: skip
         return 130
     except (FetalViewerError, ValueError) as exc:
-        print(f"\nfetalviewer validate {job}: {exc}", file=sys.stderr)
+        line.clear()
+        print(f"fetalviewer validate {job}: {exc}", file=sys.stderr)
         return 2
     finally:
-        if sys.stderr is not None:
-            print("\r" + " " * 79 + "\r", end="", file=sys.stderr, flush=True)
+        line.clear()
     result = outcome.result
     summary = {k: result.summary[k] for k in SUMMARY_KEYS[job]}
     if args.json:

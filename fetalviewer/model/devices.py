@@ -41,6 +41,11 @@ def resolve_device(device: str = "auto", precision: str = "auto"):
     return device, dtype
 
 
-def cpu_threads_for_inference() -> int:
-    """Leave one core to the user interface."""
-    return max(1, (os.cpu_count() or 2) - 1)
+def cpu_threads_for_inference(interactive: bool = True) -> int:
+    """CPU threads for the model: every core for a command, all but one when a window must stay responsive.
+
+    On a 2-core machine this is the difference between 1 and 2 threads, about 1.8x in the image towers'
+    speed (measured in bench/bench_engines.py).
+    """
+    cores = os.cpu_count() or 2
+    return max(1, cores - 1) if interactive else cores

@@ -26,6 +26,9 @@ from fetalviewer.model.planes import (
 from fetalviewer.model.results import FramePrediction
 from fetalviewer.model.text_cache import TextEmbeddingCache
 
+#: ``ga_unavailable_reason`` of a frame whose GA waits for its spacing string's text embeddings.
+GA_DEFERRED_REASON = "GA pending: the text embeddings for this pixel spacing are being computed"
+
 
 @dataclass(frozen=True)
 class AnalyzeOptions:
@@ -33,10 +36,16 @@ class AnalyzeOptions:
 
     ``head_readouts_for_all_frames``: brain sub-plane and GA for every frame, not only for frames whose top
     plane is ``brain`` (the reference GA evaluation ran on head images only).
+
+    ``defer_uncached_ga``: when the GA text embeddings of a frame's pixel-spacing string are not cached yet
+    (875 prompts: about a minute for MobileFetalCLIP and several for FetalCLIP on a CPU), leave that frame's
+    GA out (:data:`GA_DEFERRED_REASON`) instead of computing them now, so the plane labels are not held back;
+    the caller completes the GA later from the embeddings (:meth:`FetalClipEngine.predict_embeddings` again).
     """
 
     head_readouts_for_all_frames: bool = False
     batch_size: int | None = None  # None: the service's default for the device
+    defer_uncached_ga: bool = False
 
     def __post_init__(self) -> None:
         if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
@@ -119,8 +128,11 @@ class FetalClipEngine:
                 spacing = readout.ga_spacing_string(
                     item.width_px, item.height_px, item.pixel_size_mm, self.loaded.input_px
                 )
-                dots = readout.ga_dot_products(embeddings[i], self.ga_template_means(spacing))[0]
-                ga_days = readout.ga_days_from_index(readout.ga_index_from_dots(dots))
+                if options.defer_uncached_ga and not self.text_cache.has_ga_template_means(spacing):
+                    reason = GA_DEFERRED_REASON
+                else:
+                    dots = readout.ga_dot_products(embeddings[i], self.ga_template_means(spacing))[0]
+                    ga_days = readout.ga_days_from_index(readout.ga_index_from_dots(dots))
             notes = list(item.notes)
             if item.pixel_size_mm is not None:
                 notes.append(f"pixel size {item.pixel_size_mm:.4f} mm: {item.pixel_size_note}")
@@ -149,4 +161,4 @@ class FetalClipEngine:
         return np.argsort(-scores, kind="stable"), scores
 
 
-__all__ = ["AnalyzeOptions", "FetalClipEngine"]
+__all__ = ["GA_DEFERRED_REASON", "AnalyzeOptions", "FetalClipEngine"]

@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from fetalviewer.analysis.who_hc import who_hc_centile_mm
 from fetalviewer.model.planes import GA_FIRST_DAY
 
 #: Fixed logit scale of the reference zero-shot evaluation.
@@ -29,11 +30,8 @@ GA_TOP_K = 15
 MODEL_INPUT_PX = 224
 
 #: WHO HC percentile curves, HC(t) = exp(b0 + b1 t + b2 t^2 + b3 t^3) mm, t in weeks (Kiserud 2017).
-WHO_HC_COEFFICIENTS: dict[str, tuple[float, float, float, float]] = {
-    "p2.5": (1.59317517131532, 0.29459800552433, -7.3860372566707e-3, 6.56951770216148e-5),
-    "p50": (2.09924879247164, 0.253373656106037, -6.05647816678282e-3, 5.14256072059917e-5),
-    "p97.5": (2.50074069629423, 0.220067854715719, -4.93623111462443e-3, 3.89066000946519e-5),
-}
+#: The WHO chart's centiles by the names the read-out uses (the curve: :func:`fetalviewer.analysis.who_hc.who_hc_centile_mm`).
+WHO_CENTILES = {"p2.5": 2.5, "p50": 50.0, "p97.5": 97.5}
 #: The reference scores only images whose true HC lies in this range (mm).
 VPR_SCORED_HC_RANGE_MM = (100.0, 342.0)
 
@@ -125,13 +123,10 @@ def ga_spacing_string(width_px: int, height_px: int, pixel_size_mm: float, input
 
 
 def who_hc_percentile_mm(ga_days: float | np.ndarray, percentile: str = "p50") -> float | np.ndarray:
-    """WHO fetal growth chart HC percentile (mm) at GA in days (t = days / 7 weeks; Kiserud 2017)."""
-    if percentile not in WHO_HC_COEFFICIENTS:
-        raise ValueError(f"percentile must be one of {sorted(WHO_HC_COEFFICIENTS)}, got {percentile!r}")
-    b0, b1, b2, b3 = WHO_HC_COEFFICIENTS[percentile]
-    t = np.asarray(ga_days, dtype=np.float64) / 7.0
-    hc = np.exp(b0 + b1 * t + b2 * t**2 + b3 * t**3)
-    return float(hc) if np.ndim(hc) == 0 else hc
+    """WHO fetal growth chart HC percentile (mm) at GA in days (Kiserud 2017), numbers or arrays."""
+    if percentile not in WHO_CENTILES:
+        raise ValueError(f"percentile must be one of {sorted(WHO_CENTILES)}, got {percentile!r}")
+    return who_hc_centile_mm(ga_days, WHO_CENTILES[percentile])
 
 
 def hc_consistent_with_ga(true_hc_mm: float | np.ndarray, ga_days: float | np.ndarray) -> bool | np.ndarray:

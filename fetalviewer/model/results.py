@@ -62,10 +62,15 @@ class ModelInfo:
         return f"{self.model_name} zero-shot"
 
     @property
-    def algorithm(self) -> tuple[str, str]:
-        """(Algorithm Name, Algorithm Version) for DICOM TID 4019 (PS3.16); the version names the config and
-        the first 16 hex digits of the weights sha256 (Algorithm Version is a 64-character LO)."""
-        return self.output_label, f"{self.config_name} weights sha256 {self.weights_sha256[:16]}"
+    def algorithm(self) -> tuple[str, str, str]:
+        """(Algorithm Name, Algorithm Version, Algorithm Parameters) for DICOM TID 4019 (PS3.16): the version
+        names the config and the first 16 hex digits of the weights sha256 (Algorithm Version is a
+        64-character LO); the parameter carries the full weights sha256."""
+        return (
+            self.output_label,
+            f"{self.config_name} weights sha256 {self.weights_sha256[:16]}",
+            f"weights sha256 {self.weights_sha256}",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -90,6 +90,7 @@ class InferenceService:
         batch_size: int | None = None,
         loader: Callable[..., FetalClipEngine] | None = None,
         model: str = "auto",
+        interactive: bool = False,
     ) -> None:
         from fetalviewer.model.families import check_choice
 
@@ -102,6 +103,8 @@ class InferenceService:
         self._precision = precision
         self._batch_size = batch_size
         self._loader = loader
+        #: A window runs the model on all cores but one (the user interface keeps one); a command uses all.
+        self._interactive = interactive
         self._engine: FetalClipEngine | None = None
         self._load_error: FetalViewerError | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetalclip-worker")
@@ -165,7 +168,7 @@ class InferenceService:
             self._load_error = exc
             raise
         if engine.loaded.device == "cpu":
-            _set_cpu_threads()
+            _set_cpu_threads(self._interactive)
         self._engine = engine
         return engine.info
 
@@ -276,13 +279,13 @@ class InferenceService:
             raise FetalViewerError("out of memory even at batch size 1 on the CPU")
         log.warning("GPU out of memory at batch 1; moving the model to the CPU")
         loaded.to("cpu")
-        _set_cpu_threads()
+        _set_cpu_threads(self._interactive)
         return DEFAULT_BATCH["cpu"]
 
 
-def _set_cpu_threads() -> None:
+def _set_cpu_threads(interactive: bool) -> None:
     import torch
 
     from fetalviewer.model.devices import cpu_threads_for_inference
 
-    torch.set_num_threads(cpu_threads_for_inference())
+    torch.set_num_threads(cpu_threads_for_inference(interactive))

@@ -100,10 +100,21 @@ class TextEmbeddingCache:
             start += len(texts)
         return out
 
+    def _ga_digest(self, pixel_spacing: str) -> str:
+        return prompts_digest([t for row in ga_prompt_grid(pixel_spacing) for t in row])
+
+    def has_ga_template_means(self, pixel_spacing: str) -> bool:
+        """Whether :meth:`ga_template_means` of ``pixel_spacing`` is cached (in memory or on disk): no encoding."""
+        digest = self._ga_digest(pixel_spacing)
+        with self._lock:
+            if f"ga-{digest}" in self._memory:
+                return True
+        return self._file("ga", digest).exists()
+
     def ga_template_means(self, pixel_spacing: str) -> np.ndarray:
         """[175, D] mean over the 5 templates of the normalised GA prompt embeddings for one spacing string."""
         grid = ga_prompt_grid(pixel_spacing)
-        digest = prompts_digest([t for row in grid for t in row])
+        digest = self._ga_digest(pixel_spacing)
 
         def compute() -> np.ndarray:
             flat = [t for row in grid for t in row]

@@ -22,9 +22,11 @@ class SendStatus:
     sop_instance_uid: str
     ok: bool
     detail: str
+    study_instance_uid: str = ""
 
     def to_json(self) -> dict:
-        return {"path": self.path, "sop_instance_uid": self.sop_instance_uid, "ok": self.ok, "detail": self.detail}
+        return {"path": self.path, "sop_instance_uid": self.sop_instance_uid, "ok": self.ok, "detail": self.detail,
+                "study_instance_uid": self.study_instance_uid}
 
 
 def send_files(node: Node, local: LocalAE, paths: Sequence[str | Path], via: str | None = None,
@@ -92,7 +94,7 @@ def _c_store(node, local, items, progress, cancel) -> list[SendStatus]:
                 code = None if status is None else status.get("Status")
                 ok = code is not None and (code == 0 or code in (0xB000, 0xB007, 0xB006))
                 detail = f"stored ({status_text(status)})" if ok else f"refused: status {status_text(status)}"
-                out.append(_report(SendStatus(str(path), uid, ok, detail), progress))
+                out.append(_report(SendStatus(str(path), uid, ok, detail, str(ds.StudyInstanceUID)), progress))
     return out
 
 
@@ -119,5 +121,5 @@ def _stow(node, local, items, progress, cancel) -> list[SendStatus]:
             reason = failed[0].get("FailureReason", "?")
             out.append(_report(SendStatus(str(path), uid, False, f"refused: failure reason {reason}"), progress))
         else:
-            out.append(_report(SendStatus(str(path), uid, True, "stored (STOW-RS)"), progress))
+            out.append(_report(SendStatus(str(path), uid, True, "stored (STOW-RS)", str(ds.StudyInstanceUID)), progress))
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from fetalviewer.analysis.estimate import format_weeks_days
+from fetalviewer.analysis.estimate import format_plus_minus_weeks, format_weeks_days
 from fetalviewer.report.content import ParameterRow, not_available
 
 
@@ -31,7 +31,7 @@ def ga_from_estimate(estimate) -> GaResult:
         )
     text = f"{format_weeks_days(estimate.value)} ({estimate.method})"
     if getattr(estimate, "plus_minus", None):
-        text += f" \u00b1 {estimate.plus_minus / 7.0:.1f} wk"
+        text += format_plus_minus_weeks(estimate.plus_minus)
     return GaResult(float(estimate.value), text, estimate.method, estimate.citation)
 
 

@@ -425,12 +425,13 @@ def sr_comparison_rows(
 
 
 # -- inputs shared by the window's export dialog and 'fetalviewer report' (export UI engineer) -----------
-def predictions_from_analyses(analyses: Mapping[str, Any]) -> dict[str, list]:
+def predictions_from_analyses(analyses: Mapping[str, Any], model: str = "FetalCLIP zero-shot") -> dict[str, list]:
     """The workspace's per-frame results (``InstanceAnalysis`` by SOPInstanceUID) as ``FramePrediction``
-    lists, analysed frames only, so a report shows exactly what the window's AI review showed."""
+    lists, analysed frames only, so a report shows exactly what the window's AI review showed; ``model``
+    labels each value with the model that produced it (``ModelInfo.output_label``)."""
     from fetalviewer.workspace.study_run import frame_predictions
 
-    out = {uid: frame_predictions(analysis) for uid, analysis in analyses.items()}
+    out = {uid: frame_predictions(analysis, model=model) for uid, analysis in analyses.items()}
     return {uid: preds for uid, preds in out.items() if preds}
 
 

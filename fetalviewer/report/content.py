@@ -205,7 +205,7 @@ class ReportContent:
     problems: tuple[str, ...] = ()
     sr_comparison: tuple[SrComparisonRow, ...] = ()
     signed_by: str | None = None  # the person who signed the exam record (None: not signed)
-    algorithm: tuple[str, str] | None = None  # (name, version) of FetalCLIP, when it ran (TID 4019)
+    algorithm: tuple[str, ...] | None = None  # (name, version, "weights sha256 ...") of the model that ran (TID 4019)
     biometry_algorithm: tuple[str, str] | None = None  # (name, version) behind automatic measurements
     ai_statement: str = AI_STATEMENT
 

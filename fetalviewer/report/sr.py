@@ -189,11 +189,12 @@ class ObGynSR:
 
 
 # -- writing --------------------------------------------------------------------------------------------
-def _algorithm(identity: tuple[str, str]):
+def _algorithm(identity: tuple[str, ...]):
+    """TID 4019 from (name, version[, parameter, ...]); the model's parameters carry the weights sha256."""
     import highdicom as hd
 
-    name, version = identity
-    return hd.sr.AlgorithmIdentification(name=name, version=version)
+    name, version, *parameters = identity
+    return hd.sr.AlgorithmIdentification(name=name, version=version, parameters=list(parameters) or None)
 
 
 def _concept_mod(items) -> list:

@@ -16,7 +16,7 @@ is found corrupt (it is moved aside first, and :attr:`StudyDB.recovery_message` 
 """
 
 from fetalviewer.studydb.archive import archive_path, archive_root, is_valid_uid
-from fetalviewer.studydb.db import STATUSES, IndexResult, StudyDB, StudyRecord, open_study_db
+from fetalviewer.studydb.db import STATUSES, IndexResult, StudyDB, StudyRecord, mark_status, open_study_db
 
 __all__ = [
     "STATUSES",
@@ -26,5 +26,6 @@ __all__ = [
     "archive_path",
     "archive_root",
     "is_valid_uid",
+    "mark_status",
     "open_study_db",
 ]

@@ -338,3 +338,15 @@ def open_study_db(data_dir: str | os.PathLike[str] | None = None) -> StudyDB:
     data = Path(data_dir) if data_dir is not None else user_dirs().data_dir
     return StudyDB(data / DB_FILE_NAME, data / "archive")
 
+
+def mark_status(study_uids, status: str, data_dir: str | os.PathLike[str] | None = None) -> int:
+    """Set ``status`` on each listed study the database knows (others are skipped); returns how many."""
+    changed = 0
+    with open_study_db(data_dir) as db:
+        for uid in dict.fromkeys(study_uids):
+            try:
+                db.set_status(uid, status)
+            except KeyError:
+                continue
+            changed += 1
+    return changed

@@ -122,7 +122,7 @@ def _model_inputs(window, uids: set[str]) -> tuple[dict, Any, str | None, str | 
 
     workspace = window.workspace
     analyses = {uid: a for uid, a in workspace.results.items() if uid in uids and a.n_done}
-    predictions = predictions_from_analyses(analyses)
+    predictions = predictions_from_analyses(analyses, workspace.model_label)
     backend = workspace.worker.backend
     info = backend.loaded.info if predictions and backend is not None and backend.loaded is not None else None
     weights = (workspace._weights_path or window.weights_path, workspace._config_path, workspace.worker.model)

@@ -612,7 +612,7 @@ class MainWindow(QMainWindow):
         from fetalviewer.ui.validate_dialog import ValidateDialog
 
         if self.validate_dialog is None:
-            self.validate_dialog = ValidateDialog(self)
+            self.validate_dialog = ValidateDialog(self, weights=self.weights_path)
         self.validate_dialog.show()
         self.validate_dialog.raise_()
 

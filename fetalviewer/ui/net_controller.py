@@ -47,6 +47,8 @@ class NetworkController(QObject):
         self.study_list.refresh_requested.connect(self.refresh)
         self.received.connect(self._on_received, Qt.QueuedConnection)
         window.loader.loaded.connect(self._on_loader_loaded)
+        window.workspace.analysis_finished.connect(lambda _rid: self._mark_open_studies("analysed"))
+        window.exporter.finished.connect(lambda _result: self._mark_open_studies("reported"))
         self._build_menu()
         self.refresh()
 
@@ -105,6 +107,18 @@ class NetworkController(QObject):
         paths = [str(getattr(i, "path", "")) for i in outcome.instances if getattr(i, "path", None)]
         if paths:
             self._start(self._index_job(paths), lambda _: self.refresh())
+
+    def _mark_open_studies(self, status: str) -> None:
+        """Workflow status of the studies on screen (analysed after the AI review, reported after an export)."""
+        from fetalviewer.studydb import STATUSES, open_study_db
+
+        uids = {loop.study_instance_uid for loop in self.window.instances}
+        with open_study_db() as db:  # never step a study back (a re-analysis after sending stays "sent")
+            for uid in uids:
+                record = db.get_study(uid, with_paths=False)
+                if record is not None and STATUSES.index(record.status) < STATUSES.index(status):
+                    db.set_status(uid, status)
+        self.refresh()
 
     @staticmethod
     def _index_job(paths):

@@ -110,6 +110,10 @@ class SendToPacsBox(QGroupBox):
         ok = sum(1 for s in statuses if s.ok)
         self.summary.setText(f"{ok} of {len(statuses)} file(s) stored on {self.node_combo.currentText()}")
         self.summary.setStyleSheet("" if ok == len(statuses) else "color: #d9534f;")
+        if statuses and ok == len(statuses):
+            from fetalviewer.studydb import mark_status
+
+            mark_status([s.study_instance_uid for s in statuses if s.study_instance_uid], "sent")
         self.sent.emit(statuses)
 
     def _on_failed(self, text: str) -> None:

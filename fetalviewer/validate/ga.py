@@ -161,6 +161,11 @@ def run_ga(
         Figure("images scored (true HC 100-342 mm)", float(score.scored)),
     ]
     notes = []
+    if "16" in str(model.get("dtype")):
+        notes.append(
+            f"GA ran under {model['dtype']}; the reference GA evaluation is fp32, and half precision moves the "
+            "dot products by a few hundredths: use --precision fp32 to compare like with like"
+        )
     dot_cmp = None
     published_dots = None if published is None else published.ga_dots()
     if published_dots is not None:

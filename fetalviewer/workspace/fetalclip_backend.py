@@ -45,7 +45,7 @@ def identity_for(weights_sha256: str, model_name: str) -> str:
 class FetalClipBackend:
     """:class:`~fetalviewer.workspace.backend.AnalysisBackend` on a :class:`fetalviewer.model.loader.LoadedModel`."""
 
-    def __init__(self, loaded, engine=None) -> None:
+    def __init__(self, loaded, engine=None, *, defer_uncached_ga: bool = False) -> None:
         from fetalviewer.model.engine import FetalClipEngine
         from fetalviewer.model.planes import BRAIN_SUBPLANE_CLASSES, PLANE_CLASSES
 
@@ -61,8 +61,9 @@ class FetalClipBackend:
         self.identity = identity_for(loaded.info.weights_sha256, loaded.model_name)
         #: side of the square model input in pixels (the GA prompt's pixel spacing is per model pixel)
         self.input_px = int(loaded.input_px)
-        #: what the read-outs are labelled with (``FramePrediction.model``)
-        self.output_label = loaded.info.output_label
+        #: The window's setting: a frame whose GA text embeddings are not cached yet gets its GA later
+        #: (:meth:`complete_ga`, run by the study analysis after every frame has its plane labels).
+        self.defer_uncached_ga = bool(defer_uncached_ga)
         self.forward_calls = 0
         self.frames_analysed = 0
         self._lock = threading.Lock()
@@ -90,28 +91,60 @@ class FetalClipBackend:
         self.frames_analysed += len(frames)
         return pooled, norms, patches
 
+    @staticmethod
+    def _inputs(frames: Sequence[np.ndarray], pixel_size_mm: float | None) -> list:
+        from fetalviewer.model.inputs import FrameInput
+
+        return [
+            FrameInput(
+                source="workspace",
+                frame_index=i,
+                image=frame,
+                pixel_size_mm=pixel_size_mm,
+                pixel_size_note="instance calibration" if pixel_size_mm else "no pixel size",
+            )
+            for i, frame in enumerate(frames)
+        ]
+
+    def complete_ga(
+        self,
+        embeddings: np.ndarray,
+        frame_shape: tuple[int, int],
+        pixel_size_mm: float,
+        *,
+        head_readouts_all_frames: bool = False,
+    ) -> np.ndarray:
+        """GA days ``[n]`` (NaN on frames that are not head views) of frames analysed with the GA deferred.
+
+        ``embeddings`` are their stored L2-normalised embeddings and ``frame_shape`` the (rows, cols) the model
+        saw; the read-out is the engine's, so the values equal those of a run without deferral. Encodes the
+        spacing string's GA prompts when they are not cached (blocking: run it on the model's worker).
+        """
+        from fetalviewer.model.engine import AnalyzeOptions
+
+        emb = np.asarray(embeddings, dtype=np.float32)
+        blank = np.zeros(tuple(int(v) for v in frame_shape[:2]), np.uint8)  # only its size is read
+        with self._lock:
+            predictions = self.engine.predict_embeddings(
+                self._inputs([blank] * len(emb), pixel_size_mm),
+                emb,
+                AnalyzeOptions(head_readouts_for_all_frames=head_readouts_all_frames),
+            )
+        return np.array([np.nan if p.ga_days is None else p.ga_days for p in predictions], np.float32)
+
     def analyze_frames(
         self, frames: Sequence[np.ndarray], pixel_size_mm: float | None, *, head_readouts_all_frames: bool = False
     ) -> FrameBatchOutput:
         from fetalviewer.model.engine import AnalyzeOptions
-        from fetalviewer.model.inputs import FrameInput
 
         if not frames:
             raise ValueError("frames: need at least one frame")
+        options = AnalyzeOptions(
+            defer_uncached_ga=self.defer_uncached_ga, head_readouts_for_all_frames=head_readouts_all_frames
+        )
         with self._lock:
             emb, norms, patches = self._forward(frames)
-            inputs = [
-                FrameInput(
-                    source="workspace",
-                    frame_index=i,
-                    image=frame,
-                    pixel_size_mm=pixel_size_mm,
-                    pixel_size_note="instance calibration" if pixel_size_mm else "no pixel size",
-                )
-                for i, frame in enumerate(frames)
-            ]
-            options = AnalyzeOptions(head_readouts_for_all_frames=head_readouts_all_frames)
-            predictions = self.engine.predict_embeddings(inputs, emb, options)
+            predictions = self.engine.predict_embeddings(self._inputs(frames, pixel_size_mm), emb, options)
             plane_emb = np.asarray(self.engine.plane_class_embeddings(), dtype=np.float32)
         n = len(frames)
         plane_probs = np.array([[p.plane_probs[k] for k in self.plane_keys] for p in predictions], np.float32)

@@ -264,7 +264,9 @@ class StudyAnalysis:
             if chosen is not None:
                 bad = [int(i) for i in chosen if not 0 <= int(i) < target.n_frames]
                 if bad:
-                    raise ValueError(f"{target.label or target.path}: frames {bad} out of range 0..{target.n_frames - 1}")
+                    raise ValueError(
+                        f"{target.label or target.path}: frames {bad} out of range 0..{target.n_frames - 1}"
+                    )
                 self.frames[target.sop_instance_uid] = frozenset(int(i) for i in chosen)
         self.cancel_event = threading.Event()
         self.results: dict[str, InstanceAnalysis] = {}
@@ -274,6 +276,7 @@ class StudyAnalysis:
         self._keys: dict[str, CacheKey | None] = {}
         self._readers: dict[str, tuple[Callable[[int], np.ndarray], Callable[[], None]]] = {}
         self._last_saved: dict[str, float] = {}
+        self._shapes: dict[str, tuple[int, int]] = {}  # (rows, cols) the model saw, per instance
 
     def cancel(self) -> None:
         self.cancel_event.set()
@@ -358,6 +361,26 @@ class StudyAnalysis:
                         self._maybe_save(target, analysis)
                         yield
                     self._save(target, analysis)
+            # 4. GA deferred while the plane labels were computed (see ``_complete_ga``)
+            for target in self.targets:
+                if self.cancel_event.is_set():
+                    self._save_all()
+                    progress("cancelled", target, "analysis cancelled")
+                    return
+                if self._ga_pending(target).size:
+                    progress(
+                        "GA", target, f"GA: encoding the GA prompts for {target.label or 'this instance'}"
+                    )
+                    yield
+                    if self._complete_ga(target):
+                        analysis = self.results[target.sop_instance_uid]
+                        on_update(
+                            InstanceUpdate(
+                                self.request_id, target.sop_instance_uid, analysis.snapshot(), False
+                            )
+                        )
+                        self._save(target, analysis)
+                        yield
         finally:
             self._close_readers()
         phase = "done" if not self.problems else "done with problems"
@@ -426,6 +449,7 @@ class StudyAnalysis:
             return False
         if not kept:
             return True
+        self._shapes[uid] = frames[0].shape[:2]
         if target.head_readouts_all_frames:
             out = self.backend.analyze_frames(frames, target.pixel_size_mm, head_readouts_all_frames=True)
         else:
@@ -439,6 +463,51 @@ class StudyAnalysis:
             class_maps=out.class_maps,
             embedding_norms=out.embedding_norms,
         )
+        return True
+
+    def _ga_pending(self, target: AnalysisTarget) -> np.ndarray:
+        """Indices of analysed head frames of ``target`` whose GA the backend deferred (empty if none)."""
+        analysis = self.results[target.sop_instance_uid]
+        if not getattr(self.backend, "defer_uncached_ga", False) or target.pixel_size_mm is None:
+            return np.zeros(0, int)
+        if "brain" not in self.backend.plane_keys or target.sop_instance_uid in self.problems:
+            return np.zeros(0, int)
+        done = np.asarray(analysis.done, bool)
+        top = np.argmax(np.nan_to_num(analysis.plane_probs, nan=-1.0), axis=1)
+        head = top == self.backend.plane_keys.index("brain")
+        if target.head_readouts_all_frames:
+            head = np.ones_like(done)
+        return np.flatnonzero(done & head & np.isnan(analysis.ga_days))
+
+    def _complete_ga(self, target: AnalysisTarget) -> bool:
+        """Fill the deferred GA of ``target`` from the stored embeddings (the backend encodes the GA prompts
+        of its spacing string once, then reads GA exactly as for a frame analysed without deferral)."""
+        from fetalviewer.errors import FetalViewerError
+        from fetalviewer.model.inputs import crop_frame
+
+        idx = self._ga_pending(target)
+        if idx.size == 0:
+            return False
+        uid = target.sop_instance_uid
+        analysis = self.results[uid]
+        shape = self._shapes.get(uid)
+        if shape is None and target.frame_size_px is not None:
+            shape = (target.frame_size_px[1], target.frame_size_px[0])
+        try:
+            if shape is None:  # every frame came from the cache: read one for the size the model saw
+                if uid not in self._readers:
+                    self._readers[uid] = self.frame_reader(target)
+                shape = crop_frame(self._readers[uid][0](int(idx[0])), target.crop_box_px).shape[:2]
+        except FetalViewerError as exc:
+            log.warning("cannot read a frame of %s for its GA: %s", target.path, exc)
+            return False
+        if target.head_readouts_all_frames:
+            ga = self.backend.complete_ga(
+                analysis.embeddings[idx], shape, target.pixel_size_mm, head_readouts_all_frames=True
+            )
+        else:
+            ga = self.backend.complete_ga(analysis.embeddings[idx], shape, target.pixel_size_mm)
+        analysis.ga_days[idx] = ga
         return True
 
     def _save(self, target: AnalysisTarget, analysis: InstanceAnalysis) -> None:

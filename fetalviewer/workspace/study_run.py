@@ -167,6 +167,7 @@ class ModelSession:
 def frame_predictions(
     analysis: InstanceAnalysis,
     source: str = "workspace",
+    model: str = "FetalCLIP zero-shot",
     *,
     target: AnalysisTarget | None = None,
     backend: Any = None,
@@ -175,7 +176,8 @@ def frame_predictions(
     """The analysed frames of ``analysis`` as ``FramePrediction`` records (source ``source``), in frame
     order (only ``frames`` when given); empty when its classes are not the FetalCLIP planes.
 
-    With ``target`` (and the ``backend`` that analysed it: its ``input_px`` and ``output_label``) the
+    ``model`` labels the values (``ModelInfo.output_label`` of the model that computed them). With
+    ``target`` (and the ``backend`` that analysed it, for its ``input_px``) the
     records carry what the engine's own read-out carries: the pixel size and where it came from, the
     crop box, the GA prompt's pixel spacing, the reason for a missing GA, ``frame_index`` None for a
     plain image."""
@@ -190,9 +192,7 @@ def frame_predictions(
         return []
     brain_keys = tuple(analysis.brain_keys)
     wanted = None if frames is None else {int(i) for i in frames}
-    extra: dict[str, Any] = {}
-    if backend is not None and getattr(backend, "output_label", None):
-        extra["model"] = backend.output_label
+    extra: dict[str, Any] = {"model": model}
     notes: tuple[str, ...] = ()
     if target is not None:
         notes = tuple(target.notes)

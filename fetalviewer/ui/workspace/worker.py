@@ -81,7 +81,9 @@ class ModelWorker(QObject):
     def _new_service(self):
         from fetalviewer.model.service import InferenceService
 
-        return InferenceService(self._weights_path, self._config_path, device="auto", model=self._model)
+        return InferenceService(
+            self._weights_path, self._config_path, device="auto", model=self._model, interactive=True
+        )
 
     @property
     def model(self) -> str:
@@ -112,7 +114,7 @@ class ModelWorker(QObject):
                 from fetalviewer.workspace.fetalclip_backend import FetalClipBackend
 
                 engine = self.service.engine
-                self.backend = FetalClipBackend(engine.loaded, engine)
+                self.backend = FetalClipBackend(engine.loaded, engine, defer_uncached_ga=True)
             except Exception as exc:  # noqa: BLE001 - shown to the user, never crashes the window
                 self.model_failed.emit(str(exc))
                 return
