@@ -39,6 +39,7 @@ def test_analyze_and_the_window_read_the_same_records_from_one_cache(
     from fetalviewer.model.engine import AnalyzeOptions
     from fetalviewer.model.inputs import frame_inputs_from_cine
     from fetalviewer.workspace.cache import AnalysisCache
+    from fetalviewer.workspace.fetalclip_backend import FetalClipBackend
     from fetalviewer.workspace.study_analysis import StudyAnalysis, target_from_cine
     from fetalviewer.workspace.study_run import ModelSession, frame_predictions
 
@@ -47,10 +48,11 @@ def test_analyze_and_the_window_read_the_same_records_from_one_cache(
     )
     model = ["--weights", tiny_weights, "--config", tiny_config, "--device", "cpu"]
 
-    # 1. the window's runner analyses the study (its targets, its StudyAnalysis, the shared cache)
+    # 1. the window's runner analyses the study (its targets, backend, StudyAnalysis and the shared cache)
     with ModelSession(str(tiny_weights), str(tiny_config), device="cpu") as session:
         session.load()
-        backend = session.backend
+        engine = session.service.engine
+        backend = FetalClipBackend(engine.loaded, engine, defer_uncached_ga=True)  # as the window's worker
         cine = open_instance(path)
         target = target_from_cine(cine)
         job = StudyAnalysis(1, [target], backend, AnalysisCache())
@@ -58,7 +60,9 @@ def test_analyze_and_the_window_read_the_same_records_from_one_cache(
         assert backend.frames_analysed == 4
         window = [
             p.to_dict()
-            for p in frame_predictions(job.results[target.sop_instance_uid], str(path), target=target, backend=backend)
+            for p in frame_predictions(
+                job.results[target.sop_instance_uid], str(path), engine.info.output_label, target=target, backend=backend
+            )
         ]
         # the engine's own read-out of the same frames, to compare values with
         reference = session.service.call(
