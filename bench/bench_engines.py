@@ -111,6 +111,11 @@ def main() -> int:
     )
     parser.add_argument("--fetalclip-step", type=int, default=4, help="analyse every Nth frame (FetalCLIP)")
     parser.add_argument("--models", default="mobilefetalclip,fetalclip")
+    parser.add_argument(
+        "--no-warm-ga",
+        action="store_true",
+        help="warm-up without GA on every frame (the GA prompts are then encoded only if a head frame needs them)",
+    )
     args = parser.parse_args()
 
     from pydicom.data import get_testdata_file
@@ -119,10 +124,12 @@ def main() -> int:
     os.environ.setdefault("FETALVIEWER_HOME", str(BENCH_DIR / "home"))
     import torch
 
+    from fetalviewer.model.devices import usable_cpu_count
+
     result: dict = {
         "machine": (
-            f"{platform.machine()}, {os.cpu_count()} logical CPUs ({platform.processor() or 'cpu'}), no GPU used; "
-            f"torch {torch.__version__}"
+            f"{platform.machine()}, {os.cpu_count()} logical CPUs of which {usable_cpu_count()} usable "
+            f"({platform.processor() or 'cpu'}), no GPU used; torch {torch.__version__}"
         ),
         "cine": Path(cine).name,
         "text_embeddings": "cached (warm-up run first)",
@@ -132,7 +139,7 @@ def main() -> int:
     for model in args.models.split(","):
         weights = random_weights(model)
         # warm-up: fills the text-embedding cache (plane, brain and this cine's GA spacing string)
-        run_analyze(cine, model, weights, 60, ["--head-readouts-all-frames"])
+        run_analyze(cine, model, weights, 60, [] if args.no_warm_ga else ["--head-readouts-all-frames"])
         result["models"][model] = run_analyze(cine, model, weights, steps[model], [])
         result["models"][model]["torch_threads"] = torch.get_num_threads()
         print(json.dumps({model: result["models"][model]}), file=sys.stderr, flush=True)

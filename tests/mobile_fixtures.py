@@ -1,22 +1,70 @@
 """Tiny MobileFetalCLIP-family checkpoints for tests, written in the authors' (MobileCLIP-style) key naming.
 
-The tiny config (``resources/model_configs/MobileFetalCLIP_tiny_test.json``) keeps the real FastViT MCi0
-image tower (784 image-tower tensors, 256 px) and narrows the bidirectional text tower (width 32, 2 layers,
-context 117). The checkpoint is written the way the authors' trainer writes it: ``{"epoch", "state_dict",
-"optimizer", "scheduler", "global_step"}``, no ``module.`` prefix, image-tower names in the MobileCLIP
-naming. Those names are made here by inverting timm's renaming for this one architecture (test only).
+The tiny config (written by :func:`tiny_mobile_config_path`) has MobileFetalCLIP's structure with narrow
+layers: a FastViT MCi0-shaped image tower (four stages, RepMixer then attention with a conditional
+position encoding, SE in the last two downsamplers, 256 px) with 2 blocks per stage and widths 16..128,
+registered with timm here as ``fastvit_mci0_narrow_test``, and a bidirectional text tower (width 32, 2
+layers, context 117). The checkpoint is written the way the authors' trainer writes it: ``{"epoch",
+"state_dict", "optimizer", "scheduler", "global_step"}``, no ``module.`` prefix, image-tower names in the
+MobileCLIP naming. Those names are made here by inverting timm's renaming for this architecture (test only).
 """
 
 from __future__ import annotations
 
+import json
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from fetalviewer.paths import resources_dir
+NARROW_TIMM_NAME = "fastvit_mci0_narrow_test"
+_TINY_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"timm_model_name": NARROW_TIMM_NAME, "timm_model_pretrained": False, "timm_pool": "avg",
+                   "timm_proj": None, "timm_drop": 0.0, "timm_drop_path": 0.0, "image_size": 256},
+    "text_cfg": {"context_length": 117, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2,
+                 "no_causal_mask": True},
+    "custom_text": True,
+    "preprocess_cfg": {"size": 256, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                       "interpolation": "bicubic"},
+}  # fmt: skip
 
-TINY_MOBILE_CONFIG = resources_dir() / "model_configs" / "MobileFetalCLIP_tiny_test.json"
+
+def register_narrow_fastvit() -> None:
+    """Register the narrow MCi0-shaped FastViT with timm (once per process)."""
+    from functools import partial
+
+    import timm
+    from timm.models import fastvit, register_model
+
+    if timm.is_model(NARROW_TIMM_NAME):
+        return
+
+    def fastvit_mci0_narrow_test(pretrained=False, **kwargs):
+        args = dict(layers=(2, 2, 2, 2), embed_dims=(16, 32, 64, 128), mlp_ratios=(3, 3, 3, 3),
+                    se_downsamples=(False, False, True, True),
+                    pos_embs=(None, None, None, partial(fastvit.RepConditionalPosEnc, spatial_shape=(7, 7))),
+                    token_mixers=("repmixer", "repmixer", "repmixer", "attention"), lkc_use_act=True)  # fmt: skip
+        return fastvit._create_fastvit("fastvit_mci0", pretrained=False, **dict(args, **kwargs))
+
+    register_model(fastvit_mci0_narrow_test)
+
+
+def tiny_mobile_config_path() -> Path:
+    """The tiny MobileFetalCLIP-family config file (written once per process; the narrow tower registered)."""
+    register_narrow_fastvit()
+    path = Path(tempfile.gettempdir()) / "fetalviewer-tests" / "MobileFetalCLIP_tiny_test.json"
+    text = json.dumps(_TINY_CONFIG, indent=1)
+    if not path.is_file() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{id(text)}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return path
+
+
+TINY_MOBILE_CONFIG = tiny_mobile_config_path()
 #: (timm stage, part) -> index in the MobileCLIP module's flat ``network`` list, for MCi0 (2, 6, 10, 2 blocks;
 #: downsamplers before stages 1-3; the RepCPE position encoding before stage 3's attention blocks).
 _NETWORK_INDEX = {(0, "blocks"): 0, (1, "downsample"): 1, (1, "blocks"): 2, (2, "downsample"): 3,

@@ -107,7 +107,10 @@ def run_orthanc(folder: Path):
     config = folder / "orthanc.json"
     config.write_text(json.dumps(_config(folder, http_port, dicom_port, app_port), indent=2))
     log = open(folder / "orthanc.log", "wb")
-    process = subprocess.Popen(["Orthanc", str(config)], stdout=log, stderr=subprocess.STDOUT,
+    # setpriv (util-linux) execs Orthanc with PR_SET_PDEATHSIG: Linux sends it SIGTERM when the test
+    # process dies, even by SIGKILL or a timeout, so no Orthanc outlives an interrupted run.
+    guard = ["setpriv", "--pdeathsig", "TERM"] if shutil.which("setpriv") else []
+    process = subprocess.Popen([*guard, "Orthanc", str(config)], stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)  # fmt: skip
     server = Orthanc(process, http_port, dicom_port, app_port, folder)
     try:

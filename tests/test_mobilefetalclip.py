@@ -51,6 +51,7 @@ class Reference:
         self.context = cfg["text_cfg"]["context_length"]
         self.size, self.mean, self.std = pp["size"], pp["mean"], pp["std"]
         self.torch = torch
+        self._memo = {}
 
     def pixels(self, image: Image.Image):
         from torchvision import transforms as T
@@ -70,6 +71,12 @@ class Reference:
         return f / f.norm(dim=-1, keepdim=True)
 
     def text(self, prompts):
+        key = tuple(prompts)
+        if key not in self._memo:
+            self._memo[key] = self._text(prompts)
+        return self._memo[key]
+
+    def _text(self, prompts):
         tokens = self.tokenizer(prompts, context_length=self.context)  # zero-padded to exactly 117
         assert tokens.shape[1] == 117
         with self.torch.no_grad():
@@ -135,18 +142,41 @@ def test_authors_checkpoint_loads_strictly_through_timms_filter(tiny_mobile_weig
     from tests.mobile_fixtures import TINY_MOBILE_CONFIG
 
     raw = torch.load(tiny_mobile_weights, weights_only=True)
+    n_trunk = sum(k.startswith("visual.trunk.") for k in raw["state_dict"])
     assert "visual.trunk.patch_embed.0.rbr_conv.0.conv.weight" in raw["state_dict"]
     assert not any(k.startswith("module.") for k in raw["state_dict"]) and "optimizer" in raw
     calls = []
     real = fastvit.checkpoint_filter_fn
     monkeypatch.setattr(fastvit, "checkpoint_filter_fn", lambda sd, m: calls.append(len(sd)) or real(sd, m))
     loaded = load_checkpoint(tiny_mobile_weights, TINY_MOBILE_CONFIG)
-    assert calls == [784]  # the image-tower sub-dict went through timm's own renaming
+    assert calls == [n_trunk]  # the image-tower sub-dict went through timm's own renaming
     model_state = loaded.model.state_dict()
     assert set(model_state) == set(tiny_mobile_state)
     assert all(torch.equal(model_state[k], v) for k, v in tiny_mobile_state.items())
     assert loaded.info.model_name == "MobileFetalCLIP" and "FastViT MCi0" in loaded.info.description
     assert loaded.input_px == 256 and loaded.preprocess.mean == (0.485, 0.456, 0.406)
+
+
+def test_full_size_checkpoint_names_map_onto_timms_mci0_exactly():
+    """The published architecture (bundled config, built on the meta device: no weights, no memory): its
+    934 tensors in the authors' naming (784 in the image tower) map onto timm's fastvit_mci0 exactly."""
+    import torch
+
+    from fetalviewer.model.checkpoint import check_state_dict
+    from fetalviewer.model.families import MOBILEFETALCLIP, recognise
+    from fetalviewer.model.loader import build_model, register_config
+    from fetalviewer.model.mobile import to_timm_names
+    from tests.mobile_fixtures import to_mobileclip_names
+
+    name, _cfg = register_config(MOBILEFETALCLIP.default_config_path)
+    with torch.device("meta"):
+        meta = build_model(name, device="meta")
+    apple = to_mobileclip_names(meta.state_dict())
+    assert len(apple) == 934 and sum(k.startswith("visual.trunk.") for k in apple) == 784
+    assert "visual.trunk.head.weight" in apple and "visual.trunk.network.6.pe.reparam_conv.weight" not in apple
+    check_state_dict(meta.state_dict(), to_timm_names(apple, meta, "published"), "published")
+    fam, text = recognise(apple)
+    assert fam is MOBILEFETALCLIP and text == "MobileFetalCLIP (FastViT MCi0, 75 M parameters)"
 
 
 @pytest.mark.parametrize("drop", ["visual.trunk.conv_exp.se.reduce.weight", "visual.trunk.network.7.1.layer_scale_2"])

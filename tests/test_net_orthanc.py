@@ -61,6 +61,10 @@ def _json_out(capsys, argv) -> list:
 def test_echo_and_node_list_hides_credentials(pacs, capsys, monkeypatch):
     assert main(["nodes", "echo", "PACS"]) == 0
     assert main(["nodes", "echo", "WEB"]) == 0
+    from fetalviewer.paths import user_dirs
+
+    log_text = "\n".join(p.read_text() for p in user_dirs().log_dir.glob("*.log*"))
+    assert "audit user=" in log_text and "action=echo" in log_text and "node=WEB" in log_text
     monkeypatch.setenv("FV_TOKEN", "s3cret-token")
     assert main(["nodes", "add", "SECURE", "--dicomweb", "https://pacs.example/dicom-web", "--token-env", "FV_TOKEN"]) == 0
     listed = _json_out(capsys, ["nodes", "list", "--json", "-"])
@@ -80,6 +84,8 @@ def test_c_find_study_and_series_levels(pacs, capsys):
     assert [s["study_instance_uid"] for s in only] == [MANY_STUDY]
     assert len(only[0]["series"]) == 6 and {r["modality"] for r in only[0]["series"]} == {"US"}
     assert _json_out(capsys, ["query", "PACS", "--modality", "CT", "--json", "-"]) == []
+    by_name = _json_out(capsys, ["query", "PACS", "--patient-name", "qzw*", "--json", "-"])  # wildcard
+    assert [s["study_instance_uid"] for s in by_name] == [MANY_STUDY]
     assert main(["query", "PACS", "--study-date", "2026-12-01"]) == 2
 
 

@@ -129,5 +129,41 @@ def test_generator_is_deterministic(tmp_path):
 
     tool = Path(__file__).resolve().parent.parent / "tools" / "make_sample_study.py"
     subprocess.run([sys.executable, str(tool), "--out", str(tmp_path)], check=True, capture_output=True)
-    for bundled in [*_dicom_files(), SAMPLE / "sample_truth.json", SAMPLE / "NOTICE.md"]:
+    for bundled in [SAMPLE / "sample_truth.json", SAMPLE / "NOTICE.md"]:
         assert (tmp_path / bundled.name).read_bytes() == bundled.read_bytes(), bundled.name
+    for bundled in _dicom_files():
+        _assert_same_sample_file(tmp_path / bundled.name, bundled)
+
+
+def _assert_same_sample_file(made: Path, bundled: Path) -> None:
+    """Every attribute equal and every pixel below the burned-in banner equal; the banner's text is drawn by
+    OpenCV's anti-aliased ``putText``, whose edge pixels differ between OpenCV releases, so there the same
+    text must stand in the same place (its ink overlaps), not the same grey levels."""
+    import pydicom
+
+    a, b = pydicom.dcmread(made), pydicom.dcmread(bundled)
+    pixels_a, pixels_b = a.pixel_array, b.pixel_array
+    assert pixels_a.shape == pixels_b.shape, bundled.name
+    a.PixelData = b.PixelData = b""
+    if "LossyImageCompressionRatio" in b:  # follows the JPEG size, hence the banner's edge pixels
+        ratio_a, ratio_b = float(a.LossyImageCompressionRatio), float(b.LossyImageCompressionRatio)
+        assert abs(ratio_a - ratio_b) <= 0.02 * ratio_b, bundled.name
+        a.LossyImageCompressionRatio = b.LossyImageCompressionRatio
+    assert a == b, f"{bundled.name}: attributes differ"
+    truth = json.loads((SAMPLE / "sample_truth.json").read_text())
+    banner_rows = int(truth["instances"][0]["tissue_region_px"][1])
+    body_a, body_b = pixels_a[..., banner_rows:, :], pixels_b[..., banner_rows:, :]
+    if b.file_meta.TransferSyntaxUID.is_compressed:
+        # Lossy JPEG: releases of the encoder (libjpeg-turbo in Pillow) round differently; the image must be
+        # the same within coding noise.
+        diff = np.abs(body_a.astype(int) - body_b.astype(int))
+        assert diff.mean() <= 1.0 and diff.max() <= 32, (bundled.name, diff.mean(), diff.max())
+    else:
+        assert np.array_equal(body_a, body_b), bundled.name
+    # The banner: burned-in text starting at the left edge in both, of a comparable amount of ink (glyph
+    # metrics themselves differ between OpenCV releases).
+    ink_a, ink_b = pixels_a[..., :banner_rows, :] > 127, pixels_b[..., :banner_rows, :] > 127
+    assert ink_a.any() and ink_b.any(), bundled.name
+    for ink in (ink_a, ink_b):
+        assert np.nonzero(ink.reshape(-1, ink.shape[-1]).any(axis=0))[0].min() <= 16, bundled.name
+    assert 0.5 <= ink_a.sum() / ink_b.sum() <= 2.0, bundled.name

@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         "--every", type=int, default=25, help="analyze/report on every Nth mutant (default 25)"
     )
     parser.add_argument("--quick-seeds", action="store_true", help="only the small seed files")
+    parser.add_argument("--sr", action="store_true", help="mutate the project's own OB-GYN SR instead")
     parser.add_argument("--memory-gb", type=float, default=0, help="address-space cap (0: none)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     from tests.fuzz.harness import COMMANDS, Harness
-    from tests.fuzz.mutate import QUICK_SEEDS, SEEDS, mutant
+    from tests.fuzz.mutate import QUICK_SEEDS, SEEDS, SR_SEEDS, mutant
 
     commands = [c.strip() for c in args.commands.split(",") if c.strip()]
     unknown = set(commands) - set(COMMANDS)
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     weights, config = tiny_model(work) if {"analyze", "report"} & set(commands) else (None, None)
     harness = Harness(work / "runs", weights, config)
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.count)
-    files = QUICK_SEEDS if args.quick_seeds else SEEDS
+    files = SR_SEEDS if args.sr else (QUICK_SEEDS if args.quick_seeds else SEEDS)
     failures = []
     per_command: dict[str, int] = {}
     start = time.monotonic()

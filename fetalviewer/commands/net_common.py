@@ -43,3 +43,10 @@ def node_and_local(name: str, aet: str | None = None, port: int | None = None):
     except (KeyError, ValueError) as exc:
         raise UsageError(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from exc
     return node, local
+
+
+def start_log() -> None:
+    """Network commands keep their audit lines (and pynetdicom's) in the app's log file."""
+    from fetalviewer.logsetup import configure_logging
+
+    configure_logging()

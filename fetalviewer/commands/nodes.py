@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from fetalviewer.commands.net_common import node_and_local, say, write_json
+from fetalviewer.commands.net_common import node_and_local, say, start_log, write_json
 from fetalviewer.commands.options import add_json_option
 
 NAME = "nodes"
@@ -45,6 +45,7 @@ def _secret(var: str | None, what: str) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    start_log()
     from fetalviewer.errors import UsageError
     from fetalviewer.net.nodes import Node, NodeStore
 

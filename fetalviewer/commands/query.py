@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fetalviewer.commands.net_common import node_and_local, say, write_json
+from fetalviewer.commands.net_common import node_and_local, say, start_log, write_json
 from fetalviewer.commands.options import add_json_option
 
 NAME = "query"
@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    start_log()
     from fetalviewer.errors import UsageError
     from fetalviewer.net.query import StudyQuery, find_series, find_studies
 

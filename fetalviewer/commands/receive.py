@@ -6,7 +6,7 @@ import argparse
 import signal
 import threading
 
-from fetalviewer.commands.net_common import err, say
+from fetalviewer.commands.net_common import err, say, start_log
 
 NAME = "receive"
 HELP = "receive studies by DICOM C-STORE (Storage SCP) into the archive until interrupted"
@@ -20,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    start_log()
     from fetalviewer.errors import UsageError
     from fetalviewer.net.nodes import local_ae_from_settings
     from fetalviewer.net.scp import StorageServer

@@ -6,7 +6,7 @@ import argparse
 import signal
 import threading
 
-from fetalviewer.commands.net_common import err, node_and_local, say
+from fetalviewer.commands.net_common import err, node_and_local, say, start_log
 
 NAME = "retrieve"
 HELP = "retrieve studies from a DICOM node into the local archive (C-GET, C-MOVE or WADO-RS)"
@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    start_log()
     from fetalviewer.errors import UsageError
     from fetalviewer.net.retrieve import retrieve
     from fetalviewer.studydb import is_valid_uid, open_study_db

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fetalviewer.commands.net_common import err, node_and_local, say, write_json
+from fetalviewer.commands.net_common import err, node_and_local, say, start_log, write_json
 from fetalviewer.commands.options import add_json_option, require_existing
 
 NAME = "send"
@@ -33,5 +33,6 @@ def send_and_report(node_name: str, paths, via: str | None = None, json_out: str
 
 
 def run(args: argparse.Namespace) -> int:
+    start_log()
     paths = require_existing(args.paths)
     return send_and_report(args.node, paths, args.via, args.json)

@@ -47,5 +47,13 @@ def cpu_threads_for_inference(interactive: bool = True) -> int:
     On a 2-core machine this is the difference between 1 and 2 threads, about 1.8x in the image towers'
     speed (measured in bench/bench_engines.py).
     """
-    cores = os.cpu_count() or 2
+    cores = usable_cpu_count()
     return max(1, cores - 1) if interactive else cores
+
+
+def usable_cpu_count() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. under ``taskset`` or a container), else all."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 2

@@ -143,6 +143,7 @@ class InferenceService:
         return self._submit(self._ensure_loaded, on_progress)
 
     def _default_loader(self, progress) -> FetalClipEngine:
+        from fetalviewer.model.loader import fuse_branches
         from fetalviewer.model.selection import load_model
 
         try:
@@ -150,6 +151,7 @@ class InferenceService:
                                 precision=self._precision, progress=progress)  # fmt: skip
         except ValueError as exc:  # a device that is not there, an unknown choice
             raise FetalViewerError(str(exc)) from exc
+        fuse_branches(loaded.model)  # MobileFetalCLIP: same function, faster (see fuse_branches)
         return FetalClipEngine(loaded)
 
     def _ensure_loaded(self, on_progress: ProgressCallback | None = None) -> ModelInfo:

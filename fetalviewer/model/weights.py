@@ -92,11 +92,7 @@ def _records(settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
     if legacy and not any(r.get("weights_path") == legacy for r in out.values()):
         record = {k: settings.get(k) for k in ("weights_path", "weights_sha256", "weights_config_path",
                                                "weights_installed_at")}  # fmt: skip
-        try:
-            fam = recognise_file(legacy)[0]
-        except (WeightsNotFound, WeightsMismatch):
-            fam = FETALCLIP
-        out.setdefault(fam.key, record)
+        out.setdefault(FETALCLIP.key, record)  # versions before MobileFetalCLIP installed FetalCLIP only
     return out
 
 

@@ -160,6 +160,20 @@ class ObGynSR:
         from fetalviewer.errors import DicomReadError
 
         where = str(path) if path is not None else "dataset"
+        try:
+            return cls._read(ds, path)
+        except DicomReadError:
+            raise
+        except Exception as exc:  # a damaged tree: a missing code, an unreadable value, ...
+            raise DicomReadError(
+                f"{where}: damaged structured report ({type(exc).__name__}: {str(exc)[:200]})"
+            ) from None
+
+    @classmethod
+    def _read(cls, ds, path: str | os.PathLike[str] | None) -> ObGynSR:
+        from fetalviewer.errors import DicomReadError
+
+        where = str(path) if path is not None else "dataset"
         if ds.get("ValueType") != "CONTAINER" or "ContentSequence" not in ds:
             raise DicomReadError(f"{where}: not a structured report (no root CONTAINER with content)")
         reader = _Reader()
@@ -178,13 +192,15 @@ class ObGynSR:
         """The report in the file ``path``; raises ``DicomReadError`` naming the file when it is not one."""
         import pydicom
 
+        from fetalviewer.dicom.integrity import drop_damaged_elements
         from fetalviewer.errors import DicomReadError
 
         path = Path(path)
         try:
-            ds = pydicom.dcmread(path)
+            ds = pydicom.dcmread(path, stop_before_pixels=True)  # a report has no pixels: never read them
+            drop_damaged_elements(ds)
         except Exception as exc:
-            raise DicomReadError(f"{path}: not readable as DICOM ({exc})") from exc
+            raise DicomReadError(f"{path}: not readable as DICOM ({type(exc).__name__}: {exc})") from None
         return cls.from_dataset(ds, path)
 
 
@@ -401,8 +417,17 @@ def _model_ga_item(content: ReportContent, instances, map_uid):
 
 #: Patient and study attributes (Type 2 in the Patient and General Study modules) that highdicom copies
 #: from the evidence; a file without them gets them empty rather than failing the export.
-_TYPE2_PATIENT_STUDY = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyID", "StudyDate",
-                        "StudyTime", "ReferringPhysicianName", "AccessionNumber")
+_TYPE2_PATIENT_STUDY = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyID",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "AccessionNumber",
+)
 
 
 def _with_type2_attributes(ds):

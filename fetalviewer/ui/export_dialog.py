@@ -143,6 +143,7 @@ class ExportDialog(QDialog):
 
         self.send_box = SendToPacsBox(lambda: controller.last_result.files if controller.last_result else [])
         layout.addWidget(self.send_box)
+        self.resize(760, 960)
 
         buttons = QWidget()
         bl = QHBoxLayout(buttons)

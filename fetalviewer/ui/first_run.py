@@ -74,9 +74,10 @@ class FirstRunWeightsDialog(QDialog):
         self.record: dict | None = None
 
         intro = QLabel(
-            "FetalViewer's AI decision support needs the FetalCLIP weights (FetalCLIP_weights.pt, 1.7 GB, "
-            "licence CC BY-NC 4.0). They are not included and never downloaded: choose your copy of the file "
-            "or the folder that holds it. It is checked to load before it is remembered.<br><br>"
+            "FetalViewer's AI decision support needs the FetalCLIP weights (FetalCLIP_weights.pt, 1.7 GB) or "
+            "the MobileFetalCLIP weights (mobile_fetal_clip_weights.pt, fast on a CPU); both licence CC BY-NC "
+            "4.0. They are not included and never downloaded: choose your copy of a file or the folder that "
+            "holds it. It is checked to load, and which model it holds is shown, before it is remembered.<br><br>"
             "You can skip this: viewing, calipers, head biometry with the default model and reports work "
             "without the weights. Later: the <i>Install model weights…</i> button of the AI review panel "
             "or <tt>fetalviewer weights install PATH</tt>."
@@ -182,7 +183,8 @@ class FirstRunWeightsDialog(QDialog):
 
     def _on_worker_returned(self, record: dict) -> None:
         self._worker = None
-        self._set_busy(False, f"Verified and remembered: {record.get('weights_path')}")
+        held = f" ({record['description']})" if record.get("description") else ""
+        self._set_busy(False, f"Verified and remembered: {record.get('weights_path')}{held}")
         self.record = record
         log.info("first run: FetalCLIP weights installed (%s)", Path(record.get("weights_path", "")).name)
         self.verified.emit(record)

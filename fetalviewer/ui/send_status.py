@@ -35,7 +35,7 @@ class SendToPacsBox(QGroupBox):
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
         self.node_combo = QComboBox()
-        self.reload_nodes()
+        self.node_combo.setPlaceholderText("no node yet: Network > DICOM nodes…")
         self.send_button = QPushButton("Send to PACS")
         self.send_button.clicked.connect(self.send)
         self.cancel_button = QPushButton("Stop")
@@ -51,18 +51,26 @@ class SendToPacsBox(QGroupBox):
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.verticalHeader().hide()
-        self.table.setMinimumHeight(110)
+        self.table.setFixedHeight(120)  # a few rows; it scrolls for more
         layout.addWidget(self.table)
         self.summary = QLabel("Export first; the SR, captures, de-identified copies and the PDF are sent.")
         self.summary.setWordWrap(True)
         layout.addWidget(self.summary)
+        self.reload_nodes()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override): nodes may have been added meanwhile
+        self.reload_nodes()
+        super().showEvent(event)
 
     def reload_nodes(self) -> None:
+        current = self.node_combo.currentText()
         self.node_combo.clear()
         try:
             self.node_combo.addItems(sorted(NodeStore().load()))
         except ValueError as exc:
             self.summary.setText(str(exc))
+        if current:
+            self.node_combo.setCurrentText(current)
 
     def send(self) -> None:
         from fetalviewer.net.send import send_files

@@ -16,12 +16,12 @@ Every problem (missing folder, CSV with other columns, a row naming an image tha
 from __future__ import annotations
 
 import csv
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fetalviewer.errors import FetalViewerError
+from fetalviewer.model.hashing import sha256_uncached
 
 PLANES_CSV = "FETAL_PLANES_DB_data.csv"
 PLANES_IMAGES = "Images"
@@ -63,14 +63,6 @@ class Fingerprint:
 
     def to_dict(self) -> dict[str, Any]:
         return {"csv": self.csv_path, "csv_sha256": self.csv_sha256, "n_image_files": self.n_files}
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _read_rows(path: Path, delimiter: str, expected: tuple[str, ...]) -> list[dict[str, str]]:
@@ -169,7 +161,7 @@ def read_planes_db(folder: str | Path, split: str = "all") -> PlanesDataset:
         tuple(images),
         len(rows),
         n_all,
-        Fingerprint(str(csv_path), file_sha256(csv_path), len(images)),
+        Fingerprint(str(csv_path), sha256_uncached(csv_path), len(images)),
     )
 
 
@@ -215,4 +207,4 @@ def read_hc18_training(folder: str | Path, need_annotations: bool = False) -> HC
         if need_annotations and not annotation.is_file():
             raise DatasetError(f"{annotation}: missing (the annotation of {name})")
         images.append(HC18Image(name, path, annotation, pixel, hc))
-    return HC18Dataset(folder, tuple(images), Fingerprint(str(csv_path), file_sha256(csv_path), len(images)))
+    return HC18Dataset(folder, tuple(images), Fingerprint(str(csv_path), sha256_uncached(csv_path), len(images)))

@@ -31,6 +31,10 @@ SEEDS: tuple[str, ...] = (
 #: Seeds small enough for the quick run in the test suite.
 QUICK_SEEDS: tuple[str, ...] = ("OBXXXX1A_rle_2frame.dcm", "examples_ybr_color.dcm", "US1_J2KI.dcm")
 
+#: A generated seed: the project's own OB-GYN SR (TID 5000) of OBXXXX1A.dcm, for the SR reader.
+SR_SEED = "generated:ob_sr.dcm"
+SR_SEEDS: tuple[str, ...] = (SR_SEED,)
+
 _LONG_VRS = {"OB", "OW", "OF", "OD", "OL", "OV", "SQ", "UT", "UN", "UC", "UR", "SV", "UV"}
 _PIXEL = 0x7FE00010
 
@@ -64,6 +68,8 @@ class Mutant:
 
 @cache
 def seed_bytes(name: str) -> bytes:
+    if name == SR_SEED:
+        return _generated_sr()
     from pydicom.data import get_testdata_file
 
     path = get_testdata_file(name)
@@ -71,6 +77,44 @@ def seed_bytes(name: str) -> bytes:
         raise FileNotFoundError(f"pydicom test file {name} is not available")
     with open(path, "rb") as fh:
         return fh.read()
+
+
+def _generated_sr() -> bytes:
+    import tempfile
+    from pathlib import Path
+
+    import pydicom
+
+    from fetalviewer.report.build import build_report_content
+    from fetalviewer.report.sr import ObGynSR
+    from tests.test_report_content import sample_exam
+
+    loop, record, predictions, info = sample_exam()
+    content = build_report_content([loop], record, predictions, model_info=info)
+    sr = ObGynSR.build(content, record.measurements, [loop], [loop.dataset()])
+    with tempfile.TemporaryDirectory() as folder:
+        ds = pydicom.dcmread(ObGynSR.write(sr, Path(folder) / "sr.dcm"))
+    # Same bytes in every run: generated UIDs and the creation date/time replaced by fixed values.
+    from pydicom.uid import generate_uid
+
+    counter = iter(range(1 << 20))
+
+    def fix(dataset) -> None:
+        for elem in dataset:
+            if elem.VR == "SQ":
+                for item in elem.value:
+                    fix(item)
+            elif elem.VR == "UI" and elem.keyword not in ("SOPClassUID", "ReferencedSOPClassUID"):
+                if not str(elem.value).startswith("1.2.840.10008."):
+                    elem.value = generate_uid(entropy_srcs=[f"fuzz-sr-{next(counter)}"])
+            elif elem.VR in ("DA", "TM", "DT"):
+                elem.value = {"DA": "20240102", "TM": "101112", "DT": "20240102101112"}[elem.VR]
+
+    fix(ds)
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
 
 
 def elements(data: bytes) -> list[Element]:

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.fuzz.harness import Harness
-from tests.fuzz.mutate import MUTATIONS, QUICK_SEEDS, SEEDS, mutant
+from tests.fuzz.mutate import MUTATIONS, QUICK_SEEDS, SEEDS, SR_SEEDS, mutant
 
 pytest_plugins = ["tests.model_fixtures"]
 
@@ -34,6 +34,15 @@ REGRESSIONS: tuple[tuple[int, str, str], ...] = (
     (52, "a4c51d7c934469b6", "a basic offset table pointing nowhere"),
     (54, "7c92833dfd22f861", "NumberOfFrames 2147483647 with swapped fragments"),
     (1037, "74429a60ff423d52", "a bit flip made SOPInstanceUID's VR 'UK': frame reached the crash handler"),
+)
+#: Mutants of the project's own SR (SR_SEEDS) that made the SR reader raise AttributeError,
+#: NotImplementedError or struct.error (the report command would have reached the crash handler).
+SR_REGRESSIONS: tuple[tuple[int, str, str], ...] = (
+    (6, "e70517e49cc24e3c", "a content item lost its code: AttributeError"),
+    (32, "ab6c986aa279944e", "bit flips in the content tree: AttributeError"),
+    (56, "8aa238ffb334456c", "an unknown VR inside the tree: NotImplementedError"),
+    (65, "521458ad9e9b7067", "zeroed bytes in a code sequence: AttributeError"),
+    (73, "4cde098d9bd57e45", "duplicated bytes inside a sequence: struct.error"),
 )
 #: Regressions found by the slower commands (analyze with a tiny model, report), mutants of QUICK_SEEDS.
 SLOW_REGRESSIONS: tuple[tuple[int, str, str], ...] = (
@@ -73,12 +82,20 @@ def test_regression(harness, seed, digest, what):
     assert not harness.internal_errors
 
 
+@pytest.mark.parametrize(("seed", "digest", "what"), SR_REGRESSIONS, ids=[str(r[0]) for r in SR_REGRESSIONS])
+def test_sr_regression(harness, seed, digest, what):
+    m = mutant(seed, SR_SEEDS)
+    assert _sha(m.data) == digest, f"the mutation engine or the SR writer changed: seed {seed} differs"
+    failures = harness.check(m, ("sr", "info", "deidentify"))
+    assert not failures, "\n".join(map(str, failures))
+
+
 def test_seeded_run(harness):
-    """30 fresh mutants of the small seed files through info, frame, deidentify, the SR reader and the
+    """20 fresh mutants of the small seed files through info, frame, deidentify, the SR reader and the
     Storage-SCP check (the seeds differ from day to day only when this list is changed)."""
     start = time.monotonic()
     failures = []
-    for seed in range(100_000, 100_030):
+    for seed in range(100_000, 100_020):
         failures += harness.check(mutant(seed, QUICK_SEEDS), ("info", "frame", "deidentify", "sr", "scp"))
     assert not failures, "\n".join(map(str, failures))
     assert time.monotonic() - start < 120

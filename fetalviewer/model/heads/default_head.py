@@ -21,7 +21,6 @@ ellipse fit, HC) is done by :mod:`fetalviewer.analysis`, not here.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 
 from fetalviewer.analysis.geometry import InputMapping
 from fetalviewer.errors import WeightsMismatch, WeightsNotFound
+from fetalviewer.model.hashing import sha256_uncached
 from fetalviewer.model.heads.letterbox import map_to_frame, square_mapping, to_model_input
 from fetalviewer.model.heads.unet import UNetSpec, build_unet
 from fetalviewer.paths import bundled_weights_dir
@@ -102,14 +102,6 @@ def to_gray_uint8(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"image must be (rows, cols) or (rows, cols, 3), got shape {image.shape}")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class DefaultHeadModel:
     """The loaded default head model (one per process, see :func:`load_default_head`)."""
 
@@ -131,7 +123,7 @@ class DefaultHeadModel:
             raise WeightsMismatch(f"{meta_path}: not a valid default head description ({exc})") from exc
         if not weights_path.is_file():
             raise WeightsNotFound(f"{weights_path}: default head weights not found")
-        self.weights_sha256 = _sha256(weights_path)
+        self.weights_sha256 = sha256_uncached(weights_path)
         if self.weights_sha256 != expected_sha:
             raise WeightsMismatch(
                 f"{weights_path}: sha256 {self.weights_sha256[:12]}... does not match "

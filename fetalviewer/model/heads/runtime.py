@@ -7,12 +7,12 @@ trained for another backbone (``WeightsMismatch`` naming the file), and predicts
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from fetalviewer.model.hashing import sha256_uncached
 from fetalviewer.model.heads.backbone import BackboneSpec, block_features
 from fetalviewer.model.heads.default_head import HeadSegmentation, to_gray_uint8
 from fetalviewer.model.heads.headfile import load_head
@@ -21,21 +21,13 @@ from fetalviewer.model.heads.probes import CHD_CLASSES, build_linear, pool_clip,
 from fetalviewer.model.heads.seg_decoder import SegDecoderSpec, build_seg_decoder, resize_token_maps
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class _Head:
     kind = ""
 
     def __init__(self, path: str | Path, backbone: BackboneSpec) -> None:
         self.path = Path(path)
         self.header, state = load_head(self.path, kind=self.kind, backbone=backbone)
-        self.sha256 = _file_sha256(self.path)
+        self.sha256 = sha256_uncached(self.path)
         self.module = self._build()
         self.module.load_state_dict(state, strict=True)
         self.module.eval()
