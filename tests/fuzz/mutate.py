@@ -182,9 +182,12 @@ def bit_flips(data: bytes, rng: random.Random) -> tuple[bytes, str]:
     out = bytearray(data)
     n = rng.choice((1, 1, 2, 4, 8, 32))
     header = _pixel_pos(data)
+    if not out:
+        return data, "nothing left to flip"
     for _ in range(n):
         limit = header if rng.random() < 0.7 and header > 132 else len(out)
-        pos = rng.randrange(128, max(limit, 129))
+        low = 128 if len(out) > 129 else 0  # past the preamble when there is more than it
+        pos = rng.randrange(low, max(min(limit, len(out)), low + 1))
         out[pos] ^= 1 << rng.randrange(8)
     return bytes(out), f"{n} bit flip(s)"
 
