@@ -85,13 +85,13 @@ def test_cancel_keeps_finished_files_and_start_resumes(
     dialog.start_button.click()
     dialog.cancel_button.click()  # before the model is loaded: the run stops after its first file
     qtbot.waitUntil(lambda: not dialog.running, timeout=60_000)
-    assert dialog.report is None and "Cancelled" in dialog.status_label.text()
+    assert dialog.report is None and "Cancelled" in dialog.status_label.text(), dialog.status_label.text()
     partial = _frames(out)
     assert 0 < len(partial) < archive[1]
     assert not (out / "summary.html").exists()
 
     _run_to_end(qtbot, dialog)  # Start again on the same folder: the rest, each frame once
-    assert dialog.report is not None and dialog.report.skipped_files >= 1
+    assert dialog.report is not None and dialog.report.skipped_files >= 1, dialog.status_label.text()
     _assert_same_frames(_frames(out), _frames(local_out))
 
 
