@@ -270,33 +270,6 @@ def test_report_without_chd_head_says_why(tiny_weights, tiny_config, tmp_path, m
     assert ObGynSR.from_file(out / "report_sr.dcm").findings == ()
 
 
-def test_service_returns_unnormalised_embeddings_of_the_same_pass(tiny_weights, tiny_config):
-    from fetalviewer.model.inputs import FrameInput
-    from fetalviewer.model.service import AnalyzeRequest, InferenceService
-
-    rng = np.random.default_rng(2)
-    inputs = tuple(
-        FrameInput(f"im{i}.png", None, rng.integers(0, 256, (40, 50), dtype=np.uint8), None, "test")
-        for i in range(3)
-    )
-    service = InferenceService(str(tiny_weights), str(tiny_config), device="cpu", batch_size=2)
-    try:
-        both = service.submit(
-            AnalyzeRequest("r", inputs, want_embeddings=True, want_raw_embeddings=True)
-        ).result(60)
-        plain = service.submit(AnalyzeRequest("p", inputs, want_embeddings=True)).result(60)
-    finally:
-        service.shutdown()
-    assert both.error is None and both.raw_embeddings.shape == both.embeddings.shape == (3, 32)
-    assert plain.raw_embeddings is None
-    norms = np.linalg.norm(both.raw_embeddings, axis=1, keepdims=True)
-    assert not np.allclose(norms, 1.0)  # really un-normalised
-    np.testing.assert_allclose(both.raw_embeddings / norms, both.embeddings, atol=1e-6)
-    np.testing.assert_allclose(both.embeddings, plain.embeddings, atol=1e-6)
-    for a, b in zip(both.predictions, plain.predictions, strict=True):
-        assert a.top_plane == b.top_plane and a.plane_probs == pytest.approx(b.plane_probs, abs=1e-6)
-
-
 def test_report_scores_a_clip_from_the_windows_cache(
     tiny_loaded, tiny_weights, tiny_config, tmp_path, capsys
 ):

@@ -1,5 +1,11 @@
 """``fetalviewer analyze PATH...``: FetalCLIP plane, brain sub-plane and GA read-outs per image/frame.
 
+Every image and DICOM instance is analysed by the workspace's study runner
+(:meth:`fetalviewer.workspace.study_run.ModelSession.analyse`: the window's ``StudyAnalysis`` and result
+cache, the model loaded once): frames the window (or an earlier run with the same options) analysed are
+read from the cache, not run again (``timings.frames_from_cache``). ``--no-crop``, ``--pixel-size-mm``
+(when it is used) and ``--head-readouts-all-frames`` change the outputs, so they are cached apart.
+
 Per-frame output is built by :func:`frame_record` (:mod:`fetalviewer.commands.analyze_records`) and
 extended by the functions listed in :data:`FRAME_EXTENDERS` (head biometry and the CHD fields, which
 work without the model weights). After the last frame of a DICOM instance, :data:`CLIP_EXTENDERS` build
@@ -33,7 +39,7 @@ from fetalviewer.commands.options import (
     require_supported_model,
     write_json_output,
 )
-from fetalviewer.errors import FetalViewerError, FrameDecodeError, UsageError, WeightsNotFound
+from fetalviewer.errors import FetalViewerError, UsageError, WeightsNotFound
 
 NAME = "analyze"
 HELP = (
@@ -179,102 +185,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from fetalviewer.model.engine import AnalyzeOptions
-    from fetalviewer.model.inputs import frame_input_from_image, frame_inputs_from_cine
-    from fetalviewer.model.service import AnalyzeRequest, next_request_id
-
     images, dicom_paths = _split_sources(args.paths)
     missing = [p for p in args.paths if not Path(p).exists()]
     session, unavailable, load_s = open_model(args)
-    service = None if session is None else session.service
     info = None if session is None else session.info
-    options = AnalyzeOptions(
-        head_readouts_for_all_frames=args.head_readouts_all_frames, batch_size=args.batch_size
-    )
-    records: list[dict[str, Any]] = []
-    n_frames: dict[str, int] = {}  # SOP Instance UID -> frames, for "frame 13 of 120"
-    clips: list[dict[str, Any]] = []
-    run_on_model = None if session is None else session.run_on_model
     problems: list[dict[str, str]] = [{"path": p, "message": f"{p}: no such file or folder"} for p in missing]
-    analysis_s, n_model_frames = 0.0, 0
     dicom_paths = [p for p in dicom_paths if p not in missing]
-
-    def analyse(inputs, cine=None) -> list[FrameContext]:
-        nonlocal analysis_s, n_model_frames
-        contexts = []
-        if service is None:
-            for item in inputs:
-                contexts.append(FrameContext(item.source, item.frame_index, cine, item, None, unavailable))
-                records.append(frame_record(contexts[-1]))
-            return contexts
-        request = AnalyzeRequest(next_request_id(), tuple(inputs), options, want_raw_embeddings=True)
-        result = service.submit(request).result()
-        if result.error:
-            raise FetalViewerError(result.error)
-        analysis_s += result.seconds
-        n_model_frames += len(result.predictions)
-        raw = result.raw_embeddings
-        for k, (item, pred) in enumerate(zip(inputs, result.predictions, strict=True)):
-            embedding = None if raw is None else raw[k]
-            contexts.append(
-                FrameContext(item.source, item.frame_index, cine, item, pred, None, embedding, run_on_model)
-            )
-            records.append(frame_record(contexts[-1]))
-        return contexts
-
-    def finish_clip(cine, contexts: list[FrameContext], first_record: int) -> None:
-        if int(getattr(cine, "n_frames", 1) or 1) < 2 or not contexts:
-            return  # clip-level read-outs (CHD) are for multi-frame instances
-        own = tuple(records[first_record:])
-        clips.append(
-            clip_record(ClipContext(str(cine.path), cine, tuple(contexts), own, unavailable, run_on_model))
-        )
-
     try:
-        for path in images:
-            try:
-                item = frame_input_from_image(path, args.pixel_size_mm)
-            except FetalViewerError as exc:
-                problems.append({"path": str(path), "message": str(exc)})
-                continue
-            analyse([item])
-        instances, dicom_problems = _load_dicom(dicom_paths)
-        problems.extend(dicom_problems)
-        for cine in instances:
-            n_frames[cine.sop_instance_uid] = int(cine.n_frames)
-            indices = list(range(0, cine.n_frames, args.step))
-            first_record, contexts = len(records), []
-            if service is None:
-                for i in indices:
-                    contexts.append(FrameContext(str(cine.path), i, cine, None, None, unavailable))
-                    records.append(frame_record(contexts[-1]))
-                finish_clip(cine, contexts, first_record)
-                cine.close()
-                continue
-            try:
-                for start in range(0, len(indices), 64):  # bounded memory for long cines
-                    inputs = []
-                    for i in indices[start : start + 64]:
-                        try:  # one corrupt frame does not lose the others
-                            inputs.extend(
-                                frame_inputs_from_cine(
-                                    cine, [i], crop=not args.no_crop, pixel_size_mm=args.pixel_size_mm
-                                )
-                            )
-                        except FrameDecodeError as exc:
-                            problems.append(
-                                {"path": str(cine.path), "message": f"{frame_label(i, cine.n_frames)}: {exc}"}
-                            )
-                    if inputs:
-                        contexts.extend(analyse(inputs, cine))
-                finish_clip(cine, contexts, first_record)
-            except FetalViewerError as exc:
-                problems.append({"path": str(cine.path), "message": str(exc)})
-            finally:
-                cine.close()
+        if session is None:
+            records, clips, n_frames = _records_without_model(args, images, dicom_paths, unavailable, problems)
+            timing = (0.0, 0, 0)
+        else:
+            records, clips, n_frames, timing = _records_from_study_run(
+                args, session, images, dicom_paths, problems
+            )
     finally:
         if session is not None:
             session.close()
+    analysis_s, n_model_frames, n_cached = timing
 
     output = {
         "fetalviewer_version": __version__,
@@ -286,7 +214,8 @@ def _run(args: argparse.Namespace) -> int:
         "timings": {
             "model_load_s": round(load_s, 3),
             "analysis_s": round(analysis_s, 3),
-            "frames_analysed": n_model_frames,
+            "frames_analysed": n_model_frames,  # through the model in this run
+            "frames_from_cache": n_cached,  # read from the analysis cache shared with the window
             "frames_per_s": round(n_model_frames / analysis_s, 3) if analysis_s > 0 else None,
         },
     }
@@ -309,9 +238,122 @@ def _run(args: argparse.Namespace) -> int:
             print(f"note: plane labels and GA are unavailable: {unavailable}")
         if n_model_frames:
             print(f"timing: model load {load_s:.1f} s, {n_model_frames} frames in {analysis_s:.1f} s")
+        if n_cached:
+            print(f"{n_cached} frames from the analysis cache (shared with the window)")
     if args.json:
         write_json_output(args.json, output)
     if not records and (problems or not args.paths):
         return 2  # nothing could be analysed: every input was refused (each problem printed above)
     return 0
 
+
+
+def _records_without_model(args, images, dicom_paths, unavailable, problems):
+    """(frame records, clip records, frames per SOP Instance UID) saying why no read-out is available
+    (the head biometry extender still runs on the pixels)."""
+    from fetalviewer.model.inputs import frame_input_from_image
+
+    records: list[dict[str, Any]] = []
+    clips: list[dict[str, Any]] = []
+    n_frames: dict[str, int] = {}
+    for path in images:
+        try:
+            item = frame_input_from_image(path, args.pixel_size_mm)
+        except FetalViewerError as exc:
+            problems.append({"path": str(path), "message": str(exc)})
+            continue
+        records.append(frame_record(FrameContext(item.source, None, None, item, None, unavailable)))
+    instances, dicom_problems = _load_dicom(dicom_paths)
+    problems.extend(dicom_problems)
+    for cine in instances:
+        try:
+            n_frames[cine.sop_instance_uid] = int(cine.n_frames)
+            contexts = [
+                FrameContext(str(cine.path), i, cine, None, None, unavailable)
+                for i in range(0, cine.n_frames, args.step)
+            ]
+            own = [frame_record(c) for c in contexts]
+            records.extend(own)
+            clips.extend(_clip(cine, contexts, own, unavailable, None))
+        finally:
+            cine.close()
+    return records, clips, n_frames
+
+
+def _clip(cine, contexts, own, unavailable, run_on_model) -> list[dict[str, Any]]:
+    """The clip record of a multi-frame instance (CHD read-outs), or none."""
+    if int(getattr(cine, "n_frames", 1) or 1) < 2 or not contexts:
+        return []
+    return [clip_record(ClipContext(str(cine.path), cine, tuple(contexts), tuple(own), unavailable, run_on_model))]
+
+
+def _records_from_study_run(args, session, images, dicom_paths, problems):
+    """Every input analysed by the workspace's study runner (:meth:`ModelSession.analyse`, with the
+    window's result cache), then one record per analysed frame and one per multi-frame clip.
+
+    Returns (frame records, clip records, frames per SOP Instance UID, (seconds, frames through the model,
+    frames from the cache))."""
+    from fetalviewer.model.inputs import frame_input_from_image
+    from fetalviewer.workspace.cache import AnalysisCache
+    from fetalviewer.workspace.study_analysis import target_from_cine, target_from_image
+    from fetalviewer.workspace.study_run import frame_predictions
+
+    head_all = bool(args.head_readouts_all_frames)
+    entries: list[tuple[Any, Any]] = []  # (target, cine or None), in input order
+    for path in images:
+        try:
+            entries.append((target_from_image(path, args.pixel_size_mm, head_readouts_all_frames=head_all), None))
+        except FetalViewerError as exc:
+            problems.append({"path": str(path), "message": str(exc)})
+    instances, dicom_problems = _load_dicom(dicom_paths)
+    problems.extend(dicom_problems)
+    for cine in instances:
+        target = target_from_cine(
+            cine, crop=not args.no_crop, pixel_size_mm=args.pixel_size_mm, head_readouts_all_frames=head_all
+        )
+        entries.append((target, cine))
+    records: list[dict[str, Any]] = []
+    clips: list[dict[str, Any]] = []
+    n_frames: dict[str, int] = {}
+    try:
+        targets = [t for t, _ in entries]
+        wanted = {t.sop_instance_uid: range(0, t.n_frames, args.step) for t in targets}
+        run = session.analyse(targets, frames=wanted, cache=AnalysisCache(), batch_size=args.batch_size)
+        backend, run_on_model = session.backend, session.run_on_model
+        label = session.info.output_label
+        n_predicted = 0
+        for target, cine in entries:
+            uid = target.sop_instance_uid
+            for i, why in sorted(run.frame_problems.get(uid, {}).items()):
+                problems.append({"path": target.path, "message": f"{frame_label(i, target.n_frames)}: {why}"})
+            if uid in run.problems:
+                problems.append({"path": target.path, "message": run.problems[uid]})
+            analysis = run.results.get(uid)
+            if analysis is None:
+                continue
+            preds = frame_predictions(
+                analysis, target.path, label, target=target, backend=backend, frames=wanted[uid]
+            )
+            n_predicted += len(preds)
+            if cine is not None:
+                n_frames[uid] = target.n_frames
+            contexts = []
+            for pred in preds:
+                frame = 0 if pred.frame_index is None else pred.frame_index
+                try:
+                    embedding = analysis.raw_embeddings([frame])[0]
+                except ValueError:  # analysed without its norm (older record): no CHD input
+                    embedding = None
+                item = frame_input_from_image(target.path, args.pixel_size_mm) if cine is None else None
+                contexts.append(
+                    FrameContext(target.path, pred.frame_index, cine, item, pred, None, embedding, run_on_model)
+                )
+            own = [frame_record(c) for c in contexts]
+            records.extend(own)
+            if cine is not None:
+                clips.extend(_clip(cine, contexts, own, None, run_on_model))
+    finally:
+        for _target, cine in entries:
+            if cine is not None:
+                cine.close()
+    return records, clips, n_frames, (run.seconds, run.frames_computed, n_predicted - run.frames_computed)

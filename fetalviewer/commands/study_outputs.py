@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         },
         "problems": problems + [{"path": uid, "message": why} for uid, why in run.problems.items()],
         # the per-frame records of ``fetalviewer analyze`` (plane, sub-plane, GA) of every analysed frame
-        "frames": frame_records(targets, results, label),
+        "frames": frame_records(targets, results, label, backend),
     }
     if args.heatmap and args.best_frames:
         out["heatmaps"] = write_heatmaps(Path(args.heatmap), best, results, targets, names)
@@ -186,8 +186,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def frame_records(targets, results, model: str = "FetalCLIP zero-shot") -> list[dict[str, Any]]:
-    """``analyze``'s per-frame records (0-based ``frame_index``) from the study results, in study order;
+def frame_records(targets, results, model: str = "FetalCLIP zero-shot", backend=None) -> list[dict[str, Any]]:
+    """``analyze``'s per-frame records (0-based ``frame_index``) from the study results, in study order,
+    labelled ``model``, with the fields plain ``analyze`` fills from the same results (``backend``: the one
+    that analysed them);
     the head biometry and CHD extenders of plain ``analyze`` are not run here."""
     from fetalviewer.commands.analyze_records import FrameContext, frame_record
     from fetalviewer.workspace.study_run import frame_predictions
@@ -195,7 +197,12 @@ def frame_records(targets, results, model: str = "FetalCLIP zero-shot") -> list[
     records = []
     for target in targets:
         analysis = results.get(target.sop_instance_uid)
-        for pred in [] if analysis is None else frame_predictions(analysis, target.path, model):
+        preds = (
+            []
+            if analysis is None
+            else frame_predictions(analysis, target.path, model, target=target, backend=backend)
+        )
+        for pred in preds:
             record = frame_record(FrameContext(target.path, pred.frame_index, prediction=pred))
             record["sop_instance_uid"] = target.sop_instance_uid
             records.append(record)

@@ -95,19 +95,6 @@ class FetalClipEngine:
         pixels = self.loaded.preprocess_batch(images)
         return self.loaded.encode_image(pixels).cpu().numpy().astype(np.float32)
 
-    def embed_images_with_raw(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """([N, D] L2-normalised, [N, D] un-normalised) float32 embeddings from one forward pass.
-
-        The un-normalised projected embedding is what the FetalCLIP linear probes (plane, CHD) read
-        (arXiv 2502.14807, downstream heads; docs/fetalclip.md); the normalised one is what the zero-shot read-outs use.
-        """
-        import torch.nn.functional as F
-
-        pixels = self.loaded.preprocess_batch(images)
-        raw = self.loaded.encode_image(pixels, normalize=False)
-        norm = F.normalize(raw, dim=-1)
-        return norm.cpu().numpy().astype(np.float32), raw.cpu().numpy().astype(np.float32)
-
     def predict(
         self, inputs: Sequence[FrameInput], options: AnalyzeOptions = AnalyzeOptions()
     ) -> list[FramePrediction]:

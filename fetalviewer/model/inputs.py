@@ -95,36 +95,60 @@ def ga_pixel_size_from_regions(regions: Sequence) -> tuple[float | None, str]:
     return float(dx), f"ultrasound region {region.index} calibration"
 
 
+@dataclass(frozen=True)
+class CineInputPlan:
+    """How the frames of one DICOM instance go into the model: the crop, the GA pixel size and where it
+    comes from (or why there is none), notes for every frame, and ``options``: what differs from the
+    defaults (``crop=True``, the file's own calibration) and changes the outputs, as text."""
+
+    crop_box_px: tuple[int, int, int, int] | None
+    pixel_size_mm: float | None
+    pixel_size_note: str
+    notes: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+
+
+def cine_input_plan(regions: Sequence, crop: bool = True, pixel_size_mm: float | None = None) -> CineInputPlan:
+    """The :class:`CineInputPlan` of an instance with ultrasound ``regions``.
+
+    ``pixel_size_mm`` is used only when the file itself gives none (its calibration is measured); without a
+    single tissue region there is nothing to crop, so ``crop=False`` changes nothing there.
+    """
+    regions = tuple(regions or ())
+    box = tissue_crop_box(regions) if regions else None
+    options: list[str] = []
+    if not crop and box is not None:
+        box = None
+        options.append("no-crop")
+    size, note = (
+        ga_pixel_size_from_regions(regions) if regions else (None, "no pixel size: no ultrasound regions")
+    )
+    if size is None and pixel_size_mm is not None:
+        size, note = float(pixel_size_mm), "given on the command line (--pixel-size-mm)"
+        options.append(f"pixel-size-mm={size!r}")
+    notes = ("not cropped: the file has no single 2D tissue region",) if crop and regions and box is None else ()
+    return CineInputPlan(box, size, note, notes, tuple(options))
+
+
 def frame_inputs_from_cine(
     cine,
     frame_indices: Iterable[int] | None = None,
     crop: bool = True,
     pixel_size_mm: float | None = None,
 ) -> list[FrameInput]:
-    """FrameInputs for frames of a :class:`fetalviewer.dicom.CineLoop` (all frames by default).
-
-    ``pixel_size_mm`` is used only when the file itself gives none (its calibration is measured).
-    """
-    regions = tuple(getattr(cine, "regions", ()) or ())
-    box = tissue_crop_box(regions) if crop and regions else None
-    size, note = (
-        ga_pixel_size_from_regions(regions) if regions else (None, "no pixel size: no ultrasound regions")
-    )
-    notes: tuple[str, ...] = ()
-    if size is None and pixel_size_mm is not None:
-        size, note = float(pixel_size_mm), "given on the command line (--pixel-size-mm)"
-    if crop and regions and box is None:
-        notes = ("not cropped: the file has no single 2D tissue region",)
+    """FrameInputs for frames of a :class:`fetalviewer.dicom.CineLoop` (all frames by default), planned by
+    :func:`cine_input_plan`."""
+    plan = cine_input_plan(tuple(getattr(cine, "regions", ()) or ()), crop, pixel_size_mm)
     indices = range(cine.n_frames) if frame_indices is None else frame_indices
     return [
         FrameInput(
             source=str(cine.path),
             frame_index=int(i),
-            image=crop_frame(cine.frame(int(i)), box),
-            pixel_size_mm=size,
-            pixel_size_note=note,
-            crop_box_px=box,
-            notes=notes,
+            image=crop_frame(cine.frame(int(i)), plan.crop_box_px),
+            pixel_size_mm=plan.pixel_size_mm,
+            pixel_size_note=plan.pixel_size_note,
+            crop_box_px=plan.crop_box_px,
+            notes=plan.notes,
         )
         for i in indices
     ]

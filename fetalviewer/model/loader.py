@@ -188,6 +188,24 @@ def build_and_load(model_name: str, state: dict[str, Any], source: str):
     return model.eval()
 
 
+def fuse_branches(model) -> bool:
+    """Fuse the parallel train-time branches of a re-parameterisable timm image tower (FastViT MCi0's MobileOne
+    and RepMixer blocks: Vasu et al., arXiv 2303.14189) into single convolutions, in place, for inference.
+
+    Same function, fewer operations: about 1.3-1.4x faster on a CPU, outputs changed by about 1e-8 (float
+    summation order; tests hold it within 1e-5 of the unfused tower). Towers without such blocks (ViT) are
+    left alone. Returns whether anything was fused. The inference service runs it once the checkpoint is
+    loaded strictly (the checkpoint's tensors are the unfused ones, and a loaded model still equals its file).
+    """
+    trunk = getattr(getattr(model, "visual", None), "trunk", None)
+    if trunk is None or not any(hasattr(m, "reparameterize") for m in trunk.modules()):
+        return False
+    from timm.utils.model import reparameterize_model
+
+    reparameterize_model(trunk, inplace=True)
+    return True
+
+
 def is_vit(model) -> bool:
     """True for open_clip's own ViT image tower (FetalCLIP); False for a timm trunk (MobileFetalCLIP)."""
     return hasattr(model.visual, "transformer") and hasattr(model.visual, "ln_post")

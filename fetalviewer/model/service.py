@@ -37,14 +37,14 @@ def next_request_id() -> int:
 @dataclass(frozen=True)
 class AnalyzeRequest:
     """Frames to analyse; ``want_embeddings`` also returns the [N, D] L2-normalised image embeddings (text
-    search), ``want_raw_embeddings`` the un-normalised ones (input of the FetalCLIP linear probes, e.g. CHD)."""
+    search). Studies are analysed by the workspace's runner
+    (:class:`fetalviewer.workspace.study_analysis.StudyAnalysis`), which also keeps the un-normalised ones."""
 
     request_id: int | str
     inputs: tuple[FrameInput, ...]
     options: AnalyzeOptions = AnalyzeOptions()
     cancel_event: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
     want_embeddings: bool = False
-    want_raw_embeddings: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", tuple(self.inputs))
@@ -68,7 +68,6 @@ class AnalyzeResult:
     request_id: int | str
     predictions: tuple[FramePrediction, ...]
     embeddings: np.ndarray | None = None
-    raw_embeddings: np.ndarray | None = None
     cancelled: bool = False
     error: str | None = None
     model: ModelInfo | None = None
@@ -144,6 +143,7 @@ class InferenceService:
         return self._submit(self._ensure_loaded, on_progress)
 
     def _default_loader(self, progress) -> FetalClipEngine:
+        from fetalviewer.model.loader import fuse_branches
         from fetalviewer.model.selection import load_model
 
         try:
@@ -151,6 +151,7 @@ class InferenceService:
                                 precision=self._precision, progress=progress)  # fmt: skip
         except ValueError as exc:  # a device that is not there, an unknown choice
             raise FetalViewerError(str(exc)) from exc
+        fuse_branches(loaded.model)  # MobileFetalCLIP: same function, faster (see fuse_branches)
         return FetalClipEngine(loaded)
 
     def _ensure_loaded(self, on_progress: ProgressCallback | None = None) -> ModelInfo:
@@ -237,7 +238,6 @@ class InferenceService:
         n = len(request.inputs)
         predictions: list[FramePrediction] = []
         embeddings: list[np.ndarray] = []
-        raw_embeddings: list[np.ndarray] = []
         done, cancelled = 0, False
         if on_progress is not None:
             on_progress(Progress(request.request_id, "analysing", 0, n))
@@ -248,11 +248,7 @@ class InferenceService:
                     break
                 chunk = request.inputs[done : done + batch]
                 try:
-                    if request.want_raw_embeddings:
-                        emb, raw = engine.embed_images_with_raw([f.image for f in chunk])
-                        raw_embeddings.append(raw)
-                    else:
-                        emb = engine.embed_images([f.image for f in chunk])
+                    emb = engine.embed_images([f.image for f in chunk])
                 except torch.cuda.OutOfMemoryError:
                     batch = self._recover_from_oom(batch)
                     continue
@@ -266,7 +262,6 @@ class InferenceService:
             request_id=request.request_id,
             predictions=tuple(predictions),
             embeddings=np.concatenate(embeddings) if embeddings else None,
-            raw_embeddings=np.concatenate(raw_embeddings) if raw_embeddings else None,
             cancelled=cancelled,
             model=engine.info,
             batch_size=batch,

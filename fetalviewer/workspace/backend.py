@@ -51,7 +51,11 @@ class AnalysisBackend(Protocol):
     identity: str
 
     def analyze_frames(self, frames: Sequence[np.ndarray], pixel_size_mm: float | None) -> FrameBatchOutput:
-        """Analyse uint8 frames ((rows, cols) or (rows, cols, 3)); GA only when ``pixel_size_mm`` is known."""
+        """Analyse uint8 frames ((rows, cols) or (rows, cols, 3)); GA only when ``pixel_size_mm`` is known.
+
+        Brain sub-plane and GA are read on frames whose top plane is brain; a backend that also accepts the
+        keyword ``head_readouts_all_frames=True`` reads them on every frame (it is passed only when asked).
+        """
         ...
 
     def embed_text(self, text: str) -> np.ndarray:

@@ -9,7 +9,9 @@ One file per instance and model, under ``<user cache>/analysis/``. The key is
   re-exports and copies with altered content. A same-size in-place edit of the middle of a file that also
   restores the mtime would not be seen; that is accepted and documented here;
 * the SHA-256 of the weights file and a hash of the prompts (:attr:`AnalysisBackend.identity`), so other
-  weights or prompts never reuse old numbers.
+  weights or prompts never reuse old numbers, followed by the analysis options that change the outputs
+  when they differ from the window's (no crop, a pixel size given by the user, head read-outs on every
+  frame: :meth:`fetalviewer.workspace.study_analysis.AnalysisTarget.cache_identity`).
 
 Each record is written whole, atomically (temporary file + rename), as an ``.npz``: a crash leaves the old
 record or the new one, never half of one. A record that cannot be read or does not match its key is deleted

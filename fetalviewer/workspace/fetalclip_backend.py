@@ -59,6 +59,8 @@ class FetalClipBackend:
         #: side of the heat-map grid: 16 for ViT-L/14 at 224 px, 8 for FastViT MCi0 (stride 32) at 256 px
         self.map_size = int(loaded.patch_grid)
         self.identity = identity_for(loaded.info.weights_sha256, loaded.model_name)
+        #: side of the square model input in pixels (the GA prompt's pixel spacing is per model pixel)
+        self.input_px = int(loaded.input_px)
         #: The window's setting: a frame whose GA text embeddings are not cached yet gets its GA later
         #: (:meth:`complete_ga`, run by the study analysis after every frame has its plane labels).
         self.defer_uncached_ga = bool(defer_uncached_ga)
@@ -79,7 +81,7 @@ class FetalClipBackend:
         import torch.nn.functional as F
 
         pixels = self.loaded.preprocess_batch(frames)
-        # the same call (device, autocast) as the engine's embed_images_with_raw / analyze
+        # the same call (device, autocast) as the engine's embed_images
         pooled, patches = self.loaded.encode_image_with_patches(pixels)
         with torch.inference_mode():
             norms = torch.linalg.vector_norm(pooled, dim=-1).cpu().numpy()
@@ -105,7 +107,12 @@ class FetalClipBackend:
         ]
 
     def complete_ga(
-        self, embeddings: np.ndarray, frame_shape: tuple[int, int], pixel_size_mm: float
+        self,
+        embeddings: np.ndarray,
+        frame_shape: tuple[int, int],
+        pixel_size_mm: float,
+        *,
+        head_readouts_all_frames: bool = False,
     ) -> np.ndarray:
         """GA days ``[n]`` (NaN on frames that are not head views) of frames analysed with the GA deferred.
 
@@ -119,16 +126,22 @@ class FetalClipBackend:
         blank = np.zeros(tuple(int(v) for v in frame_shape[:2]), np.uint8)  # only its size is read
         with self._lock:
             predictions = self.engine.predict_embeddings(
-                self._inputs([blank] * len(emb), pixel_size_mm), emb, AnalyzeOptions()
+                self._inputs([blank] * len(emb), pixel_size_mm),
+                emb,
+                AnalyzeOptions(head_readouts_for_all_frames=head_readouts_all_frames),
             )
         return np.array([np.nan if p.ga_days is None else p.ga_days for p in predictions], np.float32)
 
-    def analyze_frames(self, frames: Sequence[np.ndarray], pixel_size_mm: float | None) -> FrameBatchOutput:
+    def analyze_frames(
+        self, frames: Sequence[np.ndarray], pixel_size_mm: float | None, *, head_readouts_all_frames: bool = False
+    ) -> FrameBatchOutput:
         from fetalviewer.model.engine import AnalyzeOptions
 
         if not frames:
             raise ValueError("frames: need at least one frame")
-        options = AnalyzeOptions(defer_uncached_ga=self.defer_uncached_ga)
+        options = AnalyzeOptions(
+            defer_uncached_ga=self.defer_uncached_ga, head_readouts_for_all_frames=head_readouts_all_frames
+        )
         with self._lock:
             emb, norms, patches = self._forward(frames)
             predictions = self.engine.predict_embeddings(self._inputs(frames, pixel_size_mm), emb, options)

@@ -9,11 +9,14 @@ checked between batches; whatever was analysed is written to the cache, so the n
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,7 +36,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class AnalysisTarget:
-    """One instance to analyse: where it is, its frames, and the pixel size for the GA read-out."""
+    """One instance to analyse: where it is, its frames, what the model sees and the GA pixel size.
+
+    ``kind`` is ``"dicom"`` (a DICOM instance, frames read with :func:`fetalviewer.dicom.open_instance`) or
+    ``"image"`` (a plain PNG/JPEG file: one frame). ``options`` names, as text, what differs from the
+    window's defaults and changes the outputs (``"no-crop"``, ``"pixel-size-mm=0.1"``); with
+    ``head_readouts_all_frames`` they are part of the cache key (:meth:`cache_identity`).
+    """
 
     path: str
     sop_instance_uid: str
@@ -43,6 +52,17 @@ class AnalysisTarget:
     label: str = ""
     #: (x0, y0, x1, y1) inclusive box the model sees (the single 2D tissue region), None = whole frame
     crop_box_px: tuple[int, int, int, int] | None = None
+    #: where the pixel size comes from (or why there is none)
+    pixel_size_note: str = ""
+    #: (width, height) in pixels of the image the model sees (after the crop); None = unknown
+    frame_size_px: tuple[int, int] | None = None
+    #: notes carried into every frame's read-out (e.g. why a frame was not cropped)
+    notes: tuple[str, ...] = ()
+    #: brain sub-plane and GA for every frame, not only frames whose top plane is brain
+    head_readouts_all_frames: bool = False
+    kind: str = "dicom"
+    #: options that change the outputs against the window's defaults (part of the cache key)
+    options: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.sop_instance_uid:
@@ -51,32 +71,104 @@ class AnalysisTarget:
             raise ValueError(f"n_frames must be positive, got {self.n_frames}")
         if self.pixel_size_mm is not None and not self.pixel_size_mm > 0:
             raise ValueError(f"pixel_size_mm must be positive or None, got {self.pixel_size_mm}")
+        if self.kind not in ("dicom", "image"):
+            raise ValueError(f"kind must be 'dicom' or 'image', got {self.kind!r}")
+        if self.kind == "image" and self.n_frames != 1:
+            raise ValueError(f"an image target has one frame, got {self.n_frames}")
+        if self.frame_size_px is not None and min(self.frame_size_px) < 1:
+            raise ValueError(f"frame_size_px must be positive, got {self.frame_size_px}")
+        object.__setattr__(self, "notes", tuple(self.notes))
+        object.__setattr__(self, "options", tuple(str(o) for o in self.options))
+
+    def cache_identity(self, model_identity: str) -> str:
+        """The model identity of this target's cache key: ``model_identity`` as it is for the window's
+        defaults, followed by the options that change the outputs (:attr:`options`, head read-outs on
+        every frame) otherwise, so results analysed with other options never mix."""
+        options = list(self.options)
+        if self.head_readouts_all_frames:
+            options.append("head-readouts-all-frames")
+        return model_identity if not options else f"{model_identity}|{json.dumps(options)}"
+
+    def cache_key(self, model_identity: str) -> CacheKey:
+        """The result cache key of this target (raises OSError when the file cannot be read)."""
+        return CacheKey.for_file(self.sop_instance_uid, self.path, self.cache_identity(model_identity))
 
 
-def target_from_cine(cine: Any) -> AnalysisTarget:
+def _cropped_size(box: tuple[int, int, int, int] | None, rows: int, cols: int) -> tuple[int, int] | None:
+    """(width, height) of a (rows, cols) frame after :func:`fetalviewer.model.inputs.crop_frame`."""
+    if rows < 1 or cols < 1:
+        return None
+    if box is None:
+        return cols, rows
+    x0, y0, x1, y1 = max(0, box[0]), max(0, box[1]), min(cols - 1, box[2]), min(rows - 1, box[3])
+    if x1 < x0 or y1 < y0:
+        return cols, rows
+    return x1 - x0 + 1, y1 - y0 + 1
+
+
+def target_from_cine(
+    cine: Any,
+    *,
+    crop: bool = True,
+    pixel_size_mm: float | None = None,
+    head_readouts_all_frames: bool = False,
+) -> AnalysisTarget:
     """Build the target for a :class:`fetalviewer.dicom.CineLoop` the way the engine builds its inputs.
 
-    Same crop and GA pixel size as :func:`fetalviewer.model.inputs.frame_inputs_from_cine`: the frames are
-    cropped to the single 2D tissue region (scanner text removed), and the GA prompt's pixel size comes
-    from that region's cm calibration when x and y agree within 1 % (arXiv 2502.14807, docs/fetalclip.md).
+    Same crop and GA pixel size as :func:`fetalviewer.model.inputs.frame_inputs_from_cine`
+    (:func:`~fetalviewer.model.inputs.cine_input_plan`): the frames are
+    cropped to the single 2D tissue region (scanner text removed; ``crop=False`` keeps the whole frame),
+    and the GA prompt's pixel size comes from that region's cm calibration when x and y agree within 1 %
+    (arXiv 2502.14807, docs/fetalclip.md); ``pixel_size_mm`` (given by the user) is used only when the
+    file gives none. The defaults are the window's.
     """
-    from fetalviewer.model.inputs import ga_pixel_size_from_regions, tissue_crop_box
+    from fetalviewer.model.inputs import cine_input_plan
 
-    regions = tuple(getattr(cine, "regions", ()) or ())
-    box = tissue_crop_box(regions) if regions else None
-    if regions:
-        pixel_size_mm, note = ga_pixel_size_from_regions(regions)
-    else:
-        pixel_size_mm, note = None, "no pixel size: no ultrasound regions"
+    plan = cine_input_plan(tuple(getattr(cine, "regions", ()) or ()), crop, pixel_size_mm)
     name = str(cine.path).replace("\\", "/").rsplit("/", 1)[-1]
+    rows, cols = int(getattr(cine, "rows", 0) or 0), int(getattr(cine, "columns", 0) or 0)
     return AnalysisTarget(
         path=str(cine.path),
         sop_instance_uid=cine.sop_instance_uid,
         n_frames=int(cine.n_frames),
-        pixel_size_mm=pixel_size_mm,
-        ga_unavailable_reason=None if pixel_size_mm else note,
+        pixel_size_mm=plan.pixel_size_mm,
+        ga_unavailable_reason=None if plan.pixel_size_mm else plan.pixel_size_note,
         label=name,
-        crop_box_px=box,
+        crop_box_px=plan.crop_box_px,
+        pixel_size_note=plan.pixel_size_note,
+        frame_size_px=_cropped_size(plan.crop_box_px, rows, cols),
+        notes=plan.notes,
+        head_readouts_all_frames=head_readouts_all_frames,
+        options=plan.options,
+    )
+
+
+def target_from_image(
+    path: str | os.PathLike[str], pixel_size_mm: float | None = None, *, head_readouts_all_frames: bool = False
+) -> AnalysisTarget:
+    """The target for a plain image file (PNG/JPEG): one frame, not cropped, GA only with ``pixel_size_mm``
+    (mm per pixel of the image). Raises :class:`~fetalviewer.errors.FetalViewerError` for an unreadable
+    image. Its SOP Instance UID stand-in is ``image:`` and the absolute path."""
+    from fetalviewer.model.inputs import read_image_file
+
+    image = read_image_file(path)
+    if pixel_size_mm is None:
+        size, note = None, "no pixel size: plain image (give --pixel-size-mm)"
+    else:
+        size, note = float(pixel_size_mm), "given on the command line (--pixel-size-mm)"
+    resolved = Path(path).resolve()
+    return AnalysisTarget(
+        path=str(Path(path)),
+        sop_instance_uid=f"image:{resolved}",
+        n_frames=1,
+        pixel_size_mm=size,
+        ga_unavailable_reason=None if size else note,
+        label=resolved.name,
+        pixel_size_note=note,
+        frame_size_px=(int(image.shape[1]), int(image.shape[0])),
+        head_readouts_all_frames=head_readouts_all_frames,
+        kind="image",
+        options=() if size is None else (f"pixel-size-mm={size!r}",),
     )
 
 
@@ -106,21 +198,13 @@ class InstanceUpdate:
     from_cache: bool
 
 
-def _crop(frame: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
-    """The part of ``frame`` the model sees (inclusive box, clipped to the frame)."""
-    if box is None:
-        return frame
-    x0, y0, x1, y1 = box
-    rows, cols = frame.shape[:2]
-    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(cols - 1, x1), min(rows - 1, y1)
-    if x1 < x0 or y1 < y0:
-        return frame
-    return np.ascontiguousarray(frame[y0 : y1 + 1, x0 : x1 + 1])
-
-
 def _default_frame_reader(target: AnalysisTarget) -> tuple[Callable[[int], np.ndarray], Callable[[], None]]:
     from fetalviewer.dicom import open_instance
 
+    if target.kind == "image":
+        from fetalviewer.model.inputs import read_image_file
+
+        return (lambda _index: read_image_file(target.path)), (lambda: None)
     cine = open_instance(target.path)
     return cine.frame, cine.close
 
@@ -132,7 +216,7 @@ def load_cached_results(
     found: dict[str, InstanceAnalysis] = {}
     for target in targets:
         try:
-            key = CacheKey.for_file(target.sop_instance_uid, target.path, model_identity)
+            key = target.cache_key(model_identity)
         except OSError as exc:
             log.warning("cannot fingerprint %s for the analysis cache: %s", target.path, exc)
             continue
@@ -187,6 +271,8 @@ class StudyAnalysis:
         self.cancel_event = threading.Event()
         self.results: dict[str, InstanceAnalysis] = {}
         self.problems: dict[str, str] = {}
+        #: SOP Instance UID -> {0-based frame: why it was skipped} (frames that could not be decoded)
+        self.frame_problems: dict[str, dict[int, str]] = {}
         self._keys: dict[str, CacheKey | None] = {}
         self._readers: dict[str, tuple[Callable[[int], np.ndarray], Callable[[], None]]] = {}
         self._last_saved: dict[str, float] = {}
@@ -323,7 +409,7 @@ class StudyAnalysis:
         key = None
         if self.cache is not None:
             try:
-                key = CacheKey.for_file(target.sop_instance_uid, target.path, self.backend.identity)
+                key = target.cache_key(self.backend.identity)
             except OSError as exc:
                 log.warning("cannot fingerprint %s for the analysis cache: %s", target.path, exc)
         self._keys[target.sop_instance_uid] = key
@@ -338,22 +424,38 @@ class StudyAnalysis:
         return self._new_analysis(target)
 
     def _analyze_batch(self, target: AnalysisTarget, analysis: InstanceAnalysis, batch: list[int]) -> bool:
-        from fetalviewer.errors import FetalViewerError
+        """Analyse ``batch``; a frame that cannot be decoded is skipped with its reason
+        (:attr:`frame_problems`), an instance that cannot be read stops with its reason (:attr:`problems`)."""
+        from fetalviewer.errors import FetalViewerError, FrameDecodeError
+        from fetalviewer.model.inputs import crop_frame
 
         uid = target.sop_instance_uid
+        frames, kept = [], []
         try:
             if uid not in self._readers:
                 self._readers[uid] = self.frame_reader(target)
             read = self._readers[uid][0]
-            frames = [_crop(read(i), target.crop_box_px) for i in batch]
+            for i in batch:
+                try:
+                    frames.append(crop_frame(read(i), target.crop_box_px))
+                except FrameDecodeError as exc:  # one corrupt frame does not lose the others
+                    self.frame_problems.setdefault(uid, {})[i] = str(exc)
+                    log.warning("skipped frame %d of %s: %s", i, target.path, exc)
+                    continue
+                kept.append(i)
         except FetalViewerError as exc:
             self.problems[uid] = str(exc)
             log.warning("cannot read frames of %s: %s", target.path, exc)
             return False
+        if not kept:
+            return True
         self._shapes[uid] = frames[0].shape[:2]
-        out = self.backend.analyze_frames(frames, target.pixel_size_mm)
+        if target.head_readouts_all_frames:
+            out = self.backend.analyze_frames(frames, target.pixel_size_mm, head_readouts_all_frames=True)
+        else:
+            out = self.backend.analyze_frames(frames, target.pixel_size_mm)
         analysis.store(
-            batch,
+            kept,
             plane_probs=out.plane_probs,
             brain_probs=out.brain_probs,
             ga_days=out.ga_days,
@@ -373,12 +475,15 @@ class StudyAnalysis:
         done = np.asarray(analysis.done, bool)
         top = np.argmax(np.nan_to_num(analysis.plane_probs, nan=-1.0), axis=1)
         head = top == self.backend.plane_keys.index("brain")
+        if target.head_readouts_all_frames:
+            head = np.ones_like(done)
         return np.flatnonzero(done & head & np.isnan(analysis.ga_days))
 
     def _complete_ga(self, target: AnalysisTarget) -> bool:
         """Fill the deferred GA of ``target`` from the stored embeddings (the backend encodes the GA prompts
         of its spacing string once, then reads GA exactly as for a frame analysed without deferral)."""
         from fetalviewer.errors import FetalViewerError
+        from fetalviewer.model.inputs import crop_frame
 
         idx = self._ga_pending(target)
         if idx.size == 0:
@@ -386,15 +491,22 @@ class StudyAnalysis:
         uid = target.sop_instance_uid
         analysis = self.results[uid]
         shape = self._shapes.get(uid)
+        if shape is None and target.frame_size_px is not None:
+            shape = (target.frame_size_px[1], target.frame_size_px[0])
         try:
             if shape is None:  # every frame came from the cache: read one for the size the model saw
                 if uid not in self._readers:
                     self._readers[uid] = self.frame_reader(target)
-                shape = _crop(self._readers[uid][0](int(idx[0])), target.crop_box_px).shape[:2]
+                shape = crop_frame(self._readers[uid][0](int(idx[0])), target.crop_box_px).shape[:2]
         except FetalViewerError as exc:
             log.warning("cannot read a frame of %s for its GA: %s", target.path, exc)
             return False
-        ga = self.backend.complete_ga(analysis.embeddings[idx], shape, target.pixel_size_mm)
+        if target.head_readouts_all_frames:
+            ga = self.backend.complete_ga(
+                analysis.embeddings[idx], shape, target.pixel_size_mm, head_readouts_all_frames=True
+            )
+        else:
+            ga = self.backend.complete_ga(analysis.embeddings[idx], shape, target.pixel_size_mm)
         analysis.ga_days[idx] = ga
         return True
 

@@ -8,10 +8,11 @@ worker thread owns it) and offers everything a command needs from it:
   versa), optionally only some frames per instance (e.g. every 5th);
 * :meth:`ModelSession.run_on_model` - ``fn(loaded)`` on the model's thread (heads, CHD scoring);
 * :meth:`ModelSession.embed_text` - a text query for the search;
-* :attr:`ModelSession.service` - the service itself, for per-frame requests (``fetalviewer analyze``).
+* :attr:`ModelSession.service` - the service itself (its text-embedding cache, its worker thread).
 
 :func:`frame_predictions` turns an instance's workspace results into the engine's ``FramePrediction``
-records (analysed frames only), the form the report and the ``analyze`` records use.
+records (analysed frames only), the form the report and the ``analyze`` records use; given the target
+and the backend it fills every field the engine fills (pixel sizes, crop box, GA prompt spacing, notes).
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ class StudyRun:
 
     results: dict[str, InstanceAnalysis]
     problems: dict[str, str] = field(default_factory=dict)
+    #: SOP Instance UID -> {0-based frame: why it was skipped}
+    frame_problems: dict[str, dict[int, str]] = field(default_factory=dict)
+    #: frames that went through the model in this run (the others came from the cache)
+    frames_computed: int = 0
+    #: wall-clock seconds of the run
+    seconds: float = 0.0
 
 
 class ModelSession:
@@ -140,30 +147,62 @@ class ModelSession:
         on_progress: Callable[[AnalysisProgress], None] | None = None,
     ) -> StudyRun:
         """Analyse ``targets`` (``frames``: uid -> 0-based frames, None = all) with ``cache`` (None = none)."""
+        import time
+
         backend = self.backend
         job = StudyAnalysis(
             1, targets, backend, cache, batch_size=batch_size or self.batch_size or 4, frames=frames
         )
+        before, start = backend.frames_analysed, time.perf_counter()
         results = self.service.call(lambda _engine: job.run(on_progress=on_progress)).result()
-        return StudyRun(dict(results), dict(job.problems))
+        return StudyRun(
+            dict(results),
+            dict(job.problems),
+            {uid: dict(skipped) for uid, skipped in job.frame_problems.items()},
+            backend.frames_analysed - before,
+            time.perf_counter() - start,
+        )
 
 
 def frame_predictions(
-    analysis: InstanceAnalysis, source: str = "workspace", model: str = "FetalCLIP zero-shot"
+    analysis: InstanceAnalysis,
+    source: str = "workspace",
+    model: str = "FetalCLIP zero-shot",
+    *,
+    target: AnalysisTarget | None = None,
+    backend: Any = None,
+    frames: Sequence[int] | None = None,
 ) -> list:
     """The analysed frames of ``analysis`` as ``FramePrediction`` records (source ``source``), in frame
-    order; empty when its classes are not the FetalCLIP planes (results of another class set)."""
+    order (only ``frames`` when given); empty when its classes are not the FetalCLIP planes.
+
+    ``model`` labels the values (``ModelInfo.output_label`` of the model that computed them). With
+    ``target`` (and the ``backend`` that analysed it, for its ``input_px``) the
+    records carry what the engine's own read-out carries: the pixel size and where it came from, the
+    crop box, the GA prompt's pixel spacing, the reason for a missing GA, ``frame_index`` None for a
+    plain image."""
     import math
 
     from fetalviewer.model.planes import BRAIN_SUBPLANE_CLASSES, PLANE_CLASSES
+    from fetalviewer.model.readout import ga_spacing_string
     from fetalviewer.model.results import FramePrediction
 
     keys = tuple(analysis.plane_keys)
     if set(keys) != set(PLANE_CLASSES):
         return []
     brain_keys = tuple(analysis.brain_keys)
+    wanted = None if frames is None else {int(i) for i in frames}
+    extra: dict[str, Any] = {"model": model}
+    notes: tuple[str, ...] = ()
+    if target is not None:
+        notes = tuple(target.notes)
+        if target.pixel_size_mm is not None:
+            notes += (f"pixel size {target.pixel_size_mm:.4f} mm: {target.pixel_size_note}",)
+        extra.update(pixel_spacing_mm=target.pixel_size_mm, crop_box_px=target.crop_box_px, notes=notes)
     out = []
     for frame in (int(i) for i in analysis.done.nonzero()[0]):
+        if wanted is not None and frame not in wanted:
+            continue
         row = analysis.plane_probs[frame]
         probs = {k: min(1.0, max(0.0, float(row[keys.index(k)]))) for k in PLANE_CLASSES}
         top = max(probs, key=probs.get)
@@ -175,10 +214,26 @@ def frame_predictions(
             }
         ga = float(analysis.ga_days[frame])
         ga_days = None if math.isnan(ga) else int(round(ga))
-        reason = None
-        if ga_days is None:
-            reason = analysis.ga_unavailable_reason or "no GA read-out for this frame (not a head frame)"
+        reason, spacing = None, None
+        if target is None:
+            if ga_days is None:
+                reason = analysis.ga_unavailable_reason or "no GA read-out for this frame (not a head frame)"
+        else:
+            head = brain_probs is not None  # the sub-plane is read exactly where GA is attempted
+            if not head:
+                reason = f"not a head view (top plane: {top}); GA is read from brain frames only"
+            elif target.pixel_size_mm is None:
+                reason = target.pixel_size_note or target.ga_unavailable_reason or "no pixel size"
+            elif target.frame_size_px is not None and getattr(backend, "input_px", None):
+                width, height = target.frame_size_px
+                spacing = ga_spacing_string(width, height, target.pixel_size_mm, int(backend.input_px))
+            if ga_days is None and reason is None:
+                reason = "no GA read-out for this frame"
+        index = None if target is not None and target.kind == "image" else frame
         out.append(
-            FramePrediction(source, frame, probs, top, probs[top], brain_probs, ga_days, reason, model=model)
+            FramePrediction(
+                source, index, probs, top, probs[top], brain_probs, ga_days, reason,
+                ga_pixel_spacing=spacing, **extra,
+            )
         )
     return out

@@ -206,11 +206,12 @@ class Harness:
         return failures
 
     def _run_scp(self, mutant: Mutant, path: Path, folder: Path) -> list[Failure]:
-        """What a Storage SCP calls on a received dataset: refuses (DicomReadError) or accepts."""
+        """The Storage SCP's check of a received dataset (``fetalviewer.net.validate.validate_received``,
+        which runs ``check_dataset``): it accepts or refuses with a FetalViewerError, nothing else."""
         import pydicom
 
-        from fetalviewer.dicom.integrity import check_dataset
         from fetalviewer.errors import FetalViewerError
+        from fetalviewer.net.validate import validate_received as check_dataset
 
         try:
             with warnings.catch_warnings():
@@ -225,7 +226,7 @@ class Harness:
                 return [Failure(mutant, "scp", "refusal without the source", str(exc))]
         except Exception as exc:  # noqa: BLE001
             return [
-                Failure(mutant, "scp", f"{type(exc).__name__} escaped check_dataset", traceback.format_exc())
+                Failure(mutant, "scp", f"{type(exc).__name__} escaped the SCP check", traceback.format_exc())
             ]
         return []
 
