@@ -189,13 +189,13 @@ def part10_parts(ds) -> tuple[bytes, bytes]:
 def store_dataset(handler: StoreHandler, ds, node: Node) -> bool:
     """Store a dataset that arrived decoded (WADO-RS) through the same checks as a C-STORE."""
     from fetalviewer.errors import FetalViewerError
-    from fetalviewer.net.validate import validate_received
+    from fetalviewer.net.validate import describe_instance, validate_received
 
     with handler._busy:
         if handler._closed:
             return False
         try:
-            validate_received(ds, f"instance {ds.get('SOPInstanceUID', '?')} from {node.describe()}")
+            validate_received(ds, f"instance {describe_instance(ds)} from {node.describe()}")
             meta, body = part10_parts(ds)
             handler.db.store_received(meta, body, ds, handler.source)
         except (FetalViewerError, ValueError, TypeError, AttributeError) as exc:

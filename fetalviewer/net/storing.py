@@ -60,9 +60,9 @@ class StoreHandler:
             try:
                 ds = event.dataset
                 ds.file_meta = event.file_meta
-                from fetalviewer.net.validate import validate_received
+                from fetalviewer.net.validate import describe_instance, validate_received
 
-                source = f"instance {ds.get('SOPInstanceUID', '?')} from {caller}"
+                source = f"instance {describe_instance(ds)} from {caller}"
                 validate_received(ds, source)
                 study = str(ds.StudyInstanceUID)
                 if self.expected_studies is not None and study not in self.expected_studies:

@@ -10,8 +10,22 @@ from fetalviewer.studydb import is_valid_uid
 
 
 def validate_received(ds, source: str) -> None:
-    """Raise :class:`DicomReadError` naming ``source`` and the problem when ``ds`` must not be stored."""
-    for keyword in ("SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
-        if not is_valid_uid(str(ds.get(keyword, "") or "")):
-            raise DicomReadError(f"{source}: {keyword} is missing or not a valid UID")
-    check_dataset(ds, source)
+    """Raise :class:`DicomReadError` naming ``source`` and the problem when ``ds`` must not be stored
+    (also when a value cannot even be read: an unknown VR, a damaged length, ...)."""
+    try:
+        for keyword in ("SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+            if not is_valid_uid(str(ds.get(keyword, "") or "")):
+                raise DicomReadError(f"{source}: {keyword} is missing or not a valid UID")
+        check_dataset(ds, source)
+    except DicomReadError:
+        raise
+    except Exception as exc:  # pydicom raises many kinds on damaged values
+        raise DicomReadError(f"{source}: damaged dataset ({type(exc).__name__}: {str(exc)[:200]})") from None
+
+
+def describe_instance(ds) -> str:
+    """The SOP Instance UID of ``ds`` for messages, '?' when it is missing or unreadable."""
+    try:
+        return str(ds.get("SOPInstanceUID", "?"))
+    except Exception:  # a damaged value must not stop the refusal that names it
+        return "?"

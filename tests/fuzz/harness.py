@@ -226,7 +226,7 @@ class Harness:
                 return [Failure(mutant, "scp", "refusal without the source", str(exc))]
         except Exception as exc:  # noqa: BLE001
             return [
-                Failure(mutant, "scp", f"{type(exc).__name__} escaped check_dataset", traceback.format_exc())
+                Failure(mutant, "scp", f"{type(exc).__name__} escaped the SCP check", traceback.format_exc())
             ]
         return []
 

@@ -68,6 +68,12 @@ REMOVE_KEYWORDS = frozenset(
 #: Free-text VRs removed wherever they occur (the Basic Profile's "clean descriptors" done bluntly).
 _FREE_TEXT_VRS = frozenset({"LT", "ST", "UT"})
 _DATE_VRS = frozenset({"DA", "DT", "TM"})
+#: Maximum value length of the text VRs (PS3.5 Table 6.2-1). A longer value means the element's
+#: length field was damaged and its value swallowed the elements after it (identifiers among them).
+_MAX_TEXT_LENGTH = {
+    "AE": 16, "AS": 4, "CS": 16, "DA": 18, "DS": 16, "DT": 54, "IS": 12, "LO": 64, "PN": 324, "SH": 16,
+    "TM": 28, "UI": 64,
+}  # fmt: skip
 _BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN", "US", "SS", "UL", "SL", "FL", "FD", "AT"})
 
 #: CID 7050 de-identification method codes (PS3.16).
@@ -153,9 +159,9 @@ def _clean_dataset(ds: Dataset, options: DeidOptions, uid_map: UidMap) -> None:
         if tag == 0x7FE00010:
             continue
         keyword = elem.keyword
-        if not keyword or group < 0x0008:
-            # Not a known attribute (e.g. a damaged tag that may hold anything), or a command/meta
-            # group element inside the dataset: nothing known-safe to keep.
+        if not keyword or group < 0x0008 or _overlong(elem):
+            # Not a known attribute (e.g. a damaged tag that may hold anything), a command/meta group
+            # element inside the dataset, or a value longer than its VR allows: nothing known-safe to keep.
             del ds[tag]
             continue
         if keyword in REMOVE_KEYWORDS:
@@ -178,6 +184,15 @@ def _clean_dataset(ds: Dataset, options: DeidOptions, uid_map: UidMap) -> None:
             elem.value = ""
         elif elem.VR in _FREE_TEXT_VRS:
             del ds[tag]
+
+
+def _overlong(elem) -> bool:
+    """A text value longer than its VR allows: a damaged length swallowed what followed it."""
+    limit = _MAX_TEXT_LENGTH.get(elem.VR)
+    if limit is None or elem.value is None:
+        return False
+    values = elem.value if elem.VM > 1 else [elem.value]
+    return any(len(str(v)) > limit for v in values)
 
 
 def _clean_date_element(ds: Dataset, elem, options: DeidOptions) -> None:
