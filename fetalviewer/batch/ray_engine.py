@@ -30,6 +30,8 @@ from fetalviewer.batch.worker import FileAnalyzer, FileResult, FileTask, ModelSp
 from fetalviewer.errors import FetalViewerError
 
 INSTALL_HINT = "pip install 'fetalviewer[cluster]' (in a checkout: pip install -e '.[cluster]')"
+#: What a user asking for the Ray engine without Ray is told (command line and window).
+NOT_INSTALLED = f"--engine ray needs Ray, which is not installed: {INSTALL_HINT}"
 #: Seconds to wait for the cluster's port before calling it unreachable.
 CONNECT_TIMEOUT_S = 5.0
 #: Times a file is retried on a restarted worker after the worker died on it.
@@ -50,7 +52,7 @@ def import_ray():
     try:
         import ray
     except ImportError as exc:
-        raise RayUnavailable(f"--engine ray needs Ray, which is not installed: {INSTALL_HINT}") from exc
+        raise RayUnavailable(NOT_INSTALLED) from exc
     return ray
 
 

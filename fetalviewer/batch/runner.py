@@ -77,6 +77,15 @@ class BatchReport:
     def frames_per_s(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
+    def summary_line(self, out: str | Path) -> str:
+        """The one-line account of the run (the command line prints it; the window shows it)."""
+        return (
+            f"{self.files} files, {self.frames} frames analysed in {self.seconds:.1f} s "
+            f"({self.frames_per_s:.2f} frames/s, {self.workers} {self.engine} worker(s) on {self.device}, "
+            f"model load {self.model_load_s:.1f} s); {self.skipped_files} files already done; "
+            f"{self.problems} problem(s) listed in {Path(out) / 'problems.csv'}"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "started_utc": getattr(self, "started_utc", ""),
@@ -155,8 +164,19 @@ def default_say(text: str, transient: bool = False) -> None:
         print(text, file=stream, flush=True)
 
 
-def run_batch(config: BatchConfig, say: Callable[[str, bool], None] = default_say) -> BatchReport:
-    """Run (see the module docstring). Raises KeyboardInterrupt after saving finished work on Ctrl-C."""
+class BatchStopped(KeyboardInterrupt):
+    """The caller's ``stop`` asked the run to end (the window's Cancel); finished work is saved."""
+
+
+def run_batch(
+    config: BatchConfig,
+    say: Callable[[str, bool], None] = default_say,
+    stop: Callable[[], bool] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> BatchReport:
+    """Run (see the module docstring). Raises KeyboardInterrupt after saving finished work on Ctrl-C,
+    and :class:`BatchStopped` (a KeyboardInterrupt) the same way once ``stop()`` returns True (checked
+    after every file). ``on_progress`` sees the :class:`Progress` after every file."""
     report = BatchReport(engine=config.engine)
     report.started_utc = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # type: ignore[attr-defined]
     with OutputDir(config.out) as out:
@@ -195,7 +215,11 @@ def run_batch(config: BatchConfig, say: Callable[[str, bool], None] = default_sa
             try:
                 for result in engine.results(tasks):
                     progress.add(result)
+                    if on_progress is not None:
+                        on_progress(progress)
                     if result is None:
+                        if stop is not None and stop():
+                            raise BatchStopped
                         continue
                     if result.problem:
                         problems.append((result.path, result.problem_kind or "unreadable", result.problem))
@@ -206,11 +230,13 @@ def run_batch(config: BatchConfig, say: Callable[[str, bool], None] = default_sa
                         report.frames += result.n_rows
                     if buffered_rows >= config.part_frames or time.monotonic() - last_flush > PART_INTERVAL_S:
                         flush()
+                    if stop is not None and stop():
+                        raise BatchStopped
                 flush()
                 report.status = "complete"
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
                 flush()
-                report.status = "stopped (Ctrl-C)"
+                report.status = "stopped (cancelled)" if isinstance(exc, BatchStopped) else "stopped (Ctrl-C)"
                 raise
             finally:
                 progress.tick(force=True)

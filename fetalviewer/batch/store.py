@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +64,9 @@ class OutputDir:
         if self.path.exists() and not self.path.is_dir():
             raise OutputRefused(f"{self.path}: --out must be a folder")
         self._lock_fd: int | None = None
-        self._run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{os.getpid()}"
+        # Unique per run, also for two runs of one process within a second (the window's Start after
+        # Cancel): a name shared with an earlier run's part would replace that part and lose its frames.
+        self._run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._seq = 0
 
     # ------------------------------------------------------------------------------------ lock

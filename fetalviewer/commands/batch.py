@@ -104,10 +104,5 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
-    print(
-        f"{report.files} files, {report.frames} frames analysed in {report.seconds:.1f} s "
-        f"({report.frames_per_s:.2f} frames/s, {report.workers} {report.engine} worker(s) on {report.device}, "
-        f"model load {report.model_load_s:.1f} s); {report.skipped_files} files already done; "
-        f"{report.problems} problem(s) listed in {args.out}/problems.csv"
-    )
+    print(report.summary_line(args.out))
     return 0

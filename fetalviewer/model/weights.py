@@ -136,11 +136,14 @@ def _on_gpu(device: str) -> bool:
     return resolve_device(device)[0].startswith("cuda")
 
 
-def resolve_weights(
-    explicit: str | os.PathLike[str] | None = None, model: str = "auto", device: str = "auto"
-) -> WeightsLocation:
-    """The weights file in force for a model choice, or WeightsNotFound saying how to install one.
+def candidate_weights(
+    explicit: str | os.PathLike[str] | None = None, model: str = "auto"
+) -> tuple[WeightsLocation, ...]:
+    """The weights file(s) a model choice may use, or WeightsNotFound saying how to install one.
 
+    One file, except for ``auto`` with both families installed: then both, in no particular order, and
+    :func:`resolve_weights` picks by device. Needs no PyTorch, so the window can ask "are there weights?"
+    on its GUI thread before torch is imported (the device question is left to the thread that loads).
     A file given on the command line or in the environment must hold the family asked for (unless
     ``auto``); WeightsMismatch names the file and both families otherwise.
     """
@@ -156,19 +159,33 @@ def resolve_weights(
             raise WeightsNotFound(f"{given.path}: weights file not found (set in {ENV_VAR})")
     if given is not None:
         if model == "auto":
-            return given
+            return (given,)
         fam, description = recognise_file(given.path)
         if fam.key != model:
             raise WeightsMismatch(f"{given.path} holds {description}, not {FAMILIES[model].name} (--model {model})")
-        return WeightsLocation(given.path, given.origin, fam)
+        return (WeightsLocation(given.path, given.origin, fam),)
     installed = installed_locations()
     if model != "auto":
         if model not in installed:
             raise WeightsNotFound(f"no {FAMILIES[model].name} weights installed: {HOW_TO_INSTALL}")
-        return installed[model]
+        return (installed[model],)
     if not installed:
         raise WeightsNotFound(f"no FetalCLIP weights and no MobileFetalCLIP weights configured: {HOW_TO_INSTALL}")
-    return installed[auto_family(tuple(installed), device).key]
+    return tuple(installed.values())
+
+
+def resolve_weights(
+    explicit: str | os.PathLike[str] | None = None, model: str = "auto", device: str = "auto"
+) -> WeightsLocation:
+    """The weights file in force for a model choice (see :func:`candidate_weights`).
+
+    Imports PyTorch only for ``auto`` with both families installed (:func:`auto_family` asks for a GPU).
+    """
+    candidates = candidate_weights(explicit, model)
+    if len(candidates) == 1:
+        return candidates[0]
+    by_family = {loc.family.key: loc for loc in candidates if loc.family is not None}
+    return by_family[auto_family(tuple(by_family), device).key]
 
 
 def auto_family(installed: tuple[str, ...], device: str = "auto") -> ModelFamily:

@@ -40,11 +40,11 @@ SAMPLE_OPENED_KEY = "first_run_sample_opened"
 
 
 def weights_configured() -> bool:
-    """True when ``resolve_weights`` finds a weights file (command line aside)."""
-    from fetalviewer.model.weights import resolve_weights
+    """True when ``candidate_weights`` finds a weights file (command line aside; no torch import)."""
+    from fetalviewer.model.weights import candidate_weights
 
     try:
-        resolve_weights()
+        candidate_weights()
     except WeightsNotFound:
         return False
     return True

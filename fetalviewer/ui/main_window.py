@@ -115,6 +115,7 @@ class MainWindow(QMainWindow):
         self.biometry = self._build_biometry()  # automatic head biometry
         self.sr_panel = self._build_sr_panel()  # SR tab: a structured report beside the app's values
         self.exporter = self._build_export()  # File > Export…
+        self._build_batch()  # File > Batch analysis...
         self.network = NetworkController(self)  # study list on the start page, Network menu, receiving
         self._shut_down = False
         app = QApplication.instance()
@@ -333,6 +334,22 @@ class MainWindow(QMainWindow):
         controller.action = self.add_action("export", action, menu="file", before="quit", toolbar_text="Export")
         self.export_dialog = None
         return controller
+
+    def _build_batch(self) -> None:
+        """File > Batch analysis...: ``fetalviewer batch`` in a dialog (``self.batch_dialog``, made on first use)."""
+        action = QAction("Batch analysis...", self)
+        action.setToolTip("Analyse every frame of many studies into tables and a summary page (fetalviewer batch)")
+        action.triggered.connect(self.show_batch_dialog)
+        self.add_action("batch", action, menu="file", before="quit")
+        self.batch_dialog = None
+
+    def show_batch_dialog(self) -> None:
+        from fetalviewer.ui.batch_dialog import BatchDialog
+
+        if self.batch_dialog is None:
+            self.batch_dialog = BatchDialog(self, weights=self.weights_path)
+        self.batch_dialog.show()
+        self.batch_dialog.raise_()
 
     def open_export_dialog(self) -> None:
         from fetalviewer.ui.export_dialog import ExportDialog

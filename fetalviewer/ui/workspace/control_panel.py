@@ -19,6 +19,13 @@ from PySide6.QtWidgets import (
 
 from fetalviewer.ui.workspace.colors import display_name
 
+#: The model choices offered in the window (the ``--model`` values of the command line), with their text.
+MODEL_CHOICES = (
+    ("auto", "Auto (FetalCLIP on a GPU, MobileFetalCLIP on the CPU)"),
+    ("fetalclip", "FetalCLIP (ViT-L/14)"),
+    ("mobilefetalclip", "MobileFetalCLIP (FastViT MCi0, fast on a CPU)"),
+)
+
 
 class WorkspaceControls(QWidget):
     analyse_clicked = Signal()
@@ -49,11 +56,7 @@ class WorkspaceControls(QWidget):
 
         self.model_combo = QComboBox()
         self.model_combo.setObjectName("modelChoice")
-        for choice, text in (
-            ("auto", "Auto (FetalCLIP on a GPU, MobileFetalCLIP on the CPU)"),
-            ("fetalclip", "FetalCLIP (ViT-L/14)"),
-            ("mobilefetalclip", "MobileFetalCLIP (FastViT MCi0, fast on a CPU)"),
-        ):
+        for choice, text in MODEL_CHOICES:
             self.model_combo.addItem(text, choice)
         self.model_combo.setToolTip("Which model labels the frames; each model's results are kept apart")
 

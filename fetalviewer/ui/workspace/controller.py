@@ -99,9 +99,10 @@ class WorkspaceController(QObject):
 
     # ------------------------------------------------------------------------------- model
     def check_weights(self) -> str | None:
-        """Find the weights (no loading, no hashing); returns the reason when there are none."""
+        """Find the weights (no loading, no hashing, no torch: ``auto`` between two installed models is
+        decided by device on the thread that loads); returns the reason when there are none."""
         from fetalviewer.errors import WeightsMismatch, WeightsNotFound
-        from fetalviewer.model.weights import resolve_weights
+        from fetalviewer.model.weights import candidate_weights
 
         if self.weights_path_provider is not None and self._weights_path is None:
             given = self.weights_path_provider()
@@ -109,7 +110,7 @@ class WorkspaceController(QObject):
                 self._weights_path = str(given)
                 self.worker.use_weights(self._weights_path, self._config_path)
         try:
-            resolve_weights(self._weights_path, self.worker.model)
+            candidate_weights(self._weights_path, self.worker.model)
         except (WeightsNotFound, WeightsMismatch) as exc:
             self.unavailable_reason = str(exc)
             self.model_state = "unavailable"

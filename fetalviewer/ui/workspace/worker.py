@@ -160,7 +160,8 @@ class ModelWorker(QObject):
 
         The cache identity comes from the model choice's weights file (sha256, cached by path/size/mtime)
         and config name (:func:`fetalviewer.model.selection.select_model`), so the model need not be loaded
-        to show an analysed study again, and another model's results are never shown.
+        to show an analysed study again, and another model's results are never shown. With ``auto`` and both
+        models installed this asks for a GPU (imports torch) here, on the background thread, never the GUI's.
         """
         weights_path, config_path, model = self._weights_path, self._config_path, self._model
 
