@@ -133,7 +133,8 @@ def _internal(name: str, exc: BaseException) -> int:
         where = f"details in {write_crash_report(type(exc), exc, exc.__traceback__)}"
     except Exception as report_exc:  # noqa: BLE001 - the log folder itself is broken
         where = f"no crash report could be written ({report_exc})"
-    _error(redact(f"fetalviewer {name}: internal error ({type(exc).__name__}: {exc}); {where}"))
+    # The crash report's path is the app's own log folder: only the exception text can carry identifiers.
+    _error(f"fetalviewer {name}: internal error ({redact(f'{type(exc).__name__}: {exc}')}); {where}")
     return EXIT_INTERNAL
 
 

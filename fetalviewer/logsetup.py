@@ -43,7 +43,9 @@ def redact(text: str) -> str:
     with _lock:
         identifiers = sorted(_identifiers, key=len, reverse=True)
     for value in identifiers:
-        text = re.sub(re.escape(value), "[redacted]", text, flags=re.IGNORECASE)
+        # Whole tokens only: a registered "TEST" must not turn "pytest" in a log path into "py[redacted]".
+        pattern = rf"(?<![^\W_]){re.escape(value)}(?![^\W_])"
+        text = re.sub(pattern, "[redacted]", text, flags=re.IGNORECASE)
     return text
 
 

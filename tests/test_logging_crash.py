@@ -39,3 +39,12 @@ def test_crash_report_written_without_identifiers():
     text = path.read_text()
     assert path.parent == user_dirs().log_dir
     assert "RuntimeError" in text and "ROE" not in text and "RICHARD" not in text
+
+
+def test_registered_identifiers_are_redacted_as_whole_tokens_only():
+    # A short registered token must not mangle words or paths that merely contain it (the crash report's
+    # path printed by the command line ran through here), while the token itself still goes.
+    register_identifiers("QATOKEN^ZED")
+    assert redact("/tmp/myqatokenfolder/crash.txt") == "/tmp/myqatokenfolder/crash.txt"
+    assert redact("name QATOKEN, given zed.") == "name [redacted], given [redacted]."
+    assert redact("id_qatoken-1") == "id_[redacted]-1"
