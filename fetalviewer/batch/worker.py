@@ -39,10 +39,11 @@ class ModelSpec:
             raise ValueError(f"batch_size must be None or a positive int, got {self.batch_size!r}")
 
     def open_service(self):
-        """A started :class:`InferenceService` with the model loaded (raises the load error)."""
-        from fetalviewer.model.service import InferenceService
+        """A started :class:`InferenceService` with the model loaded (raises the load error): the same
+        load-once path as every command (:class:`~fetalviewer.workspace.study_run.ModelSession`)."""
+        from fetalviewer.workspace.study_run import ModelSession
 
-        service = InferenceService(
+        session = ModelSession(
             self.weights,
             self.config,
             device=self.device,
@@ -50,12 +51,8 @@ class ModelSpec:
             batch_size=self.batch_size,
             model=self.model,
         )
-        try:
-            service.load().result()
-        except BaseException:
-            service.shutdown()
-            raise
-        return service
+        session.load()
+        return session.service
 
 
 def model_name_of(info) -> str:
