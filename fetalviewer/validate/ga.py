@@ -23,10 +23,8 @@ from fetalviewer.validate.cache import ImageCache
 from fetalviewer.validate.control import RunControl
 from fetalviewer.validate.datasets import HC18Dataset
 from fetalviewer.validate.published import (
-    FETALCLIP,
     GA_DOT_TOLERANCE,
     PUBLISHED_FIGURES,
-    PublishedData,
     Reference,
 )
 from fetalviewer.validate.result import AcceptanceResult, Figure, Plot, Series, compare, machine_info
@@ -144,13 +142,8 @@ def run_ga(
 ) -> AcceptanceResult:
     model = modelrun.model_dict(engine)
     family = model["family"]
-    published = None
-    if published_dir is not None:
-        published = PublishedData(published_dir)
-    elif family == FETALCLIP:
-        published = PublishedData()
-    key = modelrun.cache_key(JOB, engine, csv_sha256=dataset.fingerprint.csv_sha256)
-    cache = ImageCache(Path(out_dir) / "cache" / f"{JOB}.jsonl", key)
+    published = modelrun.published_outputs(family, published_dir)
+    cache = modelrun.image_cache(JOB, engine, dataset.fingerprint.csv_sha256, out_dir)
     dots = compute_dots(dataset, engine, cache, control, batch_size)
     names = [im.filename for im in dataset.images]
     score = score_ga(names, dots, np.array([im.hc_mm for im in dataset.images]))

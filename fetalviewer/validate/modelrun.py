@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from fetalviewer.validate.cache import ImageCache
 from fetalviewer.validate.datasets import DatasetError
-from fetalviewer.validate.published import model_family
+from fetalviewer.validate.published import FETALCLIP, PublishedData, model_family
 
 #: Version of what the per-image cache records hold; bump when their meaning changes.
 CACHE_FORMAT = 1
@@ -57,6 +58,20 @@ def cache_key(job: str, engine, **extra: Any) -> dict[str, Any]:
         "precision": info.dtype,
         **extra,
     }
+
+
+def published_outputs(family: str | None, published_dir: str | Path | None) -> PublishedData | None:
+    """The per-image published outputs to compare with: ``published_dir`` when given, else the bundled
+    FetalCLIP ones for a FetalCLIP model, else none."""
+    if published_dir is not None:
+        return PublishedData(published_dir)
+    return PublishedData() if family == FETALCLIP else None
+
+
+def image_cache(job: str, engine, csv_sha256: str, out_dir: str | Path) -> ImageCache:
+    """The resumable per-image cache of ``job`` for this model and dataset under ``out_dir``."""
+    key = cache_key(job, engine, csv_sha256=csv_sha256)
+    return ImageCache(Path(out_dir) / "cache" / f"{job}.jsonl", key)
 
 
 def read_images(paths: Sequence[Path]) -> list[np.ndarray]:

@@ -111,13 +111,8 @@ def run_planes(
 ) -> AcceptanceResult:
     model = modelrun.model_dict(engine)
     family = model["family"]
-    published = None
-    if published_dir is not None:
-        published = PublishedData(published_dir)
-    elif family == FETALCLIP:
-        published = PublishedData()
-    key = modelrun.cache_key(JOB, engine, csv_sha256=dataset.fingerprint.csv_sha256)
-    cache = ImageCache(Path(out_dir) / "cache" / f"{JOB}.jsonl", key)
+    published = modelrun.published_outputs(family, published_dir)
+    cache = modelrun.image_cache(JOB, engine, dataset.fingerprint.csv_sha256, out_dir)
     plane_probs, brain_probs = compute_probabilities(dataset, engine, cache, control, batch_size)
 
     names = [im.name for im in dataset.images]
