@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fetalviewer.ui.dialog_parts import row, show_status
 from fetalviewer.ui.workspace.control_panel import MODEL_CHOICES
 
 CANCELLED_TEXT = "Cancelled. Finished files are saved in the output folder; Start continues from there."
@@ -143,7 +144,7 @@ class BatchDialog(QDialog):
         self.engine_note.setVisible(bool(self.engine_note.text()))
         form = QFormLayout()
         form.addRow("Sources", sources)
-        form.addRow("Output folder", _row(self.out_edit, self.out_button))
+        form.addRow("Output folder", row(self.out_edit, self.out_button))
         form.addRow("Model", self.model_combo)
         form.addRow("Device", self.device_combo)
         form.addRow("Every Nth frame", self.step_spin)
@@ -325,8 +326,7 @@ class BatchDialog(QDialog):
         self.run_failed.emit(message)
 
     def _show_status(self, text: str, error: bool = False) -> None:
-        self.status_label.setStyleSheet("color: #e05252;" if error else "")
-        self.status_label.setText(text)
+        show_status(self.status_label, text, error)
 
     def open_folder(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self._out)))
@@ -337,12 +337,3 @@ class BatchDialog(QDialog):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
         self.cancel()  # the worker stops after its current file; finished files are kept
         super().closeEvent(event)
-
-
-def _row(*widgets: QWidget) -> QWidget:
-    box = QWidget()
-    lay = QHBoxLayout(box)
-    lay.setContentsMargins(0, 0, 0, 0)
-    for w in widgets:
-        lay.addWidget(w)
-    return box

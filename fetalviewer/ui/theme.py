@@ -13,6 +13,7 @@ REGION_CALIBRATED = "#51cf66"
 WARNING = "#ffa94d"
 TEXT = "#e6e6e6"
 MUTED = "#9aa0a6"
+ERROR = "#e05252"
 
 _STYLE = f"""
 QMainWindow, QWidget {{ background: #1e1f22; color: {TEXT}; }}

@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fetalviewer.ui.dialog_parts import row, show_status
+from fetalviewer.ui.theme import ERROR
 from fetalviewer.validate.control import RunControl, ValidationCancelled, ValidationProgress
 from fetalviewer.validate.jobs import JobOutcome, JobRequest, default_out_dir
 
@@ -39,7 +41,7 @@ DATA_HINTS = {
     "ga": "HC18 folder with training_set/ and training_set_pixel_size_and_HC.csv",
     "hc": "HC18 folder with training_set/ and training_set_pixel_size_and_HC.csv",
 }
-_VERDICT_STYLE = {"PASS": "color: #2e9d4a;", "FAIL": "color: #e05252;"}
+_VERDICT_STYLE = {"PASS": "color: #2e9d4a;", "FAIL": f"color: {ERROR};"}
 SUMMARY_LABELS = {
     "macro_f1": "Five-plane macro F1",
     "per_class_f1": "F1 per class",
@@ -99,10 +101,10 @@ class ValidateDialog(QDialog):
         self.out_button = QPushButton("Browse...")
         form = QFormLayout()
         form.addRow("Check", self.job_combo)
-        form.addRow("Data folder", _row(self.data_edit, self.data_button))
+        form.addRow("Data folder", row(self.data_edit, self.data_button))
         form.addRow("Split", self.split_combo)
         form.addRow("Device", self.device_combo)
-        form.addRow("Report folder", _row(self.out_edit, self.out_button))
+        form.addRow("Report folder", row(self.out_edit, self.out_button))
 
         self.progress = QProgressBar()
         self.progress.setVisible(False)
@@ -246,8 +248,7 @@ class ValidateDialog(QDialog):
         self.failed_job.emit(message)
 
     def _show_status(self, text: str, error: bool = False) -> None:
-        self.status_label.setStyleSheet("color: #e05252;" if error else "")
-        self.status_label.setText(text)
+        show_status(self.status_label, text, error)
 
     def open_report(self) -> None:
         if self.outcome is not None:
@@ -256,15 +257,6 @@ class ValidateDialog(QDialog):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
         self.cancel()  # the worker stops at its next image; the cache keeps what was done
         super().closeEvent(event)
-
-
-def _row(*widgets: QWidget) -> QWidget:
-    box = QWidget()
-    lay = QHBoxLayout(box)
-    lay.setContentsMargins(0, 0, 0, 0)
-    for w in widgets:
-        lay.addWidget(w)
-    return box
 
 
 def _short(value) -> str:
