@@ -69,6 +69,14 @@ def test_store_received_keeps_bytes_and_rejects_bad_uids(tmp_path):
         with pytest.raises(ValueError, match="not a valid DICOM UID"):
             db.store_received(meta, body, ds, source="node:TEST")
         assert db.instance_count() == 1
+        ds.SOPInstanceUID = target.stem
+        assert db.store_received(meta, body, ds, source="node:TEST") == target  # sent again: replaced
+        first_series, ds.SeriesInstanceUID = ds.SeriesInstanceUID, ds.SeriesInstanceUID + ".9"
+        with pytest.raises(ValueError, match="filed already under study"):
+            db.store_received(meta, body, ds, source="node:TEST")
+        files = [p for p in db.archive_dir.rglob("*") if p.is_file()]
+        assert files == [target] and db.instance_paths(ds.StudyInstanceUID) == [target.resolve()]
+        assert first_series in str(target)
 
 
 def test_studies_command_json(tmp_path, capsys):

@@ -3,12 +3,15 @@
     python tools/fuzz.py --count 5000                     # info, frame, deidentify, SR reader, SCP check
     python tools/fuzz.py --count 500 --start 9000 --commands info,analyze,report --every 1
     python tools/fuzz.py --seed 1234 -v                   # replay one mutant and show what it does
+    python tools/fuzz.py --count 1500 --commands scp-net  # over DIMSE to a real `fetalviewer receive`
 
 Every mutant is made again from its seed number (tests/fuzz/mutate.py), so a failure is reported as a
 seed to add to tests/fuzz/test_fuzz.py's regression list; no mutated file is kept. ``analyze`` (a tiny
 random-weight model, written to the scratch folder) and ``report`` are slower: they run on every
 ``--every``-th mutant. ``--memory-gb`` caps the address space so an allocation from a header claim
-fails loudly (MemoryError is counted as a failure) instead of swapping.
+fails loudly (MemoryError is counted as a failure) instead of swapping. ``scp-net`` starts one
+``fetalviewer receive`` child on 127.0.0.1 for the run, first tries the hostile whole-association cases
+(tests/fuzz/scp_hostile.py) on it, and stops it at the end whatever happens.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, help="run only this one mutant")
     parser.add_argument(
         "--commands", default="info,frame,deidentify,sr,scp,analyze,report",
-        help="comma list of info,frame,deidentify,sr,scp,analyze,report",
+        help="comma list of info,frame,deidentify,sr,scp,scp-net,analyze,report",
     )  # fmt: skip
     parser.add_argument(
         "--every", type=int, default=25, help="analyze/report on every Nth mutant (default 25)"
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     from tests.fuzz.harness import COMMANDS, Harness
-    from tests.fuzz.mutate import QUICK_SEEDS, SEEDS, SR_SEEDS, mutant
+    from tests.fuzz.mutate import QUICK_SEEDS, SEEDS, SR_SEEDS
 
     commands = [c.strip() for c in args.commands.split(",") if c.strip()]
     unknown = set(commands) - set(COMMANDS)
@@ -74,6 +77,31 @@ def main(argv: list[str] | None = None) -> int:
     failures = []
     per_command: dict[str, int] = {}
     start = time.monotonic()
+    try:
+        failures += run_seeds(harness, seeds, files, commands, args, per_command, start)
+        statuses = harness.net_statuses()
+    finally:
+        harness.close()
+    elapsed = time.monotonic() - start
+    print(
+        f"done: {len(seeds)} mutants in {elapsed:.0f} s; runs per command {per_command}; failures {len(failures)}"
+    )
+    if statuses:
+        print(f"scp-net C-STORE replies: {statuses}")
+    failing = sorted({f.mutant.seed for f in failures if hasattr(f, "mutant")})
+    if failing:
+        print("failing seeds:", ",".join(map(str, failing)))
+    return 1 if failures else 0
+
+
+def run_seeds(harness, seeds, files, commands, args, per_command, start) -> list:
+    from tests.fuzz.mutate import mutant
+
+    failures: list = []
+    if "scp-net" in commands and args.seed is None:
+        for problem in harness.hostile_associations():
+            print(f"FAIL hostile association: {problem}", flush=True)
+            failures.append(problem)
     for n, seed in enumerate(seeds, start=1):
         m = mutant(seed, files)
         chosen = [
@@ -89,14 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         failures += found
         if n % 100 == 0:
             print(f"{n} mutants, {len(failures)} failure(s), {time.monotonic() - start:.0f} s", flush=True)
-    elapsed = time.monotonic() - start
-    print(
-        f"done: {len(seeds)} mutants in {elapsed:.0f} s; runs per command {per_command}; failures {len(failures)}"
-    )
-    failing = sorted({f.mutant.seed for f in failures})
-    if failing:
-        print("failing seeds:", ",".join(map(str, failing)))
-    return 1 if failures else 0
+    return failures
 
 
 if __name__ == "__main__":

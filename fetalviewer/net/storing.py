@@ -58,9 +58,9 @@ class StoreHandler:
             if self._closed:
                 return self._refuse(OUT_OF_RESOURCES, f"{caller}: cancelled, instance not stored")
             try:
-                ds = event.dataset
-                ds.file_meta = event.file_meta
-                from fetalviewer.net.validate import describe_instance, validate_received
+                from fetalviewer.net.validate import decode_received, describe_instance, validate_received
+
+                ds = decode_received(event, caller)
 
                 source = f"instance {describe_instance(ds)} from {caller}"
                 validate_received(ds, source)

@@ -249,14 +249,32 @@ class StudyDB:
         crash between the two leaves a file that :meth:`rescan_archive` indexes, never a row without file."""
         uids = [_text(ds, k) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")]
         target = archive_path(self.archive_dir, *uids)
+        self._check_same_filing(*uids)
+        replacing = target.exists()
         write_part10(target, file_meta_bytes, dataset_bytes)
         try:
             self.index_dataset(ds, target, source, in_archive=True)
         except BaseException:
-            with contextlib.suppress(OSError):
-                target.unlink()
+            if not replacing:  # a replaced copy keeps its row, which names this same path
+                with contextlib.suppress(OSError):
+                    target.unlink()
             raise
         return target
+
+    def _check_same_filing(self, study: str, series: str, sop: str) -> None:
+        """``ValueError`` when the SOP instance is indexed already under another study or series: one
+        SOP Instance UID names one instance (PS3.3 C.12.1.1.1), so a copy filed elsewhere is a conflict
+        for a person to resolve; overwriting would leave the first file without its row, or its row
+        pointing at the wrong study. The same instance sent again replaces its earlier copy."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT study_instance_uid, series_instance_uid FROM instances WHERE sop_instance_uid = ?", (sop,)
+            ).fetchone()
+        if row is not None and (row[0], row[1]) != (study, series):
+            raise ValueError(
+                f"SOP instance {sop} is filed already under study {row[0]}, series {row[1]}; "
+                f"this copy names study {study}, series {series}"
+            )
 
     # -- queries and updates ----------------------------------------------------------------------------
     def list_studies(self, patient_id: str | None = None, with_paths: bool = False) -> list[StudyRecord]:

@@ -5,6 +5,8 @@ For every command: the exit status is 0 or 2; a 2 names the file; the crash hand
 output behind, and none leaves a staging folder or temporary file. A de-identified copy is read back
 and searched for the identifiers of the pristine seed and of the mutant (the project's leak check).
 The SR reader (``ObGynSR.from_file``) returns or raises a FetalViewerError naming the file.
+``scp-net`` sends the mutant to a real ``fetalviewer receive`` over a DIMSE association
+(:mod:`tests.fuzz.scp_net`); the harness starts that SCP on first use and :meth:`Harness.close` stops it.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.fuzz.mutate import Mutant
 
-COMMANDS = ("info", "frame", "deidentify", "sr", "analyze", "report", "scp")
+if TYPE_CHECKING:
+    from tests.fuzz.scp_net import NetTarget
+
+COMMANDS = ("info", "frame", "deidentify", "sr", "analyze", "report", "scp", "scp-net")
 
 
 @dataclass
@@ -50,10 +56,36 @@ class Harness:
     weights: Path | None = None
     config: Path | None = None
     internal_errors: list[str] = field(default_factory=list)
+    _net: NetTarget | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.work = Path(self.work)
         self.work.mkdir(parents=True, exist_ok=True)
+
+    def net_target(self) -> NetTarget:
+        """The ``fetalviewer receive`` child of this run, started on first use."""
+        if self._net is None:
+            from tests.fuzz.scp_net import NetTarget
+
+            self._net = NetTarget(self.work / "scp-net").start()
+        return self._net
+
+    def net_statuses(self) -> dict[str, int]:
+        """How often the SCP answered each C-STORE status so far (``no reply`` included)."""
+        return dict(self._net.statuses) if self._net is not None else {}
+
+    def close(self) -> None:
+        """Stop the SCP child, if one was started (call it in a ``finally``)."""
+        if self._net is not None:
+            self._net.stop()
+            self._net = None
+
+    def hostile_associations(self, names: Iterable[str] | None = None) -> list[str]:
+        """The whole-association cases of :mod:`tests.fuzz.scp_hostile`; the problems found."""
+        from tests.fuzz.scp_hostile import CASES, run_case
+
+        target = self.net_target()
+        return [p for name in (names or CASES) for p in run_case(target, name)]
 
     # ------------------------------------------------------------------ running
     @contextlib.contextmanager
@@ -111,7 +143,7 @@ class Harness:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # pydicom warns about every damaged value, on purpose here
                 for command in commands:
-                    failures += getattr(self, f"_run_{command}")(mutant, path, folder)
+                    failures += getattr(self, f"_run_{command.replace('-', '_')}")(mutant, path, folder)
             leftovers = [p for p in folder.rglob("*") if _is_temporary(p)]
             if leftovers:
                 failures.append(Failure(mutant, "all", f"temporary files left: {leftovers[:3]}"))
@@ -229,6 +261,11 @@ class Harness:
                 Failure(mutant, "scp", f"{type(exc).__name__} escaped the SCP check", traceback.format_exc())
             ]
         return []
+
+    def _run_scp_net(self, mutant: Mutant, path: Path, folder: Path) -> list[Failure]:
+        """The mutant's data set bytes over a real association to ``fetalviewer receive``."""
+        target = self.net_target()
+        return [Failure(mutant, "scp-net", problem, target.scp.tail(4)) for problem in target.check(mutant)]
 
 
 def _is_temporary(path: Path) -> bool:
