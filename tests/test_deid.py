@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -21,6 +22,7 @@ from fetalviewer.dicom.deid import (
     find_identifier_leaks,
     identifier_strings,
 )
+from fetalviewer.dicom.deid.damage import duplicated_tags
 from fetalviewer.errors import ExportError
 from tests.dicom_reference import decode_frames_uint8
 
@@ -211,6 +213,18 @@ def test_patient_id_under_a_damaged_tag_is_dropped(tmp_path, implicit, new_tag):
     assert b"142825" not in header and b"DOE" not in header.upper()
 
 
+def test_a_tag_damaged_into_the_one_before_it_is_dropped(tmp_path):
+    """InstitutionName's tag damaged into Manufacturer's, the element just before it: pydicom keeps the
+    second value (the institution) in Manufacturer's place, so the file order looks intact."""
+    source = tmp_path / "source.dcm"
+    source.write_bytes(_retag(Path(OB).read_bytes(), b"\x08\x00\x80\x00LO", b"\x08\x00\x70\x00LO"))
+    ds = pydicom.dcmread(source, stop_before_pixels=True)
+    assert ds.Manufacturer == "Philips Healthcare" and duplicated_tags(source, ds) == [0x00080070]
+    (exported,) = deidentify_files([source], tmp_path / "out", DeidOptions())
+    assert "Manufacturer" not in pydicom.dcmread(exported.output)
+    assert b"Philips Healthcare" not in exported.output.read_bytes()
+
+
 def test_removed_values_are_taken_out_of_kept_attributes(tmp_path):
     """Values the profile removes (here a department name, a person name part and free text) are
     removed from every kept attribute too, and the read-back check finds any that remain."""
@@ -255,7 +269,7 @@ def test_clean_vendor_files_lose_nothing_to_the_damage_rules(monkeypatch):
     for path in paths:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
         removed: set[str] = set()
-        assert drop_out_of_order(ds, removed) == [], path
+        assert drop_out_of_order(ds, removed) == [] and duplicated_tags(path, ds) == [], path
         assert not [e.keyword for e in ds.iterall() if damage(e)], path
         profile.deidentify_header(ds, DeidOptions(), UidMap(), has_pixels=True, removed=removed)
         assert dropped == [], path

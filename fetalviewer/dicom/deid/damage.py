@@ -11,7 +11,8 @@ nothing that is:
 * a text value holds characters its VR does not allow (PS3.5 6.1 and Table 6.2-1: the control
   characters other than ESC, with CR, LF, FF and TAB also in the long text VRs), the mark of a value
   read past a damaged length, which carries the next elements' tags and lengths in it;
-* a text value is longer than its VR allows (Table 6.2-1).
+* a text value is longer than its VR allows (Table 6.2-1);
+* its tag occurs twice at the top level (pydicom keeps the last value read in the first one's place).
 
 The text of every dropped element is kept as a removed value (:mod:`.removed`), so the same text
 found elsewhere in the copy is removed too.
@@ -59,9 +60,22 @@ def damage(elem: Any) -> str | None:
     return None
 
 
+def _file_position(elem) -> int | None:
+    position = getattr(elem, "file_tell", None)
+    return getattr(elem, "value_tell", None) if position is None else position
+
+
 def out_of_order_tags(ds: Any) -> list[int]:
-    """Tags of ``ds`` (as read from a file, in file order) outside the longest ascending run of tags."""
-    tags = [int(t) for t in ds._dict]  # insertion order is the order in the file
+    """Tags of ``ds`` (as read from a file) outside the longest ascending run of tags in file order.
+
+    The file order is the elements' value positions when all are known, else the order pydicom read
+    them in. A duplicated tag shows up here too: pydicom keeps the last value read in the first one's
+    place, and its position then breaks the order."""
+    elements = list(ds._dict.items())
+    positions = [_file_position(elem) for _, elem in elements]
+    if None not in positions:
+        elements = [elements[i] for i in sorted(range(len(elements)), key=positions.__getitem__)]
+    tags = [int(tag) for tag, _ in elements]
     if len(tags) < 2:
         return []
     tails: list[int] = []  # tails[k]: index of the smallest tag ending an ascending run of length k+1
@@ -96,4 +110,44 @@ def drop_out_of_order(ds: Any, removed: set[str], depth: int = 0) -> list[str]:
             if elem.VR == "SQ" and elem.value is not None:
                 for item in elem.value:
                     notes += drop_out_of_order(item, removed, depth + 1)
+    return notes
+
+
+_LONG_HEADER_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"})
+
+
+def duplicated_tags(path, ds: Any) -> list[int]:
+    """Top-level tags that occur more than once in the file at ``path`` (``ds``: its data set as read).
+
+    pydicom keeps only the last of them; when a damaged tag repeats the one just before it, the file
+    order cannot show it, so the data set's elements are listed again, without their values, from the
+    position of its first element (PS3.5 7.1.2: an 8-byte header, 12 for the long explicit VRs)."""
+    from pydicom.filereader import data_element_generator
+
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    positions = [(p, elem) for elem in ds._dict.values() if (p := _file_position(elem)) is not None]
+    if implicit is None or little is None or not positions:
+        return []
+    first_position, first = min(positions, key=lambda pair: pair[0])
+    header = 8 if implicit or first.VR not in _LONG_HEADER_VRS else 12
+    seen: set[int] = set()
+    repeated: set[int] = set()
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(first_position - header)
+            stop = lambda tag, vr, length: tag == 0x7FE00010  # noqa: E731 - pydicom's stop_when
+            for raw in data_element_generator(fh, implicit, little, stop_when=stop, defer_size=256):
+                (repeated if raw.tag in seen else seen).add(raw.tag)
+    except Exception:  # the rest is as damaged as pydicom found it: what was listed stands
+        pass
+    return sorted(tag for tag in repeated if tag in ds._dict)
+
+
+def drop_duplicated(path, ds: Any, removed: set[str]) -> list[str]:
+    """Remove the top-level elements of ``ds`` whose tag occurs twice in the file (:func:`duplicated_tags`)."""
+    notes = []
+    for tag in duplicated_tags(path, ds):
+        collect(ds[tag], removed, everything=True)
+        del ds[tag]
+        notes.append(f"element ({tag >> 16:04X},{tag & 0xFFFF:04X}) occurs twice: dropped")
     return notes

@@ -145,10 +145,10 @@ def _deidentify_file(source: Path, target: Path, options: DeidOptions, uid_map: 
     Instance UID, the original identifiers, the values removed from the header (:mod:`.removed`),
     frames written or None for an instance without pixels).
 
-    The header is read without the pixel data; elements out of the file's tag order are dropped
-    (:mod:`.damage`). An image's frames are streamed from the DICOM engine, cleaned and appended one
+    The header is read without the pixel data; elements out of the file's tag order or whose tag
+    occurs twice are dropped (:mod:`.damage`). An image's frames are streamed from the DICOM engine, cleaned and appended one
     by one (:mod:`.stream`), so memory does not grow with the frame count."""
-    from fetalviewer.dicom.deid.damage import drop_out_of_order
+    from fetalviewer.dicom.deid.damage import drop_duplicated, drop_out_of_order
     from fetalviewer.dicom.deid.profile import deidentify_header, imaging_boxes_or_refuse
     from fetalviewer.dicom.deid.stream import write_streamed
     from fetalviewer.dicom.instance import open_instance
@@ -157,6 +157,7 @@ def _deidentify_file(source: Path, target: Path, options: DeidOptions, uid_map: 
     header = _read_header(source)
     removed: set[str] = set()
     try:
+        drop_duplicated(source, header, removed)
         drop_out_of_order(header, removed)
         identifiers = identifier_strings(header, options)
     except Exception as exc:
