@@ -41,12 +41,23 @@ def redact(text: str) -> str:
     text = _KEYED.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
     text = _PERSON_NAME.sub("[redacted]", text)
     with _lock:
-        identifiers = sorted(_identifiers, key=len, reverse=True)
-    for value in identifiers:
-        # Whole tokens only: a registered "TEST" must not turn "pytest" in a log path into "py[redacted]".
-        pattern = rf"(?<![^\W_]){re.escape(value)}(?![^\W_])"
-        text = re.sub(pattern, "[redacted]", text, flags=re.IGNORECASE)
-    return text
+        pattern = whole_token_pattern(_identifiers)
+    return text if pattern is None else pattern.sub("[redacted]", text)
+
+
+def whole_token_pattern(values) -> re.Pattern | None:
+    """One case-insensitive pattern that finds any of ``values`` as a whole token (None for no values).
+
+    A match may not touch a letter or digit on either side; punctuation, spaces and ``_`` end a token,
+    so a registered "TEST" is found in "id_test-1" but not in "pytest". Longer values are tried first.
+    Shared by the log redaction and the de-identification leak check (one rule for both).
+    """
+    values = sorted({str(v) for v in values if str(v)}, key=len, reverse=True)
+    if not values:
+        return None
+    return re.compile(
+        rf"(?<![^\W_])(?:{'|'.join(re.escape(v) for v in values)})(?![^\W_])", re.IGNORECASE
+    )
 
 
 class PhiRedactingFilter(logging.Filter):

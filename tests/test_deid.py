@@ -86,8 +86,8 @@ def test_leak_fails_export_and_leaves_nothing(tmp_path, monkeypatch):
 
     real = deid_profile.deidentify_header
 
-    def leaky(ds, options, uid_map, has_pixels):
-        out = real(ds, options, uid_map, has_pixels)
+    def leaky(ds, options, uid_map, has_pixels, removed=None):
+        out = real(ds, options, uid_map, has_pixels, removed)
         out.ManufacturerModelName = str(ds.PatientID)  # a bug that would leak the ID
         return out
 
@@ -157,3 +157,105 @@ def test_other_vendor_encodings_validate(tmp_path, name):
             np.testing.assert_array_equal(
                 ds.pixel_array[y0 : y1 + 1, x0 : x1 + 1], shown[y0 : y1 + 1, x0 : x1 + 1]
             )
+
+
+def _header_text(path) -> bytes:
+    with open(path, "rb") as fh:
+        pydicom.dcmread(fh, stop_before_pixels=True)
+        end = fh.tell()
+        fh.seek(0)
+        return fh.read(end)
+
+
+def _retag(data: bytes, old: bytes, new: bytes) -> bytes:
+    """``data`` with the one element header ``old`` (tag bytes, and VR in explicit VR) made ``new``."""
+    assert data.count(old) == 1, old
+    return data.replace(old, new)
+
+
+def test_value_read_past_a_damaged_length_is_dropped(tmp_path):
+    """A text value that holds the next element's tag, VR and length (control characters) is not kept,
+    and neither is the identifier swallowed with it."""
+    ds = pydicom.dcmread(OB)
+    del ds.InstitutionName
+    ds.Manufacturer = "Philips Medical Systems \x08\x00\x80\x00LO\x12\x00Philips Healthcare"
+    assert len(ds.Manufacturer) <= 64  # not caught by the maximum length of LO
+    ds.save_as(tmp_path / "swallowed.dcm")
+    (exported,) = deidentify_files([tmp_path / "swallowed.dcm"], tmp_path / "out", DeidOptions())
+    out = pydicom.dcmread(exported.output)
+    assert "Manufacturer" not in out and out.ManufacturerModelName == "CX50"
+    assert b"Philips Healthcare" not in exported.output.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("implicit", "new_tag"),
+    [(True, b"\x18\x00\x20\x00"), (False, b"\x10\x00\x22\x00LO")],
+    ids=["out-of-order-implicit", "vr-mismatch-explicit"],
+)
+def test_patient_id_under_a_damaged_tag_is_dropped(tmp_path, implicit, new_tag):
+    """PatientID's tag damaged into a kept attribute: (0018,0020) Scanning Sequence breaks the tag order
+    (implicit VR: the dictionary gives it VR CS, which the value then fits); (0010,0022) Type of
+    Patient ID keeps the order, but the file's VR LO is not the dictionary's CS."""
+    ds = pydicom.dcmread(OB)
+    ds.PatientName = "Doe^Jane"
+    if implicit:
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+    source = tmp_path / "source.dcm"
+    ds.save_as(source, implicit_vr=implicit, little_endian=True, enforce_file_format=True)
+    old_tag = b"\x10\x00\x20\x00" if implicit else b"\x10\x00\x20\x00LO"
+    source.write_bytes(_retag(source.read_bytes(), old_tag, new_tag))
+    (exported,) = deidentify_files([source], tmp_path / "out", DeidOptions())
+    out = pydicom.dcmread(exported.output)
+    assert "ScanningSequence" not in out and "TypeOfPatientID" not in out
+    header = _header_text(exported.output)
+    assert b"142825" not in header and b"DOE" not in header.upper()
+
+
+def test_removed_values_are_taken_out_of_kept_attributes(tmp_path):
+    """Values the profile removes (here a department name, a person name part and free text) are
+    removed from every kept attribute too, and the read-back check finds any that remain."""
+    ds = pydicom.dcmread(OB)
+    ds.InstitutionalDepartmentName = "Fetal Medicine Unit Nightingale"
+    ds.OperatorsName = "Quimby^Harriet"
+    ds.ImageComments = "scan by Harriet Quimby"
+    ds.ManufacturerModelName = "CX50 (Fetal Medicine Unit Nightingale)"  # damaged files put
+    ds.TransducerData = "C5-1^QUIMBY"  # removed values anywhere
+    ds.BodyPartExamined = "ABDOMEN"  # kept, unrelated to what is removed
+    ds.save_as(tmp_path / "source.dcm")
+    (exported,) = deidentify_files([tmp_path / "source.dcm"], tmp_path / "out", DeidOptions())
+    out = pydicom.dcmread(exported.output)
+    assert "ManufacturerModelName" not in out and "TransducerData" not in out
+    assert out.BodyPartExamined == "ABDOMEN" and out.Manufacturer == "Philips Medical Systems"
+    header = _header_text(exported.output).upper()
+    assert b"NIGHTINGALE" not in header and b"QUIMBY" not in header
+    # The read-back check knows the removed values: a copy that still holds one is a leak.
+    out.StationName = "NIGHTINGALE-2"  # whole tokens: "-" ends one
+    out.save_as(tmp_path / "leak.dcm")
+    removed = {"Nightingale", "Quimby", "Harriet"}
+    assert find_identifier_leaks(tmp_path / "leak.dcm", set(), removed) == ["Nightingale"]
+    out.StationName = "Nightingales"  # not a whole token
+    out.save_as(tmp_path / "leak.dcm")
+    assert find_identifier_leaks(tmp_path / "leak.dcm", set(), removed) == []
+
+
+def test_clean_vendor_files_lose_nothing_to_the_damage_rules(monkeypatch):
+    """The pydicom-data ultrasound files and the bundled sample: no element is dropped as damaged,
+    out of order or holding a removed value (the rules do not fire on intact files)."""
+    from fetalviewer.dicom.deid import profile
+    from fetalviewer.dicom.deid.damage import damage, drop_out_of_order
+    from fetalviewer.paths import sample_study_dir
+
+    dropped: list[str] = []
+    real = profile.drop_kept_matches
+    monkeypatch.setattr(profile, "drop_kept_matches", lambda ds, removed: dropped.extend(real(ds, removed)))
+    names = ["OBXXXX1A.dcm", "OBXXXX1A_expb.dcm", "gdcm-US-ALOKA-16.dcm", "US1_J2KI.dcm",
+             "examples_ybr_color.dcm", "examples_palette.dcm", "JPGLosslessP14SV1_1s_1f_8b.dcm"]  # fmt: skip
+    paths = [get_testdata_file(n) for n in names] + sorted(sample_study_dir().glob("*.dcm"))
+    assert len(paths) >= len(names) + 1
+    for path in paths:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        removed: set[str] = set()
+        assert drop_out_of_order(ds, removed) == [], path
+        assert not [e.keyword for e in ds.iterall() if damage(e)], path
+        profile.deidentify_header(ds, DeidOptions(), UidMap(), has_pixels=True, removed=removed)
+        assert dropped == [], path

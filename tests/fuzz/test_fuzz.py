@@ -46,6 +46,12 @@ REGRESSIONS: tuple[tuple[int, str, str], ...] = (
         "32 bit flips: the patient's name, ID, dates and UIDs stayed in the copy, which passed the "
         "built-in leak check (exit 0)",
     ),
+    (
+        11092,
+        "d1f7aba68ed8e7b2",
+        "a length flip let Manufacturer swallow InstitutionName's element (tag, VR, length and value) "
+        "into a 64-character LO value that was kept: the institution leaked (exit 0)",
+    ),
 )
 #: Mutants of the project's own SR (SR_SEEDS) that made the SR reader raise AttributeError,
 #: NotImplementedError or struct.error (the report command would have reached the crash handler).
@@ -56,6 +62,11 @@ SR_REGRESSIONS: tuple[tuple[int, str, str], ...] = (
     (65, "521458ad9e9b7067", "zeroed bytes in a code sequence: AttributeError"),
     (73, "4cde098d9bd57e45", "duplicated bytes inside a sequence: struct.error"),
     (70121, "a75dd1fdaf940641", "an unreadable value escaped the Storage SCP's check (NotImplementedError)"),
+    (
+        71210,
+        "71d5875da1d0333d",
+        "a tag flip (0010,0020) -> (0018,0020) kept the patient ID as Scanning Sequence, VR LO (exit 0)",
+    ),
 )
 #: Regressions found by the slower commands (analyze with a tiny model, report), mutants of QUICK_SEEDS.
 SLOW_REGRESSIONS: tuple[tuple[int, str, str], ...] = (

@@ -17,8 +17,11 @@ removed; every PN element is emptied; free-text LT/ST/UT elements are removed; e
 registered DICOM UID is remapped. The UID map is deterministic within one export (one :class:`UidMap`),
 so references between instances of a study stay consistent.
 
-After an export every written file is read back and the export fails, deleting what it wrote, if an
-original identifier string is still present (:func:`find_identifier_leaks`).
+Damaged input: elements whose tag order, VR or characters show damage are dropped (:mod:`.damage`),
+and every identifying value the profile takes out is also taken out of whatever the copy keeps
+(:mod:`.removed`). After an export every written file is read back and the export fails, deleting what
+it wrote, if an original identifier string or a removed value is still present
+(:func:`find_identifier_leaks`).
 """
 
 from __future__ import annotations

@@ -102,15 +102,15 @@ def deidentify_files(
     uid_map = uid_map or UidMap()
     own = staging is None
     staging = ExportStaging(out_dir) if own else staging
-    written: list[tuple[Path, Path, str, frozenset[str]]] = []
+    written: list[tuple[Path, Path, str, frozenset[str], set[str], int | None]] = []
     try:
         for number, source in enumerate(paths, start=1):
             source = Path(source)
             name = f"DEID_{number:04d}.dcm"
-            uid, identifiers, frames = _deidentify_file(source, staging.path(name), options, uid_map)
-            written.append((source, staging.staging_dir / name, uid, identifiers, frames))
-        for source, staged, _, identifiers, frames in written:
-            leaks = find_identifier_leaks(staged, identifiers)
+            uid, identifiers, removed, frames = _deidentify_file(source, staging.path(name), options, uid_map)
+            written.append((source, staging.staging_dir / name, uid, identifiers, removed, frames))
+        for source, staged, _, identifiers, removed, frames in written:
+            leaks = find_identifier_leaks(staged, identifiers, removed)
             if leaks:
                 raise ExportError(
                     f"{staged.name} (from {source}): original identifiers still present after "
@@ -123,7 +123,7 @@ def deidentify_files(
         raise
     if own:
         staging.commit()
-    return [DeidExported(src, staging.out_dir / staged.name, uid) for src, staged, uid, _, _ in written]
+    return [DeidExported(src, staging.out_dir / staged.name, uid) for src, staged, uid, *_ in written]
 
 
 def _read_header(source: Path):
@@ -142,17 +142,22 @@ def _read_header(source: Path):
 
 def _deidentify_file(source: Path, target: Path, options: DeidOptions, uid_map: UidMap):
     """Write the de-identified copy of ``source`` at ``target`` (atomically); returns (its SOP
-    Instance UID, the original identifiers, frames written or None for an instance without pixels).
+    Instance UID, the original identifiers, the values removed from the header (:mod:`.removed`),
+    frames written or None for an instance without pixels).
 
-    The header is read without the pixel data; an image's frames are streamed from the DICOM engine,
-    cleaned and appended one by one (:mod:`.stream`), so memory does not grow with the frame count."""
+    The header is read without the pixel data; elements out of the file's tag order are dropped
+    (:mod:`.damage`). An image's frames are streamed from the DICOM engine, cleaned and appended one
+    by one (:mod:`.stream`), so memory does not grow with the frame count."""
+    from fetalviewer.dicom.deid.damage import drop_out_of_order
     from fetalviewer.dicom.deid.profile import deidentify_header, imaging_boxes_or_refuse
     from fetalviewer.dicom.deid.stream import write_streamed
     from fetalviewer.dicom.instance import open_instance
     from fetalviewer.errors import DicomReadError
 
     header = _read_header(source)
+    removed: set[str] = set()
     try:
+        drop_out_of_order(header, removed)
         identifiers = identifier_strings(header, options)
     except Exception as exc:
         raise ExportError(
@@ -169,7 +174,7 @@ def _deidentify_file(source: Path, target: Path, options: DeidOptions, uid_map: 
             raise ExportError(f"{source}: images are only exported with their pixel data cleaned")
         boxes = imaging_boxes_or_refuse(header, source) if loop is not None else []
         try:
-            clean = deidentify_header(header, options, uid_map, has_pixels=loop is not None)
+            clean = deidentify_header(header, options, uid_map, has_pixels=loop is not None, removed=removed)
             with atomic_path(target) as tmp:
                 if loop is None:
                     clean.save_as(tmp, enforce_file_format=True)
@@ -185,7 +190,7 @@ def _deidentify_file(source: Path, target: Path, options: DeidOptions, uid_map: 
     finally:
         if loop is not None:
             loop.close()
-    return str(clean.SOPInstanceUID), identifiers, frames
+    return str(clean.SOPInstanceUID), identifiers, removed, frames
 
 
 def _check_read_back(staged: Path, source: Path, frames: int | None) -> None:

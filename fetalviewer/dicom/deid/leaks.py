@@ -9,6 +9,7 @@ import pydicom
 from pydicom.dataset import Dataset
 
 from fetalviewer.dicom.deid.profile import _BINARY_VRS, _DATE_KEYWORDS, _IDENTIFIER_KEYWORDS, DeidOptions
+from fetalviewer.dicom.deid.removed import find_kept_matches
 
 
 def identifier_strings(ds: Dataset, options: DeidOptions) -> frozenset[str]:
@@ -54,17 +55,21 @@ def _words(texts) -> set[str]:
     return {w for t in texts for w in re.split(r"[^0-9A-Z]+", t) if w}
 
 
-def find_identifier_leaks(path: Path | str, identifiers) -> list[str]:
-    """Identifier strings still present in the header of the file at ``path``.
+def find_identifier_leaks(path: Path | str, identifiers, removed=()) -> list[str]:
+    """Identifier strings, and values the de-identifier removed, still present in the header of the
+    file at ``path``.
 
     Identifiers of 6+ characters are searched in the raw header bytes (catches any element, private
     ones included); identifiers of 3+ characters as whole words in every text value and, from 4
     characters on, as substrings of them; two-character name parts (initials) as words of PN values
-    only, since words like "OB" legitimately occur in coded values ("OB_GENERAL").
+    only, since words like "OB" legitimately occur in coded values ("OB_GENERAL"). ``removed`` values
+    (:mod:`.removed`) are searched as whole tokens in every text value but UIDs and the attributes
+    the de-identifier writes itself.
     """
     path = Path(path)
     raw = _header_bytes(path).decode("latin-1").upper()
-    pairs = list(_text_values(pydicom.dcmread(path, stop_before_pixels=True)))
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    pairs = list(_text_values(ds))
     texts = [value for _, value in pairs]
     words = _words(texts)
     person_words = _words(value for vr, value in pairs if vr == "PN")
@@ -81,7 +86,7 @@ def find_identifier_leaks(path: Path | str, identifiers) -> list[str]:
             )
         if found:
             leaks.append(ident)
-    return leaks
+    return sorted({*leaks, *find_kept_matches(ds, removed)})
 
 
 def find_text_leaks(text: str, identifiers) -> list[str]:

@@ -16,7 +16,9 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
+from fetalviewer.dicom.deid.damage import damage
 from fetalviewer.dicom.deid.pixels import imaging_boxes
+from fetalviewer.dicom.deid.removed import collect, drop_kept_matches
 from fetalviewer.errors import ExportError
 
 #: Table E.1-1 actions (subset for US and general modules). Z: empty (Type 2), X: remove.
@@ -68,12 +70,6 @@ REMOVE_KEYWORDS = frozenset(
 #: Free-text VRs removed wherever they occur (the Basic Profile's "clean descriptors" done bluntly).
 _FREE_TEXT_VRS = frozenset({"LT", "ST", "UT"})
 _DATE_VRS = frozenset({"DA", "DT", "TM"})
-#: Maximum value length of the text VRs (PS3.5 Table 6.2-1). A longer value means the element's
-#: length field was damaged and its value swallowed the elements after it (identifiers among them).
-_MAX_TEXT_LENGTH = {
-    "AE": 16, "AS": 4, "CS": 16, "DA": 18, "DS": 16, "DT": 54, "IS": 12, "LO": 64, "PN": 324, "SH": 16,
-    "TM": 28, "UI": 64,
-}  # fmt: skip
 _BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN", "US", "SS", "UL", "SL", "FL", "FD", "AT"})
 
 #: CID 7050 de-identification method codes (PS3.16).
@@ -148,51 +144,51 @@ def _shift_date_text(value: str, days: int, vr: str) -> str | None:
     return day.strftime("%Y%m%d") + (text[8:] if vr == "DT" else "")
 
 
-def _clean_dataset(ds: Dataset, options: DeidOptions, uid_map: UidMap) -> None:
-    """Apply the header actions to ``ds`` and every nested sequence item, in place."""
+def _clean_dataset(ds: Dataset, options: DeidOptions, uid_map: UidMap, removed: set[str]) -> None:
+    """Apply the header actions to ``ds`` and every nested sequence item, in place; the text of what
+    is removed, emptied or replaced goes into ``removed`` (:mod:`.removed`)."""
     for elem in list(ds):
         tag = elem.tag
         group = tag.group
-        if tag.is_private or 0x5000 <= group <= 0x50FF or 0x6000 <= group <= 0x60FF:
+        if tag.is_private:
+            del ds[tag]  # vendor data, removed whole (not collected: see .removed)
+            continue
+        if 0x5000 <= group <= 0x50FF or 0x6000 <= group <= 0x60FF:
+            collect(elem, removed)
             del ds[tag]
             continue
         if tag == 0x7FE00010:
             continue
         keyword = elem.keyword
-        if not keyword or group < 0x0008 or _overlong(elem):
+        damaged = not keyword or group < 0x0008 or damage(elem) is not None
+        if damaged or keyword in REMOVE_KEYWORDS:
             # Not a known attribute (e.g. a damaged tag that may hold anything), a command/meta group
-            # element inside the dataset, or a value longer than its VR allows: nothing known-safe to keep.
-            del ds[tag]
-            continue
-        if keyword in REMOVE_KEYWORDS:
+            # element inside the dataset, a value inconsistent with its VR (.damage), or removed by the
+            # profile: nothing known-safe to keep.
+            collect(elem, removed, everything=damaged)
             del ds[tag]
             continue
         if elem.VR == "SQ":
             for item in elem.value:
-                _clean_dataset(item, options, uid_map)
+                _clean_dataset(item, options, uid_map, removed)
             continue
         if keyword in ZERO_KEYWORDS and elem.VR not in _DATE_VRS:
+            collect(elem, removed)
             elem.value = ""
             continue
         if elem.VR == "UI":
+            collect(elem, removed)  # the original UIDs (registered ones are not collected)
             values = elem.value if elem.VM > 1 else [elem.value]
             mapped = [v if not v or _is_registered_uid(v) else uid_map(v) for v in values]
             elem.value = mapped if elem.VM > 1 else mapped[0]
         elif elem.VR in _DATE_VRS:
             _clean_date_element(ds, elem, options)
-        elif elem.VR == "PN":
-            elem.value = ""
-        elif elem.VR in _FREE_TEXT_VRS:
-            del ds[tag]
-
-
-def _overlong(elem) -> bool:
-    """A text value longer than its VR allows: a damaged length swallowed what followed it."""
-    limit = _MAX_TEXT_LENGTH.get(elem.VR)
-    if limit is None or elem.value is None:
-        return False
-    values = elem.value if elem.VM > 1 else [elem.value]
-    return any(len(str(v)) > limit for v in values)
+        elif elem.VR in ("PN", *_FREE_TEXT_VRS):
+            collect(elem, removed)
+            if elem.VR == "PN":
+                elem.value = ""
+            else:
+                del ds[tag]
 
 
 def _clean_date_element(ds: Dataset, elem, options: DeidOptions) -> None:
@@ -269,8 +265,11 @@ def imaging_boxes_or_refuse(ds: Dataset, path: Path | str) -> list[tuple[int, in
     return boxes
 
 
-def deidentify_dataset(ds: Dataset, options: DeidOptions, uid_map: UidMap, path: Path | str = "") -> Dataset:
-    """Return a de-identified copy of ``ds`` (pixel data cleaned when it has any).
+def deidentify_dataset(
+    ds: Dataset, options: DeidOptions, uid_map: UidMap, path: Path | str = "", removed: set[str] | None = None
+) -> Dataset:
+    """Return a de-identified copy of ``ds`` (pixel data cleaned when it has any); ``removed`` as for
+    :func:`deidentify_header`.
 
     The pixels of a dataset held in memory are cleaned frame by frame (:mod:`.stream`); a file on disk
     is better de-identified with :func:`~fetalviewer.dicom.deid.export.deidentify_files`, which
@@ -285,7 +284,7 @@ def deidentify_dataset(ds: Dataset, options: DeidOptions, uid_map: UidMap, path:
         source = Dataset({tag: elem for tag, elem in ds.items() if tag != 0x7FE00010})
         if hasattr(ds, "file_meta"):
             source.file_meta = ds.file_meta
-    out = deidentify_header(source, options, uid_map, has_pixels=has_pixels)
+    out = deidentify_header(source, options, uid_map, has_pixels=has_pixels, removed=removed)
     if pixels is not None:
         from fetalviewer.dicom.deid.stream import set_pixel_attributes
 
@@ -321,15 +320,21 @@ def _clean_pixels_in_memory(ds: Dataset, boxes, path: Path | str) -> tuple[bytes
     return value, photometric, n_frames, rle
 
 
-def deidentify_header(ds: Dataset, options: DeidOptions, uid_map: UidMap, has_pixels: bool) -> Dataset:
+def deidentify_header(
+    ds: Dataset, options: DeidOptions, uid_map: UidMap, has_pixels: bool, removed: set[str] | None = None
+) -> Dataset:
     """The PS3.15 basic profile on the attributes of ``ds`` (a copy; Pixel Data is left as it is).
 
     ``has_pixels``: the instance holds an image (its pixels are cleaned by the caller when
     ``options.clean_pixels``), which adds the Clean Pixel Data codes and Type 2C image attributes.
+    ``removed`` (a set, filled in): the values taken out of the header, for the read-back check; a
+    kept element that still holds one of them is removed too (:mod:`.removed`).
     """
+    removed = set() if removed is None else removed
     out = copy.deepcopy(ds)
     original_id = str(ds.get("PatientID", ""))
-    _clean_dataset(out, options, uid_map)
+    _clean_dataset(out, options, uid_map, removed)
+    drop_kept_matches(out, removed)
     out.PatientName = "ANONYMOUS^"  # family name only (trailing caret: one component on purpose)
     out.PatientID = uid_map.pseudonym(original_id or str(ds.get("StudyInstanceUID", "")))
     if str(out.get("Modality", "")) == "US" and "Laterality" not in out and has_pixels:
