@@ -31,8 +31,9 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=2000)
     parser.add_argument("--native", action="store_true", help="an uncompressed 8-bit gray cine instead")
     args = parser.parse_args()
-    from bench.bench_memory import run, write_jpeg_cine, write_native_cine
+    from bench.bench_memory import run
     from tests.fuzz.scp_process import SCP_AET, ScpProcess
+    from tests.helpers import write_jpeg_cine, write_native_cine
 
     work = Path(tempfile.mkdtemp(prefix="fetalviewer-recvbench-"))
     kind = "native" if args.native else "jpeg"
