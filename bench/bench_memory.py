@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -39,55 +38,6 @@ print("RESULT", json.dumps({"code": code, "seconds": time.perf_counter() - t0,
 """
 
 
-def write_jpeg_cine(path: Path, n_frames: int) -> Path:
-    """A US multi-frame JPEG baseline file of ``n_frames`` frames, written fragment by fragment."""
-    import pydicom
-    from pydicom.data import get_testdata_file
-    from pydicom.encaps import generate_frames
-
-    source = pydicom.dcmread(get_testdata_file("color3d_jpeg_baseline.dcm"))
-    frames = list(generate_frames(source.PixelData, number_of_frames=int(source.NumberOfFrames)))
-    header = source.copy()
-    del header.PixelData
-    header.NumberOfFrames = n_frames
-    header.save_as(path, enforce_file_format=True)
-    with open(path, "ab") as fh:
-        fh.write(struct.pack("<HH2sHL", 0x7FE0, 0x0010, b"OB", 0, 0xFFFFFFFF))
-        fh.write(struct.pack("<HHL", 0xFFFE, 0xE000, 0))
-        for i in range(n_frames):
-            data = frames[i % len(frames)]
-            data += b"\0" * (len(data) % 2)
-            fh.write(struct.pack("<HHL", 0xFFFE, 0xE000, len(data)) + data)
-        fh.write(struct.pack("<HHL", 0xFFFE, 0xE0DD, 0))
-    return path
-
-
-def write_native_cine(path: Path, n_frames: int, rows: int = 480, columns: int = 640) -> Path:
-    """An uncompressed 8-bit gray US cine (a moving gradient), written frame by frame."""
-    import numpy as np
-    import pydicom
-    from pydicom.data import get_testdata_file
-
-    header = pydicom.dcmread(get_testdata_file("color3d_jpeg_baseline.dcm"), stop_before_pixels=True)
-    header.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
-    header.NumberOfFrames = n_frames
-    header.Rows, header.Columns = rows, columns
-    header.SamplesPerPixel, header.PhotometricInterpretation = 1, "MONOCHROME2"
-    header.BitsAllocated, header.BitsStored, header.HighBit, header.PixelRepresentation = 8, 8, 7, 0
-    if "PlanarConfiguration" in header:
-        del header.PlanarConfiguration
-    header.save_as(path, enforce_file_format=True)
-    base = (np.add.outer(np.arange(rows), np.arange(columns)) % 256).astype(np.uint8)
-    length = rows * columns * n_frames
-    with open(path, "ab") as fh:
-        fh.write(struct.pack("<HH2sHL", 0x7FE0, 0x0010, b"OB", 0, length + length % 2))
-        for i in range(n_frames):
-            fh.write(((base.astype(np.uint16) + i) % 256).astype(np.uint8).tobytes())
-        if length % 2:
-            fh.write(b"\0")
-    return path
-
-
 def run(argv: list[str], env: dict[str, str]) -> dict:
     proc = subprocess.run(
         [sys.executable, "-c", _RUN, json.dumps(argv)], capture_output=True, text=True, env=env, cwd=ROOT
@@ -107,6 +57,10 @@ def commands(path: Path, out: Path, weights: Path, config: Path, n_frames: int) 
         "report-deid": ["report", str(path), "--out", str(out / "report-deid"), "--deidentify"],
         "analyze": ["analyze", str(path), "--weights", str(weights), "--config", str(config), "--device", "cpu",
                     "--json", str(out / "analysis.json")],
+        "report-ai": ["report", str(path), "--out", str(out / "report-ai"), "--weights", str(weights),
+                      "--config", str(config), "--device", "cpu", "--formats", "pdf,sr,sc,mp4,png,json,csv"],
+        "batch": ["batch", str(path), "--out", str(out / "batch"), "--weights", str(weights), "--config",
+                  str(config), "--device", "cpu"],
     }  # fmt: skip
 
 
@@ -115,9 +69,10 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--frames", type=int, default=2000)
-    parser.add_argument("--commands", default="info,frame,deidentify,report,report-deid,analyze")
+    parser.add_argument("--commands", default="info,frame,deidentify,report,report-deid,analyze,report-ai,batch")
     parser.add_argument("--native", action="store_true", help="also an uncompressed gray cine")
     args = parser.parse_args()
+    from tests.helpers import write_jpeg_cine, write_native_cine
     from tests.model_fixtures import TINY_CONFIG, save_official, tiny_state_dict
 
     work = Path(tempfile.mkdtemp(prefix="fetalviewer-membench-"))

@@ -3,6 +3,7 @@ network on loopback, each in its own process.
 
     python bench/bench_receive_memory.py                 # 2,000-frame 480x640 JPEG cine
     python bench/bench_receive_memory.py --frames 500
+    python bench/bench_receive_memory.py --native        # an uncompressed 8-bit gray cine instead
 
 The cine is bench_memory.py's (pydicom's ``color3d_jpeg_baseline.dcm`` frames repeated). ``receive`` runs
 as a child process with its own FETALVIEWER_HOME (tests/fuzz/scp_process.py); its peak RSS is its VmHWM
@@ -28,14 +29,17 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--frames", type=int, default=2000)
+    parser.add_argument("--native", action="store_true", help="an uncompressed 8-bit gray cine instead")
     args = parser.parse_args()
-    from bench.bench_memory import run, write_jpeg_cine
+    from bench.bench_memory import run
     from tests.fuzz.scp_process import SCP_AET, ScpProcess
+    from tests.helpers import write_jpeg_cine, write_native_cine
 
     work = Path(tempfile.mkdtemp(prefix="fetalviewer-recvbench-"))
-    cine = write_jpeg_cine(work / "cine_jpeg.dcm", args.frames)
+    kind = "native" if args.native else "jpeg"
+    cine = (write_native_cine if args.native else write_jpeg_cine)(work / f"cine_{kind}.dcm", args.frames)
     print(
-        f"jpeg cine: {args.frames} frames of 480x640, file {cine.stat().st_size / 2**20:.0f} MB", flush=True
+        f"{kind} cine: {args.frames} frames of 480x640, file {cine.stat().st_size / 2**20:.0f} MB", flush=True
     )
     sender_env = {**os.environ, "FETALVIEWER_HOME": str(work / "sender"), "QT_QPA_PLATFORM": "offscreen",
                   "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}  # fmt: skip

@@ -4,6 +4,7 @@ stored), the host allow list, the calling-AE allow list, audit lines without pat
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -155,3 +156,23 @@ def test_window_receives_in_the_background_and_lists_the_study(qtbot):
     win.actions["network_receive"].setChecked(False)
     assert win.network.server is None and _send(port, tiny_us_dataset()) is None  # stopped: nobody listens
     win.close()
+
+
+def test_send_streams_the_file_and_the_archive_keeps_its_bytes(server, tmp_path):
+    """`send` streams each data set from disk as stored (no decode and re-encode): the receiver's
+    archive file holds the sender's data set byte for byte (a JPEG cine, encapsulated fragments)."""
+    import shutil
+
+    from pydicom.data import get_testdata_file
+    from pynetdicom.dsutils import split_dataset
+
+    from fetalviewer.net.nodes import Node
+    from fetalviewer.net.send import send_files
+
+    path = Path(shutil.copy(get_testdata_file("color3d_jpeg_baseline.dcm"), tmp_path / "cine.dcm"))
+    (status,) = send_files(Node("SCP", "FVTEST", "127.0.0.1", server.port), LocalAE("CART1", 11112), [path])
+    assert status.ok, status.detail
+    with open_study_db() as db:
+        (stored,) = db.instance_paths(status.study_instance_uid)
+    sent_body = path.read_bytes()[split_dataset(path)[1] :]
+    assert stored.read_bytes()[split_dataset(stored)[1] :] == sent_body

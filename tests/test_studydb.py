@@ -66,9 +66,10 @@ def test_store_received_keeps_bytes_and_rejects_bad_uids(tmp_path):
         assert pydicom.dcmread(target).PixelData == ds.PixelData
         assert db.get_study(ds.StudyInstanceUID).source == "node:TEST"
         ds.SOPInstanceUID = "../../evil"
-        with pytest.raises(ValueError, match="not a valid DICOM UID"):
+        with pytest.raises(ValueError, match="SOPInstanceUID '../../evil' is missing or not a valid UID"):
             db.store_received(meta, body, ds, source="node:TEST")
         assert db.instance_count() == 1
+        assert [p for p in db.archive_dir.rglob("*") if p.is_file()] == [target]  # no staged copy left
         ds.SOPInstanceUID = target.stem
         assert db.store_received(meta, body, ds, source="node:TEST") == target  # sent again: replaced
         first_series, ds.SeriesInstanceUID = ds.SeriesInstanceUID, ds.SeriesInstanceUID + ".9"

@@ -5,8 +5,8 @@ once, on the service's worker thread) and analyses one DICOM file per call, exac
 ``fetalviewer analyze`` does: frames read with :func:`fetalviewer.dicom.open_instance`, cropped and given
 their GA pixel size by :func:`fetalviewer.model.inputs.frame_inputs_from_cine`, read out by the engine in
 :class:`~fetalviewer.model.service.AnalyzeRequest` batches. Memory is bounded: at most
-:data:`CHUNK_FRAMES` decoded frames are held, and the next chunk is decoded while the model runs the
-current one. Both engines (in process, Ray actors) run this class; nothing here knows about Ray.
+two chunks of :data:`CHUNK_FRAMES` decoded frames (or of one model batch, if larger) are held: the next
+chunk is decoded while the model runs the current one. Both engines (in process, Ray actors) run this class; nothing here knows about Ray.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 from fetalviewer.batch import schema
 from fetalviewer.errors import DicomReadError, FetalViewerError, FrameDecodeError
 
-#: Frames decoded and sent to the model at a time (bounded memory for long cines).
-CHUNK_FRAMES = 64
+#: Frames decoded and sent to the model at a time, at least (bounded memory for long cines).
+CHUNK_FRAMES = 32
 
 
 @dataclass(frozen=True)
@@ -133,13 +133,14 @@ class FileAnalyzer:
     def analyze(self, task: FileTask) -> FileResult:
         """Rows for every ``step``-th frame of ``task.path``; a bad file gives a result with a problem."""
         from fetalviewer.dicom import open_instance
+        from fetalviewer.dicom.instance import STREAM_CACHE_MB
         from fetalviewer.workspace.cache import file_fingerprint
 
         start = time.perf_counter()
         result = FileResult(task.path, task.fingerprint)
         try:
             result.fingerprint = task.fingerprint or file_fingerprint(task.path)
-            cine = open_instance(task.path)
+            cine = open_instance(task.path, cache_mb=STREAM_CACHE_MB)
         except OSError as exc:
             return self._fail(result, f"{task.path}: cannot be read ({exc})", "unreadable", start)
         except FetalViewerError as exc:
@@ -198,7 +199,8 @@ class FileAnalyzer:
         from fetalviewer.model.service import AnalyzeRequest, next_request_id
 
         indices = list(range(0, int(cine.n_frames), self.step))
-        chunks = [indices[k : k + CHUNK_FRAMES] for k in range(0, len(indices), CHUNK_FRAMES)]
+        size = max(CHUNK_FRAMES, self.spec.batch_size or 0)
+        chunks = [indices[k : k + size] for k in range(0, len(indices), size)]
         bad: list[str] = []
         options = AnalyzeOptions(batch_size=self.spec.batch_size)
         pending = None  # the model runs one chunk while the next one is decoded here

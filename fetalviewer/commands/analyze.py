@@ -107,8 +107,9 @@ def _load_dicom(paths: list[str]):
     if not paths:
         return [], []
     from fetalviewer.dicom import load_study
+    from fetalviewer.dicom.instance import STREAM_CACHE_MB
 
-    study = load_study(paths)
+    study = load_study(paths, cache_mb=STREAM_CACHE_MB)
     problems = [
         {"path": p.path, "message": p.message}
         for p in study.problems

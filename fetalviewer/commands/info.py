@@ -72,8 +72,9 @@ def format_table(instances: list[dict], problems: list[dict], skipped: list[str]
 
 def run(args: argparse.Namespace) -> int:
     from fetalviewer.dicom import load_study
+    from fetalviewer.dicom.instance import STREAM_CACHE_MB
 
-    study = load_study(args.paths)
+    study = load_study(args.paths, cache_mb=STREAM_CACHE_MB)
     try:
         instances = [loop.summary() for loop in study.instances]
         problems = [{"path": p.path, "kind": p.kind, "message": p.message} for p in study.problems]

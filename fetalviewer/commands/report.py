@@ -295,6 +295,7 @@ def _print_sr(report) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fetalviewer.dicom import load_study
+    from fetalviewer.dicom.instance import STREAM_CACHE_MB
     from fetalviewer.errors import ExportError, FetalViewerError, UsageError
     from fetalviewer.exam.record import load_exam_record, save_exam_record
     from fetalviewer.report.build import build_report_content, head_contours_and_measurements
@@ -320,7 +321,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     require_supported_model(args)
-    study = load_study(args.paths)
+    study = load_study(args.paths, cache_mb=STREAM_CACHE_MB)
     sr_reports, problems = _read_structured_reports(study.problems, study.skipped)
     for message in problems:
         _err(f"problem: {message}")

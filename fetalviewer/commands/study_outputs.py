@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     """Analyse the study and print/write the read-outs; returns the exit status."""
     from fetalviewer.commands.analyze import open_model
     from fetalviewer.dicom import load_study
+    from fetalviewer.dicom.instance import STREAM_CACHE_MB
     from fetalviewer.model.planes import PLANE_DISPLAY_NAMES
     from fetalviewer.settings import load_settings
     from fetalviewer.workspace.cache import AnalysisCache
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--threshold must lie in 0..1")
     if args.top < 1:
         raise UsageError("--top must be 1 or more")
-    study = load_study([str(p) for p in args.paths])
+    study = load_study([str(p) for p in args.paths], cache_mb=STREAM_CACHE_MB)
     problems = [{"path": p.path, "message": p.message} for p in study.problems]
     instances = list(study.instances)
     if not instances:
@@ -232,6 +233,7 @@ def write_heatmaps(folder: Path, best, results, targets, names) -> list[dict[str
 
     from fetalviewer.atomic import write_bytes_atomic
     from fetalviewer.dicom import open_instance
+    from fetalviewer.dicom.instance import STREAM_CACHE_MB
     from fetalviewer.workspace.heatmap import heatmap_for_frame
 
     by_uid = {t.sop_instance_uid: t for t in targets}
@@ -242,7 +244,7 @@ def write_heatmaps(folder: Path, best, results, targets, names) -> list[dict[str
         maps = analysis.class_maps[b.frame_index].astype(np.float32)
         if np.isnan(maps).any():
             continue
-        cine = open_instance(target.path)
+        cine = open_instance(target.path, cache_mb=STREAM_CACHE_MB)
         try:
             frame = cine.frame(b.frame_index)
         finally:

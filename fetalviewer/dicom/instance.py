@@ -37,7 +37,11 @@ from fetalviewer.dicom.regions import UltrasoundRegion, parse_regions
 from fetalviewer.dicom.timing import FrameTiming, resolve_timing
 from fetalviewer.errors import DecoderMissing, DicomReadError, FrameDecodeError
 
+#: decoded-frame cache of a cine shown in the window (playback loops over the same frames)
 DEFAULT_CACHE_MB = 256.0
+#: cache of a cine read by a command or an analysis pass: each frame is read once, in order, so a
+#: cache would only hold memory (every command stays under its peak-memory bound on long cines)
+STREAM_CACHE_MB = 0.0
 _DEFLATED = "1.2.840.10008.1.2.1.99"
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 _JPEG_BASELINE = "1.2.840.10008.1.2.4.50"

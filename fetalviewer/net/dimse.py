@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 8.0
 ACSE_TIMEOUT_S = 10.0
 DIMSE_TIMEOUT_S = 60.0
+#: Largest P-DATA-TF PDU we announce we can receive (PS3.8 D.1). 0 would mean "no limit": a sender would
+#: then put a whole cine in one PDU, and every layer of the receiver would copy it whole.
+MAX_PDU_BYTES = 1024 * 1024
 
 
 def client_ssl_context(node: Node, local: LocalAE) -> ssl.SSLContext:
@@ -48,7 +51,7 @@ def make_ae(local: LocalAE, dimse_timeout_s: float = DIMSE_TIMEOUT_S):
     ae.acse_timeout = ACSE_TIMEOUT_S
     ae.dimse_timeout = dimse_timeout_s
     ae.network_timeout = dimse_timeout_s
-    ae.maximum_pdu_size = 0  # no limit on what we receive
+    ae.maximum_pdu_size = MAX_PDU_BYTES
     return ae
 
 

@@ -18,6 +18,11 @@ from fetalviewer.net.storing import StoreHandler, StoreTally
 
 log = logging.getLogger(__name__)
 
+#: Associations served at once. pynetdicom's default of 10 let ten idle TCP connections (no A-ASSOCIATE-RQ,
+#: no AE title needed) lock every cart out, each for the whole ACSE timeout even after it closed; a ward's
+#: carts and nodes need far fewer than this many at a time.
+MAX_ASSOCIATIONS = 32
+
 
 class StorageServer:
     """A background Storage SCP; :meth:`start` binds, :meth:`stop` closes (instances already complete stay)."""
@@ -47,6 +52,7 @@ class StorageServer:
         from fetalviewer.net.dimse import make_ae, server_ssl_context
 
         ae = make_ae(self.local)
+        ae.maximum_associations = MAX_ASSOCIATIONS
         if "*" not in self.local.allow_aets:
             ae.require_calling_aet = list(self.local.allow_aets)
         contexts = [*supported_storage_contexts(), build_context(Verification)]

@@ -1,6 +1,10 @@
 """Sending files to a node: C-STORE (PS3.4 B.2; one presentation context per SOP class and transfer
 syntax the files really have, so nothing is transcoded) or STOW-RS (PS3.18 10.5). Every file gets its own
-status; a refused file is reported, never dropped silently."""
+status; a refused file is reported, never dropped silently.
+
+Only headers are read up front (no pixel data). C-STORE streams each file's data set from disk as stored
+(pynetdicom's chunked sending, in PDUs no larger than the peer accepts), so memory does not grow with the
+size of a cine; STOW-RS reads one whole file at a time."""
 
 from __future__ import annotations
 
@@ -45,7 +49,7 @@ def send_files(node: Node, local: LocalAE, paths: Sequence[str | Path], via: str
     readable = []
     for path in walk_files(paths):
         try:
-            ds = pydicom.dcmread(path)
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
             if "SOPClassUID" not in ds or "SOPInstanceUID" not in ds:
                 raise ValueError("no SOP class/instance UID")
             readable.append((path, ds))
@@ -71,9 +75,14 @@ def _report(status: SendStatus, progress) -> SendStatus:
 
 
 def _c_store(node, local, items, progress, cancel) -> list[SendStatus]:
+    from pynetdicom import _config
+
     from fetalviewer.net.contexts import requested_contexts
     from fetalviewer.net.dimse import associate, status_text
 
+    # send_c_store(path) then streams the data set bytes from the file instead of decoding and re-encoding
+    # the whole instance; only this module sends from paths, so the process-wide switch changes nothing else.
+    _config.STORE_SEND_CHUNKED_DATASET = True
     out = []
     pairs = list(dict.fromkeys((str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for _, ds in items))
     for start in range(0, len(pairs), 128):
@@ -90,7 +99,11 @@ def _c_store(node, local, items, progress, cancel) -> list[SendStatus]:
                     why = f"not sent: {node.name} does not accept this SOP class in transfer syntax {pair[1]}"
                     out.append(_report(SendStatus(str(path), uid, False, why + " (not transcoded)"), progress))
                     continue
-                status = assoc.send_c_store(ds)
+                try:
+                    status = assoc.send_c_store(Path(path))
+                except (ValueError, AttributeError, OSError) as exc:  # meta that names another pair, unreadable
+                    out.append(_report(SendStatus(str(path), uid, False, f"not sent: {exc}"), progress))
+                    continue
                 code = None if status is None else status.get("Status")
                 ok = code is not None and (code == 0 or code in (0xB000, 0xB007, 0xB006))
                 detail = f"stored ({status_text(status)})" if ok else f"refused: status {status_text(status)}"
@@ -99,6 +112,8 @@ def _c_store(node, local, items, progress, cancel) -> list[SendStatus]:
 
 
 def _stow(node, local, items, progress, cancel) -> list[SendStatus]:
+    import pydicom
+
     from fetalviewer.net.dicomweb import client, node_errors
 
     web = client(node)
@@ -110,7 +125,7 @@ def _stow(node, local, items, progress, cancel) -> list[SendStatus]:
             continue
         try:
             with node_errors(node, "STOW-RS"):
-                reply = web.store_instances([ds])
+                reply = web.store_instances([pydicom.dcmread(path)])  # one whole instance at a time
         except NodeError as exc:
             if not out:  # the first file could not be sent at all: the node is down or refuses
                 raise

@@ -23,22 +23,22 @@ def validate_received(ds, source: str) -> None:
         raise DicomReadError(f"{source}: damaged dataset ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
-def decode_received(event, caller: str):
-    """The data set of a C-STORE request (``event.dataset`` of pynetdicom) with its file meta; a data set
-    whose bytes cannot be decoded raises :class:`DicomReadError` naming ``caller``.
+def decode_staged(path, caller: str):
+    """The data set of a received instance staged as a Part 10 file; ``DicomReadError`` naming ``caller``
+    when its bytes cannot be decoded.
 
     Decoding hostile bytes fails in many ways besides ``ValueError``: a sequence item without a tag
     (``OSError``), nesting deeper than the interpreter's stack (``RecursionError``), a cut value
     (``struct.error``), an unknown VR (``NotImplementedError``). None of them is an internal error of
     the receiver, and an ``OSError`` here must not be answered as a disk problem (0xA700)."""
+    import pydicom
+
     try:
-        ds = event.dataset
-        ds.file_meta = event.file_meta
+        return pydicom.dcmread(path)
     except Exception as exc:  # noqa: BLE001 - see above: every kind means "cannot understand"
         raise DicomReadError(
             f"data set from {caller} cannot be decoded ({type(exc).__name__}: {str(exc)[:200]})"
         ) from None
-    return ds
 
 
 def describe_instance(ds) -> str:

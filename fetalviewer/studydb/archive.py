@@ -2,16 +2,18 @@
 
 Layout ``<data>/archive/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm``. UIDs are checked
 against the PS3.5 section 9 syntax (digits and dots, at most 64 characters) before they become path parts,
-so a hostile UID cannot escape the folder. Files are written atomically (temporary file, then rename).
+so a hostile UID cannot escape the folder. Files are staged as hidden ``.part`` files, then renamed into place.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import tempfile
 from pathlib import Path
 
-from fetalviewer.atomic import atomic_path
+from fetalviewer.atomic import _current_umask
 from fetalviewer.paths import user_dirs
 
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
@@ -36,14 +38,24 @@ def archive_path(root: Path, study_uid: str, series_uid: str, sop_uid: str) -> P
     return Path(root) / study_uid / series_uid / f"{sop_uid}.dcm"
 
 
-def write_part10(target: Path, file_meta_bytes: bytes, dataset_bytes: bytes) -> Path:
-    """Write a DICOM Part 10 file (PS3.10 7.1: 128-byte preamble, ``DICM``, meta group, data set)
-    atomically from already-encoded parts, so the received encoding (and pixel data) is kept byte for byte."""
-    with atomic_path(target, suffix=".part") as tmp:
-        with open(tmp, "wb") as fh:
+def stage_part10(root: Path, file_meta_bytes: bytes, dataset_bytes: bytes | memoryview) -> Path:
+    """Write a Part 10 file as a hidden ``.incoming-*.part`` file in the archive folder (the same file
+    system as its final place, so filing it is one rename). The caller renames it into place or removes
+    it; one left by a crash is removed by the next archive rescan, like every ``.*.part`` file."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".incoming-", suffix=".part", dir=root)
+    staged = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
             fh.write(b"\x00" * 128 + b"DICM")
             fh.write(file_meta_bytes)
             fh.write(dataset_bytes)
             fh.flush()
             os.fsync(fh.fileno())
-    return target
+        os.chmod(staged, 0o666 & ~_current_umask())  # mkstemp makes 0600 files
+    except BaseException:
+        with contextlib.suppress(OSError):
+            staged.unlink()
+        raise
+    return staged

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from fetalviewer.paths import user_dirs
-from fetalviewer.studydb.archive import archive_path, is_valid_uid, write_part10
+from fetalviewer.studydb.archive import archive_path, is_valid_uid, stage_part10
 from fetalviewer.studydb.schema import SCHEMA, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -69,8 +69,49 @@ def _now() -> str:
 
 
 def _text(ds, keyword: str) -> str:
-    value = ds.get(keyword, "")
-    return "" if value is None else str(value)
+    """``ds``'s value as text ('' when absent); ``ValueError`` names a value that cannot be read (an
+    unknown VR, a damaged length: pydicom raises many kinds, only when the value is first read)."""
+    try:
+        value = ds.get(keyword, "")
+        return "" if value is None else str(value)
+    except Exception as exc:  # noqa: BLE001 - see above
+        raise ValueError(f"{keyword} cannot be read ({type(exc).__name__}: {str(exc)[:120]})") from None
+
+
+@dataclass(frozen=True)
+class _InstanceRow:
+    """Everything the index keeps of one instance, read from its header before anything is written."""
+
+    study: str
+    series: str
+    sop: str
+    study_values: tuple[str, ...]
+    series_values: tuple[str, ...]
+    sop_class: str
+    syntax: str
+    n_frames: int
+
+
+def _instance_row(ds, path: str | os.PathLike[str]) -> _InstanceRow:
+    """``ValueError`` names a missing or malformed UID, or a value that cannot be read."""
+    uids = {k: _text(ds, k) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")}
+    for keyword, uid in uids.items():
+        if not is_valid_uid(uid):
+            raise ValueError(f"{path}: {keyword} {uid!r} is missing or not a valid UID")
+    meta = getattr(ds, "file_meta", None)
+    syntax = str(getattr(meta, "TransferSyntaxUID", "") or "") if meta is not None else ""
+    try:
+        n_frames = max(1, int(ds.get("NumberOfFrames", 1) or 1))
+    except Exception:  # noqa: BLE001 - a damaged count is indexed as one frame; the viewer checks it again
+        n_frames = 1
+    study_keys = ("PatientName", "PatientID", "PatientBirthDate", "StudyDate", "StudyTime", "AccessionNumber",
+                  "StudyDescription")  # fmt: skip
+    return _InstanceRow(
+        uids["StudyInstanceUID"], uids["SeriesInstanceUID"], uids["SOPInstanceUID"],
+        tuple(_text(ds, k) for k in study_keys),
+        tuple(_text(ds, k) for k in ("Modality", "SeriesNumber", "SeriesDescription")),
+        _text(ds, "SOPClassUID"), syntax, n_frames,
+    )  # fmt: skip
 
 
 class StudyDB:
@@ -156,18 +197,14 @@ class StudyDB:
     def index_dataset(self, ds, path: str | os.PathLike[str], source: str, in_archive: bool = False) -> str:
         """Index one instance whose header is ``ds`` (pixel data not needed) stored at ``path``.
 
-        Returns the StudyInstanceUID; ``ValueError`` names a missing or malformed UID."""
-        uids = {k: _text(ds, k) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")}
-        for keyword, uid in uids.items():
-            if not is_valid_uid(uid):
-                raise ValueError(f"{path}: {keyword} {uid!r} is missing or not a valid UID")
-        study, series, sop = uids["StudyInstanceUID"], uids["SeriesInstanceUID"], uids["SOPInstanceUID"]
-        meta = getattr(ds, "file_meta", None)
-        syntax = str(getattr(meta, "TransferSyntaxUID", "") or "") if meta is not None else ""
-        try:
-            n_frames = max(1, int(ds.get("NumberOfFrames", 1) or 1))
-        except (TypeError, ValueError):
-            n_frames = 1
+        Returns the StudyInstanceUID; ``ValueError`` names a missing or malformed UID or an unreadable
+        value."""
+        return self._index_row(_instance_row(ds, path), path, source, in_archive)
+
+    def _index_row(
+        self, row: _InstanceRow, path: str | os.PathLike[str], source: str, in_archive: bool
+    ) -> str:
+        study, series, sop = row.study, row.series, row.sop
         now = _now()
         with self.transaction() as conn:
             conn.execute(
@@ -179,15 +216,12 @@ class StudyDB:
                 "patient_id = CASE WHEN patient_id = '' THEN excluded.patient_id ELSE patient_id END, "
                 "study_description = CASE WHEN study_description = '' THEN excluded.study_description "
                 "ELSE study_description END",
-                (study, _text(ds, "PatientName"), _text(ds, "PatientID"), _text(ds, "PatientBirthDate"),
-                 _text(ds, "StudyDate"), _text(ds, "StudyTime"), _text(ds, "AccessionNumber"),
-                 _text(ds, "StudyDescription"), source, now, now),
+                (study, *row.study_values, source, now, now),
             )  # fmt: skip
             conn.execute(
                 "INSERT INTO series (series_instance_uid, study_instance_uid, modality, series_number, "
                 "series_description) VALUES (?,?,?,?,?) ON CONFLICT(series_instance_uid) DO NOTHING",
-                (series, study, _text(ds, "Modality"), _text(ds, "SeriesNumber"),
-                 _text(ds, "SeriesDescription")),
+                (series, study, *row.series_values),
             )  # fmt: skip
             conn.execute(
                 "INSERT INTO instances (sop_instance_uid, series_instance_uid, study_instance_uid, "
@@ -196,7 +230,7 @@ class StudyDB:
                 "path = CASE WHEN in_archive = 1 AND excluded.in_archive = 0 THEN path ELSE excluded.path END, "
                 "in_archive = MAX(in_archive, excluded.in_archive), transfer_syntax_uid = "
                 "excluded.transfer_syntax_uid, n_frames = excluded.n_frames",
-                (sop, series, study, _text(ds, "SOPClassUID"), syntax, n_frames, str(Path(path).resolve()),
+                (sop, series, study, row.sop_class, row.syntax, row.n_frames, str(Path(path).resolve()),
                  int(in_archive), source, now),
             )  # fmt: skip
         return study
@@ -244,16 +278,33 @@ class StudyDB:
         return self.index_paths([self.archive_dir], source="archive", in_archive=True)
 
     def store_received(self, file_meta_bytes: bytes, dataset_bytes: bytes, ds, source: str) -> Path:
-        """Write a received or retrieved instance into the archive (atomically, encoding kept byte for
-        byte) and index it. ``ds`` is the decoded header; the file is in place before the row commits, so a
-        crash between the two leaves a file that :meth:`rescan_archive` indexes, never a row without file."""
-        uids = [_text(ds, k) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")]
-        target = archive_path(self.archive_dir, *uids)
-        self._check_same_filing(*uids)
-        replacing = target.exists()
-        write_part10(target, file_meta_bytes, dataset_bytes)
+        """Write a received or retrieved instance into the archive (encoding kept byte for byte) and index
+        it; ``ds`` is its decoded header. See :meth:`file_staged`."""
+        return self.file_staged(stage_part10(self.archive_dir, file_meta_bytes, dataset_bytes), ds, source)
+
+    def stage(self, file_meta_bytes: bytes, dataset_bytes: bytes | memoryview) -> Path:
+        """A hidden Part 10 file in the archive folder, for :meth:`file_staged` once it has been checked."""
+        return stage_part10(self.archive_dir, file_meta_bytes, dataset_bytes)
+
+    def file_staged(self, staged: Path, ds, source: str) -> Path:
+        """Rename a staged file (:meth:`stage`) into its archive place and index it; ``ds`` is its decoded
+        header. Every value the index needs is read before the rename, so a header that cannot be indexed
+        (``ValueError``) changes nothing in the archive; the staged file is removed on any failure. The
+        file is in place before the row commits: a crash between the two leaves a file that
+        :meth:`rescan_archive` indexes, never a row without its file."""
         try:
-            self.index_dataset(ds, target, source, in_archive=True)
+            row = _instance_row(ds, "received instance")
+            target = archive_path(self.archive_dir, row.study, row.series, row.sop)
+            self._check_same_filing(row.study, row.series, row.sop)
+            replacing = target.exists()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                staged.unlink()
+            raise
+        try:
+            self._index_row(row, target, source, in_archive=True)
         except BaseException:
             if not replacing:  # a replaced copy keeps its row, which names this same path
                 with contextlib.suppress(OSError):
@@ -268,7 +319,8 @@ class StudyDB:
         pointing at the wrong study. The same instance sent again replaces its earlier copy."""
         with self._lock:
             row = self._conn.execute(
-                "SELECT study_instance_uid, series_instance_uid FROM instances WHERE sop_instance_uid = ?", (sop,)
+                "SELECT study_instance_uid, series_instance_uid FROM instances WHERE sop_instance_uid = ?",
+                (sop,),
             ).fetchone()
         if row is not None and (row[0], row[1]) != (study, series):
             raise ValueError(

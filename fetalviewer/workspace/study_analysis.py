@@ -200,12 +200,13 @@ class InstanceUpdate:
 
 def _default_frame_reader(target: AnalysisTarget) -> tuple[Callable[[int], np.ndarray], Callable[[], None]]:
     from fetalviewer.dicom import open_instance
+    from fetalviewer.dicom.instance import STREAM_CACHE_MB
 
     if target.kind == "image":
         from fetalviewer.model.inputs import read_image_file
 
         return (lambda _index: read_image_file(target.path)), (lambda: None)
-    cine = open_instance(target.path)
+    cine = open_instance(target.path, cache_mb=STREAM_CACHE_MB)
     return cine.frame, cine.close
 
 

@@ -12,7 +12,11 @@ answers a C-ECHO, and that the archive and database did not change (:class:`~tes
 * ``stalled-claim``: the same claim, then silence while another caller asks for a C-ECHO, which must be
   answered while the stalled association still hangs;
 * ``garbage``: bytes that are no PDU (an unknown PDU type, PS3.8 9.3.1);
-* ``no-dataset``: a C-STORE command that promises a data set, then an A-RELEASE-RQ instead of it.
+* ``no-dataset``: a C-STORE command that promises a data set, then an A-RELEASE-RQ instead of it;
+* ``idle-connections``: 12 TCP connections that never send an A-ASSOCIATE-RQ (more than pynetdicom's default
+  of 10 associations at once) while a cart asks for a C-ECHO, which must be answered;
+* ``pdv-lie``: a P-DATA-TF PDU whose PDV item claims more bytes than the PDU holds (PS3.8 9.3.5.1);
+* ``associate-claim``: an A-ASSOCIATE-RQ header claiming almost 4 GiB, 1 MiB of it, then a disconnect.
 """
 
 from __future__ import annotations
@@ -205,6 +209,53 @@ def no_dataset(target: NetTarget) -> list[str]:
     return problems
 
 
+def idle_connections(target: NetTarget) -> list[str]:
+    idle = [socket.create_connection(("127.0.0.1", target.scp.port), timeout=5) for _ in range(12)]
+    try:
+        time.sleep(0.3)
+        if not echo(target.scp.port):
+            return ["12 idle TCP connections locked the allowed caller out (no C-ECHO answer)"]
+    finally:
+        for sock in idle:
+            sock.close()
+    return []
+
+
+def pdv_lie(target: NetTarget) -> list[str]:
+    peer = RawPeer(target.scp.port)
+    try:
+        problems = _established(peer)
+        peer.send(pdu(0x04, struct.pack(">LB", 0x7FFFFFF0, 1) + b"\x03" + b"\0" * 64))
+        reply = peer.read_pdu()  # an A-ABORT, or the connection closes
+    except OSError:
+        reply = None
+    finally:
+        peer.close()
+    if reply is not None and reply[0] != 0x07:
+        problems.append(f"answered a lying PDV item with PDU type {reply[0]:#04x}")
+    return problems
+
+
+def associate_claim(target: NetTarget) -> list[str]:
+    peer = RawPeer(target.scp.port)
+    before = target.scp.rss_mb()
+    try:
+        peer.send(struct.pack(">BBL", 0x01, 0, HUGE))
+        for _ in range(16):
+            peer.send(b"\0" * 65536)
+    except OSError:
+        pass  # the SCP may close first
+    finally:
+        peer.close()
+    time.sleep(0.5)
+    grown = target.scp.rss_mb() - before
+    return (
+        [f"the SCP grew by {grown:.0f} MB after a 1 MiB A-ASSOCIATE-RQ that claimed 4 GiB"]
+        if grown > 256
+        else []
+    )
+
+
 CASES: dict[str, Callable[[NetTarget], list[str]]] = {
     "half-associate": half_associate,
     "unknown-caller": unknown_caller,
@@ -213,6 +264,9 @@ CASES: dict[str, Callable[[NetTarget], list[str]]] = {
     "stalled-claim": stalled_claim,
     "garbage": garbage,
     "no-dataset": no_dataset,
+    "idle-connections": idle_connections,
+    "pdv-lie": pdv_lie,
+    "associate-claim": associate_claim,
 }
 
 

@@ -90,6 +90,22 @@ def test_same_instance_under_another_series_is_refused(net):
     assert target.statuses.get("0xC000", 0) == before.get("0xC000", 0) + 1, target.statuses
 
 
+def test_refused_copy_of_a_stored_instance_leaves_it_unchanged(net):
+    """Seed 5958 (a StudyTime with an unknown VR) once overwrote the stored copy of the same instance
+    and only then failed to index it (0xC211): every value the index needs is now read first."""
+    m = mutant(5958, SEEDS)
+    assert _sha(m.data) == "4cad1d799035ed46", "the mutation engine changed: seed 5958 differs"
+    pristine = Mutant(-3, m.source, seed_bytes(m.source), ("pristine",))
+    assert not net.check(pristine, ("scp-net",))
+    target = net.net_target()
+    stored = target.snapshot()
+    refused = net.net_statuses().get("0xC000", 0)
+    failures = net.check(m, ("scp-net",))  # includes: not stored, so no archive file changed
+    assert not failures, "\n".join(map(str, failures))
+    assert net.net_statuses().get("0xC000", 0) == refused + 1
+    assert target.snapshot() == stored
+
+
 def test_seeded_net_run(net):
     """40 fresh mutants of the small seed files over the network, in well under 30 s on 2 cores."""
     start = time.monotonic()
