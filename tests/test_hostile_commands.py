@@ -125,6 +125,20 @@ def test_header_lie_through_every_command(
     else:
         assert report == []
 
+    code, text = run("batch", path, "--out", tmp_path / "batch", "--weights", tiny_weights, "--config", tiny_config,
+                     "--device", "cpu", "--step", 3)  # fmt: skip
+    assert code == 0  # a batch lists what it could not use instead of stopping
+    problems = (tmp_path / "batch" / "problems.csv").read_text()
+    assert path.name in problems and problem in problems
+    parts = sorted((tmp_path / "batch").glob("frames-*.parquet"))
+    if frames:
+        import pyarrow.parquet as pq
+
+        analysed = pq.read_table(parts).column("frame_index").to_pylist()
+        assert sorted(analysed) == list(range(0, frames, 3))  # the real frames only, each once
+    else:
+        assert parts == []
+
     with pytest.raises(FetalViewerError) as info:  # an image is not a structured report: refused, named
         ObGynSR.from_file(path)
     assert path.name in str(info.value)

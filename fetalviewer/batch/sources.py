@@ -105,15 +105,14 @@ def retrieve_node_sources(
 
 
 def _header(path: str) -> tuple[str | None, int | None]:
-    import pydicom
+    """SOP Instance UID and the frames the pixel data really holds (checked against the header's claim,
+    so a file claiming a million frames does not inflate the plan); ``(None, None)`` when unreadable."""
+    from fetalviewer.dicom import open_instance
+    from fetalviewer.dicom.instance import STREAM_CACHE_MB
 
     try:
-        ds = pydicom.dcmread(
-            path, stop_before_pixels=True, specific_tags=["SOPInstanceUID", "NumberOfFrames"]
-        )
-        sop = str(ds.get("SOPInstanceUID", "") or "") or None
-        frames = int(ds.get("NumberOfFrames", 1) or 1)
-        return sop, frames if frames > 0 else None
+        with open_instance(path, cache_mb=STREAM_CACHE_MB) as cine:
+            return (cine.sop_instance_uid or None), int(cine.n_frames)
     except Exception:  # noqa: BLE001 - the worker reports the file with the reader's message
         return None, None
 

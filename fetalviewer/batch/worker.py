@@ -154,6 +154,7 @@ class FileAnalyzer:
                 return self._fail(result, f"{task.path}: no SOP Instance UID", "unreadable", start)
             result.sop_instance_uid = cine.sop_instance_uid
             result.n_frames_in_file = int(cine.n_frames)
+            integrity = list(cine.layout.problems)
             ids = schema.InstanceIds(
                 cine.study_instance_uid, cine.series_instance_uid, cine.sop_instance_uid, task.path
             )
@@ -171,9 +172,10 @@ class FileAnalyzer:
         finally:
             cine.close()
         result.columns = columns
-        if bad_frames:
-            result.problem = f"{task.path}: " + "; ".join(bad_frames)
-            result.problem_kind = "frame_decode"
+        notes = [*integrity, *bad_frames]  # analysed, but the user is told what was not as the header said
+        if notes:
+            result.problem = f"{task.path}: " + "; ".join(notes)
+            result.problem_kind = "frame_decode" if bad_frames else "integrity"
         result.seconds = time.perf_counter() - start
         return result
 
