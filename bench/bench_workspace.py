@@ -12,6 +12,7 @@ architecture (ViT-L/14, random weights saved once in the official checkpoint for
 * the longest GUI-thread stall while the analysis runs and the cine PLAYS (a 5 ms QTimer heartbeat: the
   largest gap between ticks minus the period), the longest workspace refresh handler, playback frames
   shown/dropped;
+* the process's peak resident memory (with ``--cine`` a long cine: the window's bound);
 * the reopen time from the cache: a fresh window opens the study and shows every analysed value with no
   model loaded (time from ``open_paths`` to the cache signal, and from the study being on screen).
 
@@ -32,6 +33,12 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (VmHWM; Linux)."""
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024
 
 
 def make_random_weights(config: Path, out: Path) -> Path:
@@ -241,6 +248,7 @@ def main() -> int:
     result["max_workspace_refresh_ms"] = round(max(refresh_times) * 1000, 1) if refresh_times else None
     result["playback_frames_shown"] = shown
     result["playback_frames_dropped"] = dropped
+    result["peak_rss_mb_after_analysis"] = round(peak_rss_mb(), 1)
     win.close()
     ws.shutdown()
 
@@ -259,6 +267,7 @@ def main() -> int:
     result["reopen_model_loaded"] = ws2.worker.service.engine is not None
     win2.close()
     ws2.shutdown()
+    result["peak_rss_mb"] = round(peak_rss_mb(), 1)
     print(json.dumps(result, indent=2))
     return 0
 
