@@ -74,9 +74,8 @@ def associate(node: Node, local: LocalAE, contexts: list, ext_neg: list | None =
     """An established association with ``node`` (released on exit, aborted on error)."""
     if not node.has_dimse:
         raise NodeError(f"{node.describe()}: has no DIMSE address (AE title, host, port)")
-    why = _reachable(node)
-    if why:
-        raise NodeError(f"{node.describe()}: {why}")
+    # No TCP probe before associating: an SCP may hold a slot for each bare connection until its ACSE
+    # timeout, so a probe per operation can lock a busy peer out. Only a failed association is explained.
     ae = make_ae(local, dimse_timeout_s)
     from pynetdicom import evt
 
@@ -87,11 +86,15 @@ def associate(node: Node, local: LocalAE, contexts: list, ext_neg: list | None =
         assoc = ae.associate(node.host, node.port, contexts=contexts, ae_title=node.aet, ext_neg=ext_neg,
                              tls_args=tls_args, evt_handlers=handlers)  # fmt: skip
     except (OSError, ssl.SSLError, ValueError, RuntimeError) as exc:
-        raise NodeError(f"{node.describe()}: association failed ({exc})") from exc
+        why = _reachable(node)
+        raise NodeError(f"{node.describe()}: {why or f'association failed ({exc})'}") from exc
     if assoc.is_rejected:
         reason = _reject_reason(replies)
         raise NodeError(f"{node.describe()}: association rejected ({reason})")
     if not assoc.is_established:
+        why = _reachable(node)
+        if why:
+            raise NodeError(f"{node.describe()}: {why}")
         raise NodeError(
             f"{node.describe()}: association not established (aborted or no reply within {ACSE_TIMEOUT_S:.0f} s;"
             f" check the AE titles: we call {node.aet!r} as {local.aet!r})"
