@@ -211,7 +211,7 @@ def test_send_sr_and_encapsulated_pdf(pacs, tmp_path, capsys):
     assert read_encapsulated_pdf(doc).pdf == pdf.read_bytes()
     (tmp_path / "junk.dcm").write_bytes(b"not dicom")
     capsys.readouterr()
-    assert main(["send", "PACS", str(sr), str(doc), str(tmp_path / "junk.dcm"), "--json", str(tmp_path / "s.json")]) == 1
+    assert main(["send", "PACS", str(sr), str(doc), str(tmp_path / "junk.dcm"), "--json", str(tmp_path / "s.json")]) == 2
     statuses = {Path(s["path"]).name: s for s in json.loads((tmp_path / "s.json").read_text())}
     assert statuses["sr.dcm"]["ok"] and statuses["report_pdf.dcm"]["ok"] and not statuses["junk.dcm"]["ok"]
     assert "2 of 3 file(s) stored on PACS" in capsys.readouterr().err

@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     start_log()
+    from fetalviewer.cli import EXIT_BAD_INPUT, EXIT_OK
     from fetalviewer.errors import UsageError
     from fetalviewer.net.retrieve import retrieve
     from fetalviewer.studydb import is_valid_uid, open_study_db
@@ -53,4 +54,4 @@ def run(args: argparse.Namespace) -> int:
         f"{', cancelled' if result.cancelled else ''}")  # fmt: skip
     if result.cancelled:
         return 130
-    return 0 if result.failed == 0 else 1
+    return EXIT_OK if result.failed == 0 else EXIT_BAD_INPUT  # a refused operation, named above

@@ -19,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def send_and_report(node_name: str, paths, via: str | None = None, json_out: str | None = None) -> int:
-    """Send ``paths`` and print one line per file; 0 when all were stored, 1 when any was refused."""
+    """Send ``paths`` and print one line per file; 0 when all were stored, 2 (a refused operation, as in
+    every command) when any was not: its line names the file and the reason."""
+    from fetalviewer.cli import EXIT_BAD_INPUT, EXIT_OK
     from fetalviewer.net.send import send_files
 
     node, local = node_and_local(node_name)
@@ -29,7 +31,7 @@ def send_and_report(node_name: str, paths, via: str | None = None, json_out: str
         write_json(json_out, [s.to_json() for s in statuses])
     failed = [s for s in statuses if not s.ok]
     (err if failed else say)(f"{len(statuses) - len(failed)} of {len(statuses)} file(s) stored on {node.name}")
-    return 1 if failed else 0
+    return EXIT_BAD_INPUT if failed else EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:

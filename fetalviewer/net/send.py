@@ -33,35 +33,69 @@ class SendStatus:
                 "study_instance_uid": self.study_instance_uid}
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One file to send, with the header values the sending needs (validated when the file is read)."""
+
+    path: str
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax_uid: str
+    study_instance_uid: str
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        return self.sop_class_uid, self.transfer_syntax_uid
+
+    @classmethod
+    def read(cls, path: str | Path) -> Outgoing:
+        """The file's header (no pixel data); ValueError with the reason when it is not sendable DICOM."""
+        import warnings
+
+        import pydicom
+
+        from fetalviewer.studydb import is_valid_uid
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a damaged value is reported below, not warned about
+                ds = pydicom.dcmread(path, stop_before_pixels=True)
+                values = {
+                    "SOP class UID": str(ds.get("SOPClassUID", "") or ""),
+                    "SOP instance UID": str(ds.get("SOPInstanceUID", "") or ""),
+                    "transfer syntax UID": str(ds.file_meta.get("TransferSyntaxUID", "") or ""),
+                }
+                study = str(ds.get("StudyInstanceUID", "") or "")
+        except Exception as exc:  # noqa: BLE001 - any damage to the header: the file is reported, not sent
+            raise ValueError(f"not readable as DICOM ({type(exc).__name__}: {exc})") from None
+        bad = [name for name, value in values.items() if not is_valid_uid(value)]
+        if bad:
+            raise ValueError(f"no valid {', '.join(bad)}")
+        return cls(str(path), *values.values(), study if is_valid_uid(study) else "")
+
+
 def send_files(node: Node, local: LocalAE, paths: Sequence[str | Path], via: str | None = None,
                progress: Callable[[SendStatus], None] | None = None,
                cancel: threading.Event | None = None) -> list[SendStatus]:  # fmt: skip
     """Send every DICOM file under ``paths``; raises :class:`NodeError` only when the node cannot be
     reached at all (then nothing was sent)."""
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
     from fetalviewer.studydb.db import walk_files
 
     via = via or ("dimse" if node.has_dimse else "stow")
     cancel = cancel or threading.Event()
     statuses: list[SendStatus] = []
-    readable = []
+    readable: list[Outgoing] = []
     for path in walk_files(paths):
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
-            if "SOPClassUID" not in ds or "SOPInstanceUID" not in ds:
-                raise ValueError("no SOP class/instance UID")
-            readable.append((path, ds))
-        except (InvalidDicomError, OSError, ValueError, EOFError, TypeError, KeyError) as exc:
-            statuses.append(_report(SendStatus(str(path), "", False, f"not sent: not readable as DICOM ({exc})"),
-                                    progress))  # fmt: skip
+            readable.append(Outgoing.read(path))
+        except (OSError, ValueError) as exc:
+            statuses.append(_report(SendStatus(str(path), "", False, f"not sent: {exc}"), progress))
     if not readable and not statuses:
         raise ValueError(f"no file found in {', '.join(map(str, paths))}")
     if readable:
         sender = _c_store if via == "dimse" else _stow
         statuses += sender(node, local, readable, progress, cancel)
-    for study in sorted({str(ds.get("StudyInstanceUID", "-")) for _, ds in readable}):
+    for study in sorted({item.study_instance_uid or "-" for item in readable}):
         sent = sum(1 for s in statuses if s.ok)
         audit(f"send-{via}", node.name, study, outcome="ok" if all(s.ok for s in statuses) else "partial",
               sent=sent, failed=len(statuses) - sent)  # fmt: skip
@@ -84,14 +118,14 @@ def _c_store(node, local, items, progress, cancel) -> list[SendStatus]:
     # the whole instance; only this module sends from paths, so the process-wide switch changes nothing else.
     _config.STORE_SEND_CHUNKED_DATASET = True
     out = []
-    pairs = list(dict.fromkeys((str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for _, ds in items))
+    pairs = list(dict.fromkeys(item.pair for item in items))
     for start in range(0, len(pairs), 128):
         chunk = set(pairs[start : start + 128])
-        todo = [(p, ds) for p, ds in items if (str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) in chunk]
+        todo = [item for item in items if item.pair in chunk]
         with associate(node, local, requested_contexts(list(chunk))) as assoc:
             accepted = {(cx.abstract_syntax, cx.transfer_syntax[0]) for cx in assoc.accepted_contexts}
-            for path, ds in todo:
-                uid, pair = str(ds.SOPInstanceUID), (str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID))
+            for item in todo:
+                path, uid, pair = item.path, item.sop_instance_uid, item.pair
                 if cancel.is_set():
                     out.append(_report(SendStatus(str(path), uid, False, "not sent: cancelled"), progress))
                     continue
@@ -101,13 +135,16 @@ def _c_store(node, local, items, progress, cancel) -> list[SendStatus]:
                     continue
                 try:
                     status = assoc.send_c_store(Path(path))
-                except (ValueError, AttributeError, OSError) as exc:  # meta that names another pair, unreadable
-                    out.append(_report(SendStatus(str(path), uid, False, f"not sent: {exc}"), progress))
+                except Exception as exc:  # noqa: BLE001 - a file pynetdicom cannot read or send is reported
+                    out.append(_report(SendStatus(str(path), uid, False, f"not sent: {type(exc).__name__}: {exc}"),
+                                       progress))  # fmt: skip
+                    if not assoc.is_established:  # the association did not survive it: the rest are not sent
+                        break
                     continue
                 code = None if status is None else status.get("Status")
                 ok = code is not None and (code == 0 or code in (0xB000, 0xB007, 0xB006))
                 detail = f"stored ({status_text(status)})" if ok else f"refused: status {status_text(status)}"
-                out.append(_report(SendStatus(str(path), uid, ok, detail, str(ds.StudyInstanceUID)), progress))
+                out.append(_report(SendStatus(str(path), uid, ok, detail, item.study_instance_uid), progress))
     return out
 
 
@@ -118,14 +155,19 @@ def _stow(node, local, items, progress, cancel) -> list[SendStatus]:
 
     web = client(node)
     out = []
-    for path, ds in items:
-        uid = str(ds.SOPInstanceUID)
+    for item in items:
+        path, uid = item.path, item.sop_instance_uid
         if cancel.is_set():
             out.append(_report(SendStatus(str(path), uid, False, "not sent: cancelled"), progress))
             continue
         try:
+            dataset = pydicom.dcmread(path)  # one whole instance at a time
+        except Exception as exc:  # noqa: BLE001 - a damaged file is reported, the others still go
+            out.append(_report(SendStatus(str(path), uid, False, f"not sent: {type(exc).__name__}: {exc}"), progress))
+            continue
+        try:
             with node_errors(node, "STOW-RS"):
-                reply = web.store_instances([pydicom.dcmread(path)])  # one whole instance at a time
+                reply = web.store_instances([dataset])
         except NodeError as exc:
             if not out:  # the first file could not be sent at all: the node is down or refuses
                 raise
@@ -136,5 +178,5 @@ def _stow(node, local, items, progress, cancel) -> list[SendStatus]:
             reason = failed[0].get("FailureReason", "?")
             out.append(_report(SendStatus(str(path), uid, False, f"refused: failure reason {reason}"), progress))
         else:
-            out.append(_report(SendStatus(str(path), uid, True, "stored (STOW-RS)", str(ds.StudyInstanceUID)), progress))
+            out.append(_report(SendStatus(str(path), uid, True, "stored (STOW-RS)", item.study_instance_uid), progress))
     return out
