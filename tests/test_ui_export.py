@@ -183,7 +183,8 @@ def test_export_failing_midway_leaves_nothing_half_written(qtbot, window, tmp_pa
     dialog = _dialog(window, out, {"pdf", "sr", "csv"})
     message = _export(qtbot, dialog, "failed")
     assert (
-        "sr export failed" in message
+        "sr export of" in message
+        and str(loop.path) in message  # names the file being exported
         and "No space left on device" in message
         and "nothing was written" in message
     )

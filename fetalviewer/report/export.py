@@ -143,8 +143,11 @@ def export_exam(
         raise
     except Exception as exc:
         staging.abort()
+        sources = [str(i.path) for i in instances]
+        named = ", ".join(sources[:3]) + (f" and {len(sources) - 3} more" if len(sources) > 3 else "")
         raise ExportError(
-            f"{staging.out_dir}: the {current} export failed ({type(exc).__name__}: {exc}); nothing was written"
+            f"{staging.out_dir}: the {current} export of {named} failed ({type(exc).__name__}: {exc}); "
+            "nothing was written"
         ) from exc
     except BaseException:
         staging.abort()

@@ -101,12 +101,19 @@ def write_annotated_video(
 
     overlays = overlays or {}
     fps, schedule = playback_schedule(instance.timing)
+    # MPEG-4 video codes whole 2x2 chroma blocks: an odd width or height would lose its last column or row
+    # (and one pixel wide cannot be opened), so odd sizes are padded with black on the right and bottom.
     width, height = int(instance.columns), int(instance.rows)
+    pad_x, pad_y = width % 2, height % 2
+    width, height = width + pad_x, height + pad_y
     empty = FrameOverlay()
     with atomic_path(target, suffix=".mp4") as tmp:
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
         if not writer.isOpened():
-            raise ExportError(f"{target}: the MP4 encoder (OpenCV mp4v) could not be opened")
+            raise ExportError(
+                f"{instance.path}: the MP4 encoder (OpenCV mp4v) could not be opened for a {width} x {height} "
+                f"video ({Path(target).name})"
+            )
         try:
             cache: tuple[int, np.ndarray] | None = None
             for index in schedule:
@@ -119,7 +126,10 @@ def write_annotated_video(
                         raise ExportError(f"{instance.path} frame {index}: {exc}") from exc
                     t_s = instance.timing.timestamps_ms[index] / 1000.0
                     _stamp(rgb, f"frame {index + 1}/{instance.n_frames}  {t_s:.3f} s")
-                    cache = (index, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+                    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+                    if pad_x or pad_y:
+                        bgr = cv2.copyMakeBorder(bgr, 0, pad_y, 0, pad_x, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+                    cache = (index, bgr)
                 writer.write(cache[1])
         finally:
             writer.release()
