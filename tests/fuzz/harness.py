@@ -6,7 +6,9 @@ output behind, and none leaves a staging folder or temporary file. A de-identifi
 and searched for the identifiers of the pristine seed and of the mutant (the project's leak check).
 The SR reader (``ObGynSR.from_file``) returns or raises a FetalViewerError naming the file.
 ``scp-net`` sends the mutant to a real ``fetalviewer receive`` over a DIMSE association
-(:mod:`tests.fuzz.scp_net`); the harness starts that SCP on first use and :meth:`Harness.close` stops it.
+(:mod:`tests.fuzz.scp_net`); ``send`` does the same through ``fetalviewer send`` (exit 0 stored, 2 refused
+with the file named; the SCP stays up and its archive consistent). The harness starts that SCP on first
+use and :meth:`Harness.close` stops it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from tests.fuzz.mutate import Mutant
 if TYPE_CHECKING:
     from tests.fuzz.scp_net import NetTarget
 
-COMMANDS = ("info", "frame", "deidentify", "sr", "analyze", "report", "scp", "scp-net")
+COMMANDS = ("info", "frame", "deidentify", "sr", "analyze", "report", "scp", "scp-net", "send")
+#: the node name ``send`` uses for the harness's SCP
+SEND_NODE = "FUZZSCP"
 
 
 @dataclass
@@ -266,6 +270,25 @@ class Harness:
         """The mutant's data set bytes over a real association to ``fetalviewer receive``."""
         target = self.net_target()
         return [Failure(mutant, "scp-net", problem, target.scp.tail(4)) for problem in target.check(mutant)]
+
+    def _run_send(self, mutant: Mutant, path: Path, folder: Path) -> list[Failure]:
+        """``fetalviewer send`` of the mutant file to the harness's SCP, as a user would send it."""
+        from fetalviewer.net.nodes import Node, NodeStore
+        from fetalviewer.settings import load_settings, update_settings
+        from tests.fuzz.scp_process import CALLER_AET, SCP_AET
+
+        target = self.net_target()
+        store = NodeStore()  # in this run's FETALVIEWER_HOME (each test has its own)
+        if SEND_NODE not in store.load():
+            store.add(Node(SEND_NODE, aet=SCP_AET, host="127.0.0.1", port=target.scp.port))
+        if load_settings().get("local_aet") != CALLER_AET:
+            update_settings(local_aet=CALLER_AET)
+        known = set(target.consistency_problems(target.snapshot()))
+        code, text = self._main(["send", SEND_NODE, str(path)])
+        failures = self._judge(mutant, "send", code, text, path)
+        problems = target.alive_problems()
+        problems += [p for p in target.consistency_problems(target.snapshot()) if p not in known]
+        return failures + [Failure(mutant, "send", problem, target.scp.tail(4)) for problem in problems]
 
 
 def _is_temporary(path: Path) -> bool:
