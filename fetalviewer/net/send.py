@@ -71,6 +71,11 @@ class Outgoing:
         bad = [name for name, value in values.items() if not is_valid_uid(value)]
         if bad:
             raise ValueError(f"no valid {', '.join(bad)}")
+        if not pydicom.uid.UID(values["transfer syntax UID"]).is_transfer_syntax:
+            raise ValueError(
+                f"transfer syntax {values['transfer syntax UID']} is not one this application knows, so it cannot "
+                "be offered to the node"
+            )
         return cls(str(path), *values.values(), study if is_valid_uid(study) else "")
 
 

@@ -118,6 +118,24 @@ def test_seeded_net_run(net):
     assert stored_and_refused.get("0x0000") and stored_and_refused.get("0xC000"), stored_and_refused
 
 
+# seed, files, sha256 prefix of the mutant, what ``fetalviewer send`` once did with it
+SEND_REGRESSIONS = (
+    (310001, "quick", "75e0ab93cc384691", "no StudyInstanceUID left after a length lie: crash handler"),
+    (310011, "quick", "0e08f496e73b229e", "the same with BitsAllocated 64: crash handler"),
+    (320217, "all", "5b5aa5fbad90f8bc", "transfer syntax ...1.2.4 (none): association failed, file not named"),
+    (320335, "all", "7ff4242d87c671e5", "transfer syntax 1.2.3: association failed, file not named"),
+    (320358, "all", "c41d54da49bc29d1", "bit flips in the meta group: association failed, file not named"),
+)
+
+
+@pytest.mark.parametrize(("seed", "files", "digest", "what"), SEND_REGRESSIONS, ids=[str(r[0]) for r in SEND_REGRESSIONS])
+def test_send_regression(net, seed, files, digest, what):
+    m = mutant(seed, QUICK_SEEDS if files == "quick" else SEEDS)
+    assert _sha(m.data) == digest, f"the mutation engine changed: seed {seed} no longer makes the same file"
+    failures = net.check(m, ("send",))
+    assert not failures, "\n".join(map(str, failures))
+
+
 def test_seeded_send_run(net):
     """20 fresh mutants through ``fetalviewer send`` to the same SCP: exit 0 or 2 naming the file, never the
     crash handler; the SCP stays up and consistent."""
