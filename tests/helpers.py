@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 import struct
 from pathlib import Path
+
+
+def dies_with_parent(argv: list[str]) -> list[str]:
+    """``argv`` run through setpriv (util-linux) with PR_SET_PDEATHSIG: Linux sends the service SIGTERM when
+    the test process dies, even by SIGKILL or a timeout, so no server outlives an interrupted run."""
+    return [*(["setpriv", "--pdeathsig", "TERM"] if shutil.which("setpriv") else []), *argv]
 
 
 def write_png(path: Path, array) -> Path:

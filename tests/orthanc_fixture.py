@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.helpers import dies_with_parent
+
 PLUGINS = Path("/usr/share/orthanc/plugins")
 ORTHANC_AET = "ORTHANC"
 APP_AET = "FETALVIEWER"
@@ -107,10 +109,7 @@ def run_orthanc(folder: Path):
     config = folder / "orthanc.json"
     config.write_text(json.dumps(_config(folder, http_port, dicom_port, app_port), indent=2))
     log = open(folder / "orthanc.log", "wb")
-    # setpriv (util-linux) execs Orthanc with PR_SET_PDEATHSIG: Linux sends it SIGTERM when the test
-    # process dies, even by SIGKILL or a timeout, so no Orthanc outlives an interrupted run.
-    guard = ["setpriv", "--pdeathsig", "TERM"] if shutil.which("setpriv") else []
-    process = subprocess.Popen([*guard, "Orthanc", str(config)], stdout=log, stderr=subprocess.STDOUT,
+    process = subprocess.Popen(dies_with_parent(["Orthanc", str(config)]), stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)  # fmt: skip
     server = Orthanc(process, http_port, dicom_port, app_port, folder)
     try:

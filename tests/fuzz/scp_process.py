@@ -20,6 +20,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.helpers import dies_with_parent
+
 ROOT = Path(__file__).resolve().parents[2]
 SCP_AET = "FUZZSCP"
 #: The calling AE title on the SCP's allow list; anything else must be rejected (PS3.8 9.3.4).
@@ -74,8 +76,8 @@ class ScpProcess:
     def start(self) -> ScpProcess:
         env = {**os.environ, "FETALVIEWER_HOME": str(self.home), "TMPDIR": str(self.tmp),
                "PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "offscreen", **self.extra_env}  # fmt: skip
-        argv = [sys.executable, "-m", "fetalviewer", "receive", "--aet", SCP_AET, "--port", str(self.port),
-                "--allow", *self.allow]  # fmt: skip
+        argv = dies_with_parent([sys.executable, "-m", "fetalviewer", "receive", "--aet", SCP_AET, "--port",
+                                 str(self.port), "--allow", *self.allow])  # fmt: skip
         self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, bufsize=1)  # fmt: skip
         threading.Thread(target=self._pump, daemon=True).start()
