@@ -191,24 +191,30 @@ def test_value_read_past_a_damaged_length_is_dropped(tmp_path):
 
 @pytest.mark.parametrize(
     ("implicit", "new_tag"),
-    [(True, b"\x18\x00\x20\x00"), (False, b"\x10\x00\x22\x00LO")],
-    ids=["out-of-order-implicit", "vr-mismatch-explicit"],
+    [(True, b"\x18\x00\x20\x00"), (False, b"\x10\x00\x22\x00LO"), (True, b"\x10\x00\x22\x00"),
+     (True, b"\x12\x00\x20\x00")],
+    ids=["out-of-order-implicit", "vr-mismatch-explicit", "patient-group-implicit", "clinical-trial-group-implicit"],
 )
 def test_patient_id_under_a_damaged_tag_is_dropped(tmp_path, implicit, new_tag):
     """PatientID's tag damaged into a kept attribute: (0018,0020) Scanning Sequence breaks the tag order
     (implicit VR: the dictionary gives it VR CS, which the value then fits); (0010,0022) Type of
-    Patient ID keeps the order, but the file's VR LO is not the dictionary's CS."""
+    Patient ID keeps the order, but the file's VR LO is not the dictionary's CS (in implicit VR it fits
+    both, but the patient group keeps only what the profile empties); (0012,0020) Clinical Trial
+    Protocol ID keeps order and VR, but the clinical trial group is not kept."""
     ds = pydicom.dcmread(OB)
     ds.PatientName = "Doe^Jane"
     if implicit:
         ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+    if new_tag.startswith(b"\x12"):  # nothing between the two tags: the order stays ascending
+        for tag in [t for t in ds.keys() if 0x00100020 < t < 0x00120020]:
+            del ds[tag]
     source = tmp_path / "source.dcm"
     ds.save_as(source, implicit_vr=implicit, little_endian=True, enforce_file_format=True)
     old_tag = b"\x10\x00\x20\x00" if implicit else b"\x10\x00\x20\x00LO"
     source.write_bytes(_retag(source.read_bytes(), old_tag, new_tag))
     (exported,) = deidentify_files([source], tmp_path / "out", DeidOptions())
     out = pydicom.dcmread(exported.output)
-    assert "ScanningSequence" not in out and "TypeOfPatientID" not in out
+    assert not {"ScanningSequence", "TypeOfPatientID", "ClinicalTrialProtocolID"} & set(out.dir())
     header = _header_text(exported.output)
     assert b"142825" not in header and b"DOE" not in header.upper()
 

@@ -161,7 +161,7 @@ def _clean_dataset(ds: Dataset, options: DeidOptions, uid_map: UidMap, removed: 
             continue
         keyword = elem.keyword
         damaged = not keyword or group < 0x0008 or damage(elem) is not None
-        if damaged or keyword in REMOVE_KEYWORDS:
+        if damaged or keyword in REMOVE_KEYWORDS or _patient_or_trial_group(elem):
             # Not a known attribute (e.g. a damaged tag that may hold anything), a command/meta group
             # element inside the dataset, a value inconsistent with its VR (.damage), or removed by the
             # profile: nothing known-safe to keep.
@@ -189,6 +189,24 @@ def _clean_dataset(ds: Dataset, options: DeidOptions, uid_map: UidMap, removed: 
                 elem.value = ""
             else:
                 del ds[tag]
+
+
+def _patient_or_trial_group(elem) -> bool:
+    """An attribute of the patient group (0010,xxxx) other than the four the profile empties (name, ID,
+    birth date, sex), or of the clinical trial group (0012,xxxx) other than the de-identification
+    attributes written again afterwards. These describe the patient or their trial participation and
+    Table E.1-1 removes nearly all of them; removed whole, which also catches a patient ID whose damaged
+    tag landed on a neighbour that fits its VR and the tag order (Type of Patient ID (0010,0022), Clinical
+    Trial Protocol ID (0012,0020) in an implicit VR file)."""
+    group = elem.tag.group
+    if group == 0x0010:
+        return elem.keyword not in ZERO_KEYWORDS
+    return group == 0x0012 and elem.keyword not in _REWRITTEN_CLINICAL_TRIAL
+
+
+_REWRITTEN_CLINICAL_TRIAL = frozenset(
+    {"PatientIdentityRemoved", "DeidentificationMethod", "DeidentificationMethodCodeSequence"}
+)
 
 
 def _clean_date_element(ds: Dataset, elem, options: DeidOptions) -> None:
