@@ -55,7 +55,7 @@ def make_ae(local: LocalAE, dimse_timeout_s: float = DIMSE_TIMEOUT_S):
     return ae
 
 
-def _reachable(node: Node) -> str | None:
+def why_unreachable(node: Node) -> str | None:
     """Why a TCP connection to the node fails (None when it connects), so messages say 'refused' etc."""
     try:
         with socket.create_connection((node.host, node.port), timeout=CONNECT_TIMEOUT_S):
@@ -86,13 +86,13 @@ def associate(node: Node, local: LocalAE, contexts: list, ext_neg: list | None =
         assoc = ae.associate(node.host, node.port, contexts=contexts, ae_title=node.aet, ext_neg=ext_neg,
                              tls_args=tls_args, evt_handlers=handlers)  # fmt: skip
     except (OSError, ssl.SSLError, ValueError, RuntimeError) as exc:
-        why = _reachable(node)
+        why = why_unreachable(node)
         raise NodeError(f"{node.describe()}: {why or f'association failed ({exc})'}") from exc
     if assoc.is_rejected:
         reason = _reject_reason(replies)
         raise NodeError(f"{node.describe()}: association rejected ({reason})")
     if not assoc.is_established:
-        why = _reachable(node)
+        why = why_unreachable(node)
         if why:
             raise NodeError(f"{node.describe()}: {why}")
         raise NodeError(

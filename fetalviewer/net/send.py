@@ -116,8 +116,7 @@ def _report(status: SendStatus, progress) -> SendStatus:
 def _c_store(node, local, items, progress, cancel) -> list[SendStatus]:
     from pynetdicom import _config
 
-    from fetalviewer.net.contexts import requested_contexts
-    from fetalviewer.net.dimse import associate, status_text
+    from fetalviewer.net.dimse import why_unreachable
 
     # send_c_store(path) then streams the data set bytes from the file instead of decoding and re-encoding
     # the whole instance; only this module sends from paths, so the process-wide switch changes nothing else.
@@ -127,30 +126,49 @@ def _c_store(node, local, items, progress, cancel) -> list[SendStatus]:
     for start in range(0, len(pairs), 128):
         chunk = set(pairs[start : start + 128])
         todo = [item for item in items if item.pair in chunk]
-        with associate(node, local, requested_contexts(list(chunk))) as assoc:
-            accepted = {(cx.abstract_syntax, cx.transfer_syntax[0]) for cx in assoc.accepted_contexts}
-            for item in todo:
-                path, uid, pair = item.path, item.sop_instance_uid, item.pair
-                if cancel.is_set():
-                    out.append(_report(SendStatus(str(path), uid, False, "not sent: cancelled"), progress))
-                    continue
-                if pair not in accepted:
-                    why = f"not sent: {node.name} does not accept this SOP class in transfer syntax {pair[1]}"
-                    out.append(_report(SendStatus(str(path), uid, False, why + " (not transcoded)"), progress))
-                    continue
-                try:
-                    status = assoc.send_c_store(Path(path))
-                except Exception as exc:  # noqa: BLE001 - a file pynetdicom cannot read or send is reported
-                    out.append(_report(SendStatus(str(path), uid, False, f"not sent: {type(exc).__name__}: {exc}"),
+        reported = len(out)
+        try:
+            _store_chunk(node, local, todo, progress, cancel, out)
+        except NodeError as exc:
+            if len(out) == 0 and why_unreachable(node):  # nothing sent and the node is down: one message
+                raise
+            done = {s.path for s in out[reported:]}
+            for item in todo:  # the node is up but would not take these: each file says so
+                if item.path not in done:
+                    out.append(_report(SendStatus(item.path, item.sop_instance_uid, False, f"not sent: {exc}"),
                                        progress))  # fmt: skip
-                    if not assoc.is_established:  # the association did not survive it: the rest are not sent
-                        break
-                    continue
-                code = None if status is None else status.get("Status")
-                ok = code is not None and (code == 0 or code in (0xB000, 0xB007, 0xB006))
-                detail = f"stored ({status_text(status)})" if ok else f"refused: status {status_text(status)}"
-                out.append(_report(SendStatus(str(path), uid, ok, detail, item.study_instance_uid), progress))
     return out
+
+
+def _store_chunk(node, local, todo: list[Outgoing], progress, cancel, out: list[SendStatus]) -> None:
+    """C-STORE ``todo`` (files of up to 128 SOP class / transfer syntax pairs) on one association."""
+    from fetalviewer.net.contexts import requested_contexts
+    from fetalviewer.net.dimse import associate, status_text
+
+    pairs = list(dict.fromkeys(item.pair for item in todo))
+    with associate(node, local, requested_contexts(pairs)) as assoc:
+        accepted = {(cx.abstract_syntax, cx.transfer_syntax[0]) for cx in assoc.accepted_contexts}
+        for item in todo:
+            path, uid, pair = item.path, item.sop_instance_uid, item.pair
+            if cancel.is_set():
+                out.append(_report(SendStatus(str(path), uid, False, "not sent: cancelled"), progress))
+                continue
+            if pair not in accepted:
+                why = f"not sent: {node.name} does not accept this SOP class in transfer syntax {pair[1]}"
+                out.append(_report(SendStatus(str(path), uid, False, why + " (not transcoded)"), progress))
+                continue
+            try:
+                status = assoc.send_c_store(Path(path))
+            except Exception as exc:  # noqa: BLE001 - a file pynetdicom cannot read or send is reported
+                out.append(_report(SendStatus(str(path), uid, False, f"not sent: {type(exc).__name__}: {exc}"),
+                                   progress))  # fmt: skip
+                if not assoc.is_established:  # the association did not survive it: the rest are not sent
+                    raise NodeError(f"{node.describe()}: the association ended while sending {path}") from exc
+                continue
+            code = None if status is None else status.get("Status")
+            ok = code is not None and (code == 0 or code in (0xB000, 0xB007, 0xB006))
+            detail = f"stored ({status_text(status)})" if ok else f"refused: status {status_text(status)}"
+            out.append(_report(SendStatus(str(path), uid, ok, detail, item.study_instance_uid), progress))
 
 
 def _stow(node, local, items, progress, cancel) -> list[SendStatus]:

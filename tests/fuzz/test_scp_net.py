@@ -125,6 +125,7 @@ SEND_REGRESSIONS = (
     (320217, "all", "5b5aa5fbad90f8bc", "transfer syntax ...1.2.4 (none): association failed, file not named"),
     (320335, "all", "7ff4242d87c671e5", "transfer syntax 1.2.3: association failed, file not named"),
     (320358, "all", "c41d54da49bc29d1", "bit flips in the meta group: association failed, file not named"),
+    (331085, "all", "803abb244c03986c", "an unknown SOP class: no context accepted, association failed unnamed"),
 )
 
 
