@@ -139,6 +139,15 @@ def test_header_lie_through_every_command(
     else:
         assert parts == []
 
+    from fetalviewer.net.validate import validate_received
+
+    received = pydicom.dcmread(path)  # what the Storage SCP checks before it stores an instance
+    if frames:
+        validate_received(received, "from CART")  # stored as sent; the viewer shows what it really holds
+    else:
+        with pytest.raises(FetalViewerError, match="from CART: .*4000 x 4000"):
+            validate_received(received, "from CART")
+
     with pytest.raises(FetalViewerError) as info:  # an image is not a structured report: refused, named
         ObGynSR.from_file(path)
     assert path.name in str(info.value)

@@ -513,11 +513,20 @@ def check_dataset(ds: Any, source: str) -> PixelLayout | None:
         compressed = False
     if not (compressed or undefined):
         return check_layout(ds, source, transfer_syntax_uid=uid, native_length=len(value))
-    offsets, fragments, problems, _ = scan_encapsulated(io.BytesIO(value), 0, len(value), source)
+    offsets, fragments, problems, first_item = scan_encapsulated(io.BytesIO(value), 0, len(value), source)
     problems = [p for p in problems if "no sequence delimiter" not in p]  # pydicom drops the delimiter
-    return check_layout(
+    layout = check_layout(
         ds, source, transfer_syntax_uid=uid, fragments=fragments, basic_offsets=offsets, problems=problems
     )
+    # the first frame's own codestream header against Rows x Columns, as when a file is opened
+    first = fragments[layout.frame_fragments[0][0]]
+    start = first_item + first.offset + 8
+    head = bytes(value[start : start + min(first.length, 1 << 16)])
+    try:
+        check_frame_codestream(layout, uid, head, source, 0, partial=first.length > len(head))
+    except FrameDecodeError as exc:
+        raise DicomReadError(str(exc).replace("; refused", "; no frame can be shown")) from None
+    return layout
 
 
 __all__ = [
