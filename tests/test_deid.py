@@ -279,3 +279,33 @@ def test_clean_vendor_files_lose_nothing_to_the_damage_rules(monkeypatch):
         assert not [e.keyword for e in ds.iterall() if damage(e)], path
         profile.deidentify_header(ds, DeidOptions(), UidMap(), has_pixels=True, removed=removed)
         assert dropped == [], path
+
+
+def test_leak_check_skips_the_standards_own_code_meanings_only(tmp_path):
+    """A patient called NAME^PATIENT: an SR's "Device Observer Name" concept is the standard's wording and
+    not a leak; the same word in free text, or in a code whose meaning is not the dictionary's, is."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    def item(value, scheme, meaning):
+        code = Dataset()
+        code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = value, scheme, meaning
+        return code
+
+    def written(meaning, description=""):
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.88.33", generate_uid()
+        ds.ConceptNameCodeSequence = Sequence([item("121013", "DCM", meaning)])
+        if description:
+            ds.StudyDescription = description
+        path = tmp_path / f"{len(list(tmp_path.iterdir()))}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        return path
+
+    identifiers = {"NAME^PATIENT", "NAME", "PATIENT"}
+    assert find_identifier_leaks(written("Device Observer Name"), identifiers) == []
+    assert find_identifier_leaks(written("Device Observer Name", "scan of NAME"), identifiers) == ["NAME"]
+    assert find_identifier_leaks(written("Observer NAME PATIENT"), identifiers) == ["NAME", "PATIENT"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 
 import pydicom
@@ -51,6 +52,39 @@ def _text_values(ds: Dataset):
                 yield elem.VR, value.upper()
 
 
+@cache
+def _vocabulary() -> dict[tuple[str, str], str]:
+    """(coding scheme, code value) -> code meaning (upper case) of every code in pydicom's dictionary of
+    the standard's coded concepts (PS3.16); empty when that table cannot be read."""
+    try:
+        from pydicom.sr._concepts_dict import concepts
+    except ImportError:  # pragma: no cover - a pydicom without the table: nothing is exempt
+        return {}
+    return {
+        (scheme, value): meaning.upper()
+        for scheme, by_keyword in concepts.items()
+        for by_value in by_keyword.values()
+        for value, (meaning, _cids) in by_value.items()
+    }
+
+
+def _standard_meanings(ds: Dataset) -> set[str]:
+    """Code meanings in ``ds`` that are the dictionary's meaning of their own code: vocabulary of the
+    standard, which the leak check does not search (a patient called NAME^PATIENT would otherwise make
+    every report's "Device Observer Name" a leak). Any other text, damaged codes included, is searched."""
+    found: set[str] = set()
+    for elem in ds:
+        if elem.VR != "SQ":
+            continue
+        for item in elem.value:
+            meaning = str(item.get("CodeMeaning", "") or "").strip().upper()
+            key = (str(item.get("CodingSchemeDesignator", "") or ""), str(item.get("CodeValue", "") or ""))
+            if meaning and _vocabulary().get(key) == meaning:
+                found.add(meaning)
+            found |= _standard_meanings(item)
+    return found
+
+
 def _words(texts) -> set[str]:
     return {w for t in texts for w in re.split(r"[^0-9A-Z]+", t) if w}
 
@@ -69,7 +103,10 @@ def find_identifier_leaks(path: Path | str, identifiers, removed=()) -> list[str
     path = Path(path)
     raw = _header_bytes(path).decode("latin-1").upper()
     ds = pydicom.dcmread(path, stop_before_pixels=True)
-    pairs = list(_text_values(ds))
+    vocabulary = _standard_meanings(ds)
+    for meaning in vocabulary:  # "Device Observer Name" is the standard's wording, not a patient's name
+        raw = raw.replace(meaning, "")
+    pairs = [(vr, value) for vr, value in _text_values(ds) if value not in vocabulary]
     texts = [value for _, value in pairs]
     words = _words(texts)
     person_words = _words(value for vr, value in pairs if vr == "PN")
