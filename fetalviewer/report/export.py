@@ -61,6 +61,12 @@ def _identity(uid: str) -> str:
     return uid
 
 
+def _named(instances: Sequence[Any]) -> str:
+    """The source files of an export, for messages (the first three, then how many more)."""
+    sources = [str(i.path) for i in instances]
+    return ", ".join(sources[:3]) + (f" and {len(sources) - 3} more" if len(sources) > 3 else "")
+
+
 def _check_dicom(path: Path, identifiers, deidentify: bool) -> None:
     import pydicom
 
@@ -122,7 +128,7 @@ def export_exam(
         ds = inst.dataset()
         identifiers |= identifier_strings(ds, deid_options)
         headers[inst.sop_instance_uid] = (
-            deidentify_dataset(ds, deid_options, uid_map) if options.deidentify else ds
+            deidentify_dataset(ds, deid_options, uid_map, path=inst.path) if options.deidentify else ds
         )
     result = ExportResult()
     staging = ExportStaging(out_dir)
@@ -138,15 +144,15 @@ def export_exam(
             _WRITERS[fmt](job)
         if not staging.names:
             raise ExportError(f"{staging.out_dir}: nothing to export in formats {', '.join(options.formats)}")
-    except FetalViewerError:
+    except FetalViewerError as exc:
         staging.abort()
-        raise
+        if any(str(i.path) in str(exc) for i in instances) or current == "the export":
+            raise
+        raise ExportError(f"{staging.out_dir}: the {current} export of {_named(instances)}: {exc}") from exc
     except Exception as exc:
         staging.abort()
-        sources = [str(i.path) for i in instances]
-        named = ", ".join(sources[:3]) + (f" and {len(sources) - 3} more" if len(sources) > 3 else "")
         raise ExportError(
-            f"{staging.out_dir}: the {current} export of {named} failed ({type(exc).__name__}: {exc}); "
+            f"{staging.out_dir}: the {current} export of {_named(instances)} failed ({type(exc).__name__}: {exc}); "
             "nothing was written"
         ) from exc
     except BaseException:

@@ -19,7 +19,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 from fetalviewer.dicom.deid.damage import damage
 from fetalviewer.dicom.deid.pixels import imaging_boxes
 from fetalviewer.dicom.deid.removed import collect, drop_kept_matches
-from fetalviewer.errors import ExportError
+from fetalviewer.errors import DicomReadError, ExportError
 
 #: Table E.1-1 actions (subset for US and general modules). Z: empty (Type 2), X: remove.
 ZERO_KEYWORDS = frozenset(
@@ -302,7 +302,10 @@ def deidentify_dataset(
         source = Dataset({tag: elem for tag, elem in ds.items() if tag != 0x7FE00010})
         if hasattr(ds, "file_meta"):
             source.file_meta = ds.file_meta
-    out = deidentify_header(source, options, uid_map, has_pixels=has_pixels, removed=removed)
+    try:
+        out = deidentify_header(source, options, uid_map, has_pixels=has_pixels, removed=removed)
+    except DicomReadError as exc:
+        raise DicomReadError(f"{path or 'dataset'}: {exc}") from None
     if pixels is not None:
         from fetalviewer.dicom.deid.stream import set_pixel_attributes
 
@@ -376,6 +379,9 @@ def deidentify_header(
     out.DeidentificationMethodCodeSequence = Sequence([_code_item(v, m) for v, m in codes])
     # Whatever the source's encoding (big endian, implicit VR), the copy is written explicit VR little endian.
     out.set_original_encoding(False, True, out.get("SpecificCharacterSet"))
+    for keyword in ("SOPClassUID", "SOPInstanceUID"):  # gone when damage made the element unusable
+        if keyword not in out:
+            raise DicomReadError(f"the {keyword} element is damaged, so no de-identified copy can be written")
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = out.SOPClassUID
     meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
