@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown commands {sorted(unknown)}")
     work = Path(tempfile.mkdtemp(prefix="fetalviewer-fuzz-"))
-    weights, config = tiny_model(work) if {"analyze", "report"} & set(commands) else (None, None)
+    weights, config = tiny_model(work) if {"analyze", "report", "report-deid"} & set(commands) else (None, None)
     harness = Harness(work / "runs", weights, config)
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.count)
     files = SR_SEEDS if args.sr else (QUICK_SEEDS if args.quick_seeds else SEEDS)
@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_seeds(harness, seeds, files, commands, args, per_command, start) -> list:
+    from tests.fuzz.harness import SLOW_COMMANDS
     from tests.fuzz.mutate import mutant
 
     failures: list = []
@@ -105,7 +106,7 @@ def run_seeds(harness, seeds, files, commands, args, per_command, start) -> list
     for n, seed in enumerate(seeds, start=1):
         m = mutant(seed, files)
         chosen = [
-            c for c in commands if c not in ("analyze", "report") or seed % args.every == 0 or args.seed
+            c for c in commands if c not in SLOW_COMMANDS or seed % args.every == 0 or args.seed
         ]
         for c in chosen:
             per_command[c] = per_command.get(c, 0) + 1

@@ -28,7 +28,9 @@ from tests.fuzz.mutate import Mutant
 if TYPE_CHECKING:
     from tests.fuzz.scp_net import NetTarget
 
-COMMANDS = ("info", "frame", "deidentify", "sr", "analyze", "report", "scp", "scp-net", "send")
+COMMANDS = ("info", "frame", "deidentify", "sr", "analyze", "report", "report-deid", "scp", "scp-net", "send")
+#: the slower targets, run on every ``--every``-th mutant by tools/fuzz.py
+SLOW_COMMANDS = ("analyze", "report", "report-deid")
 #: the node name ``send`` uses for the harness's SCP
 SEND_NODE = "FUZZSCP"
 
@@ -241,6 +243,19 @@ class Harness:
             failures.append(Failure(mutant, "report", f"failed but left {len(written)} file(s)", text))
         return failures
 
+    def _run_report_deid(self, mutant: Mutant, path: Path, folder: Path) -> list[Failure]:
+        """``report --deidentify``: the DICOM it writes (copies, SR, SC) must pass the leak check."""
+        out = folder / "report-deid"
+        argv = ["report", str(path), "--out", str(out), "--deidentify", "--formats", "dicom,sr,sc,json", "--no-cache"]
+        code, text = self._main(argv)
+        failures = self._judge(mutant, "report-deid", code, text, path)
+        written = [p for p in out.rglob("*") if p.is_file()] if out.exists() else []
+        if code != 0 and written:
+            failures.append(Failure(mutant, "report-deid", f"failed but left {len(written)} file(s)", text))
+        if code == 0:
+            failures += _leak_check(mutant, [p for p in written if p.suffix == ".dcm"], text, "report-deid")
+        return failures
+
     def _run_scp(self, mutant: Mutant, path: Path, folder: Path) -> list[Failure]:
         """The Storage SCP's check of a received dataset (``fetalviewer.net.validate.validate_received``,
         which runs ``check_dataset``): it accepts or refuses with a FetalViewerError, nothing else."""
@@ -309,7 +324,7 @@ def _png_reads_back(mutant: Mutant, out: Path, text: str) -> list[Failure]:
     return []
 
 
-def _leak_check(mutant: Mutant, written: list[Path], text: str) -> list[Failure]:
+def _leak_check(mutant: Mutant, written: list[Path], text: str, command: str = "deidentify") -> list[Failure]:
     """The written copies against the identifiers of the pristine seed and of the mutant."""
     import pydicom
 
@@ -330,8 +345,8 @@ def _leak_check(mutant: Mutant, written: list[Path], text: str) -> list[Failure]
         try:
             leaks = find_identifier_leaks(path, identifiers)
         except Exception as exc:  # noqa: BLE001
-            failures.append(Failure(mutant, "deidentify", f"{path.name} does not read back ({exc})", text))
+            failures.append(Failure(mutant, command, f"{path.name} does not read back ({exc})", text))
             continue
         if leaks:
-            failures.append(Failure(mutant, "deidentify", f"{path.name} leaks {leaks}", text))
+            failures.append(Failure(mutant, command, f"{path.name} leaks {leaks}", text))
     return failures

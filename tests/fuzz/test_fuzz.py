@@ -77,6 +77,8 @@ SLOW_REGRESSIONS: tuple[tuple[int, str, str], ...] = (
 SLOW_REGRESSIONS_ALL_SEEDS: tuple[tuple[int, str, str], ...] = (
     (102125, "803f49ecdebfce1f", "Columns 800 -> 1: the MP4 encoder could not open, exit 2 not naming the file"),
     (102175, "c4c5b5d54edb08e2", "SOP Class UID '...1.6/1': the SR export failed, exit 2 not naming the file"),
+    (400116, "7110f9010f473501", "report --deidentify, SOPInstanceUID swallowed by a length lie: crash handler"),
+    (400143, "98cef130fbe7920a", "report --deidentify of a patient NAME^PATIENT: refused, the file not named"),
 )
 
 
@@ -131,7 +133,8 @@ def test_seeded_run(harness):
 
 
 def test_seeded_run_slow_commands(tmp_path, tiny_weights, tiny_config, one_torch_thread):
-    """analyze (tiny random-weight model) and report on a few mutants and the slow regressions."""
+    """analyze (tiny random-weight model), report and report --deidentify on a few mutants and the slow
+    regressions."""
     harness = Harness(tmp_path / "runs", tiny_weights, tiny_config)
     failures = []
     regressions = [(s, d, QUICK_SEEDS) for s, d, _ in SLOW_REGRESSIONS]
@@ -141,7 +144,7 @@ def test_seeded_run_slow_commands(tmp_path, tiny_weights, tiny_config, one_torch
         assert _sha(m.data) == digest, (
             f"the mutation engine changed: seed {seed} no longer makes the same file"
         )
-        failures += harness.check(m, ("analyze", "report"))
+        failures += harness.check(m, ("analyze", "report", "report-deid"))
     for seed in (200_000, 200_001):
         failures += harness.check(mutant(seed, QUICK_SEEDS), ("analyze", "report"))
     assert not failures, "\n".join(map(str, failures))
