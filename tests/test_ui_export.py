@@ -368,3 +368,25 @@ def test_report_key_frame_keeps_bpd_and_ofd_labels_apart():
     assert _overlaps(img, placed, "OFD 59.4 mm (auto)", spots[0], 0.5, 1)
     free = next(s for s in spots if not _overlaps(img, placed, "OFD 59.4 mm (auto)", s, 0.5, 1))
     assert free != spots[0] and (free[0] < 300 or free[0] > 400)
+
+
+def test_an_image_without_a_study_uid_is_refused_for_export_and_report(qtbot, window, tmp_path, capsys):  # noqa: F811
+    """A damaged or missing Study Instance UID: no exam record can be kept, so the window says why it cannot
+    export (no crash) and ``fetalviewer report`` exits 2 naming the file."""
+    import pydicom
+
+    from fetalviewer.cli import main
+
+    ds = pydicom.dcmread(f"{_sample()}/{STILL}")
+    ds.StudyInstanceUID = ""
+    path = tmp_path / "no_study_uid.dcm"
+    ds.save_as(path)
+    open_and_wait(qtbot, window, [path])
+    window.actions["export"].trigger()
+    assert "no Study Instance UID" in window.export_dialog.study_label.text()
+    window.export_dialog.close()
+
+    assert main(["report", str(path), "--out", str(tmp_path / "out"), "--formats", "json"]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "no Study Instance UID" in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

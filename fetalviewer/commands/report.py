@@ -340,6 +340,12 @@ def run(args: argparse.Namespace) -> int:
         )
         study.close()
         return 2
+    if not chosen or not chosen.strip():
+        named = ", ".join(str(i.path) for i in instances[:3])
+        _err(f"report: {named}: no Study Instance UID (missing or damaged), so no exam record can be kept; "
+             "nothing was exported")  # fmt: skip
+        study.close()
+        return 2
     if len(uids) > 1 and not args.study:
         _err(f"note: {len(uids)} studies found; reporting {chosen} (choose with --study)")
     saved: list[str] = []  # what reached the exam record before an export failure

@@ -109,9 +109,10 @@ def study_record(window, study_uid: str):
 
 
 def current_study(window) -> tuple[str | None, list]:
-    """(StudyInstanceUID, its instances) of the image on screen (or of the first open image)."""
+    """(StudyInstanceUID, its instances) of the image on screen (or of the first open image); (None, [])
+    when no image is open or its Study Instance UID is missing or damaged (no exam record can be kept)."""
     loop = window.current_loop or next(iter(window.instances), None)
-    if loop is None:
+    if loop is None or not (loop.study_instance_uid or "").strip():
         return None, []
     uid = loop.study_instance_uid
     return uid, [i for i in window.instances if i.study_instance_uid == uid]

@@ -177,7 +177,11 @@ class ExportDialog(QDialog):
         from fetalviewer.ui.export_controller import current_study, study_record
 
         uid, instances = current_study(self.window)
-        if uid is None:
+        if uid is None and self.window.instances:
+            self.study_label.setText(
+                "The image on screen has no Study Instance UID (missing or damaged), so it cannot be exported."
+            )
+        elif uid is None:
             self.study_label.setText("No study is open: open one to export it.")
         else:
             frames = sum(int(i.n_frames) for i in instances)

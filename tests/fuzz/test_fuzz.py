@@ -79,6 +79,7 @@ SLOW_REGRESSIONS_ALL_SEEDS: tuple[tuple[int, str, str], ...] = (
     (102175, "c4c5b5d54edb08e2", "SOP Class UID '...1.6/1': the SR export failed, exit 2 not naming the file"),
     (400116, "7110f9010f473501", "report --deidentify, SOPInstanceUID swallowed by a length lie: crash handler"),
     (400143, "98cef130fbe7920a", "report --deidentify of a patient NAME^PATIENT: refused, the file not named"),
+    (410089, "339b8ed8161b0aae", "StudyInstanceUID flipped to empty: report exit 2 naming no file"),
 )
 
 
